@@ -1,0 +1,51 @@
+"""The application object: one database and one plugin manager, handed to services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from . import db
+from .auth import Actor
+from .errors import DatabaseError
+from .plugins import AvainPluginManager, make_plugin_manager
+from .uow import transaction
+
+T = TypeVar("T")
+
+
+class App:
+    def __init__(self, engine: Engine, pm: AvainPluginManager):
+        self.engine = engine
+        self.pm = pm
+
+    @classmethod
+    def open(cls, url: str | None = None, *, create: bool = True, check_schema: bool = True,
+             plugins: Iterable[Any] = (), pm: AvainPluginManager | None = None) -> App:
+        """Open ``url`` (``--db``/``AVAIN_DB``/``./avain.db``). A new database is created,
+        migrated and given the plugins' pilots; an out-of-date one is refused."""
+        full_url = db.resolve_url(url)
+        engine = db.make_engine(full_url)
+        app = cls(engine, pm or make_plugin_manager(plugins))
+        if check_schema:
+            try:
+                created = db.ensure_schema(engine, create=create)
+            except OperationalError as exc:
+                raise DatabaseError(
+                    f"cannot use the database {db.safe_url(full_url)}: {db._first_line(exc)}"
+                ) from exc
+            if created:
+                from .services import pilots
+
+                app.run(Actor("admin"), pilots.sync_plugin_pilots)
+        return app
+
+    def run(self, actor: Actor, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one service function as ``actor`` in its own transaction."""
+        return transaction(self, actor, fn, *args, **kwargs)
+
+    def close(self) -> None:
+        self.engine.dispose()

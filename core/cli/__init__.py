@@ -1,0 +1,91 @@
+"""The ``avain`` command line. Commands call services; only this layer turns errors into
+messages and exit codes (0 done, 1 refused, 2 usage)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from ..auth import Actor
+from ..errors import AvainError, ValidationError
+from .state import State
+
+
+class AvainGroup(click.Group):
+    """Adds the plugins' commands and turns avain errors into one-line messages."""
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        root = ctx.find_root()
+        if "plugin_commands" not in root.meta:
+            from ..plugins import collect
+
+            state = State.of(root)
+            root.meta["plugin_commands"] = {c.name: c for c in collect(state.pm, "avain_commands")}
+        return root.meta["plugin_commands"]
+
+    def list_commands(self, ctx):
+        names = set(super().list_commands(ctx))
+        if ctx.parent is None:
+            try:
+                names |= set(self._plugin_commands(ctx))
+            except AvainError:
+                pass
+        return sorted(names)
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is None and ctx.parent is None:
+            cmd = self._plugin_commands(ctx).get(name)
+        return cmd
+
+    def invoke(self, ctx):
+        if ctx.parent is not None:
+            return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except AvainError as exc:
+            report(exc)
+            ctx.exit(exc.exit_code)
+        finally:
+            State.of(ctx).close()
+
+
+def report(exc: AvainError) -> None:
+    """Every error of a ValidationError on its own line; others as ``error: …``."""
+    if isinstance(exc, ValidationError) and len(exc.errors) > 1:
+        for line in exc.errors:
+            click.echo(line, err=True)
+    else:
+        click.echo(f"error: {exc}", err=True)
+
+
+@click.group(cls=AvainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db", metavar="URL", envvar=None,
+              help="Database URL or SQLite file (default: AVAIN_DB, else ./avain.db).")
+@click.option("--as", "as_", metavar="ROLE[:ID]",
+              help="Act as this user, e.g. worker:example-01 (default: admin).")
+@click.version_option(package_name="avain", prog_name="avain")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, as_: str | None) -> None:
+    """avain: personal budgets (HB) in social care, one engine for every pilot."""
+    state = State.of(ctx)
+    state.db = db
+    try:
+        state.actor = Actor.parse(as_)
+    except AvainError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--as: "), param_hint="--as") from exc
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    cli.main(prog_name="avain")
+
+
+from . import audit_cmds, db_cmds, people_cmds, pilot_cmds, plugin_cmds  # noqa: E402
+
+for module in (db_cmds, pilot_cmds, people_cmds, audit_cmds, plugin_cmds):
+    for command in module.COMMANDS:
+        cli.add_command(command)

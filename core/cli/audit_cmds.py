@@ -1,0 +1,45 @@
+"""``avain audit …``"""
+
+from __future__ import annotations
+
+import click
+
+from ..services import audit_log
+from .output import emit, json_option, render_table
+from .state import state
+
+
+@click.group()
+def audit() -> None:
+    """The audit trail and the access log."""
+
+
+@audit.command("log")
+@click.option("--subject", help="Only events about this client code, worker or pilot id.")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+def log_(subject, limit, as_json):
+    """Events, oldest first: who did or read what, when and why."""
+    data = state().run(audit_log.log, subject=subject, limit=limit)
+    emit(data, as_json, render_table(["at", "actor", "action", "subject", "why"],
+                                     ["at", "actor", "action", "subject", "purpose"], "Audit log"))
+
+
+@audit.command()
+@json_option
+def verify(as_json):
+    """Recompute every hash chain; exit 1 when anything was altered or removed."""
+    data = state().run(audit_log.verify)
+
+    def render(console, d):
+        if d["ok"]:
+            console.print(f"audit trail intact: {d['events']} events")
+        for p in d["problems"]:
+            console.print(f"[red]{p}[/red]")
+
+    emit(data, as_json, render)
+    if not data["ok"]:
+        click.get_current_context().exit(1)
+
+
+COMMANDS = [audit]

@@ -1,0 +1,48 @@
+"""``avain init`` and ``avain db upgrade``."""
+
+from __future__ import annotations
+
+import click
+
+from .. import db as dbmod
+from ..app import App
+from ..auth import Actor
+from ..services import pilots
+from .output import emit, json_option, render_mapping
+from .state import state
+
+
+@click.command()
+@json_option
+def init(as_json: bool) -> None:
+    """Create the database (or bring it up to date) and load the plugins' pilots."""
+    st = state()
+    app = st.app(check_schema=False)
+    dbmod.current_revision(app.engine)  # fails clearly when unreachable
+    dbmod.upgrade(app.engine)
+    touched = app.run(Actor("admin"), pilots.sync_plugin_pilots)
+    data = {"database": dbmod.safe_url(app.engine.url), "schema": dbmod.head_revision(),
+            "pilots_loaded": touched}
+    emit(data, as_json, render_mapping("avain database ready"))
+
+
+@click.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@json_option
+def upgrade(as_json: bool) -> None:
+    """Apply every pending migration, then load new or changed plugin pilots."""
+    st = state()
+    app: App = st.app(check_schema=False)
+    before = dbmod.current_revision(app.engine)
+    dbmod.upgrade(app.engine)
+    touched = app.run(Actor("admin"), pilots.sync_plugin_pilots)
+    data = {"database": dbmod.safe_url(app.engine.url), "from": before,
+            "to": dbmod.head_revision(), "pilots_loaded": touched}
+    emit(data, as_json, render_mapping("schema upgraded"))
+
+
+COMMANDS = [init, db]

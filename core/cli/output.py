@@ -1,0 +1,80 @@
+"""Output conventions: exactly one JSON document on stdout with ``--json``, rich tables
+for people otherwise, notices and progress on stderr."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def stdout_console() -> Console:
+    return Console(file=click.get_text_stream("stdout"), soft_wrap=False, width=_width())
+
+
+def stderr_console() -> Console:
+    return Console(file=click.get_text_stream("stderr"), width=_width())
+
+
+def _width() -> int | None:
+    import shutil
+
+    return max(shutil.get_terminal_size((120, 24)).columns, 100)
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Console, Any], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        render(stdout_console(), data)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*["" if v is None else str(v) for v in row])
+    return t
+
+
+def render_table(columns: Sequence[str], keys: Sequence[str], title: str | None = None):
+    """A renderer for a list of dicts as one table."""
+
+    def render(console: Console, data: list[dict]) -> None:
+        if not data:
+            console.print(f"(no {title.lower() if title else 'rows'})")
+            return
+        console.print(table(title, columns, ([_cell(d.get(k)) for k in keys] for d in data)))
+
+    return render
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def render_mapping(title: str):
+    def render(console: Console, data: dict) -> None:
+        t = Table(title=title, show_header=False)
+        t.add_column("field", style="bold")
+        t.add_column("value")
+        for key, value in data.items():
+            t.add_row(key, _cell(value))
+        console.print(t)
+
+    return render
+
+
+def notice(message: str) -> None:
+    click.echo(message, err=True)

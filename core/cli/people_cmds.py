@@ -1,0 +1,124 @@
+"""``avain worker …`` and ``avain client …``"""
+
+from __future__ import annotations
+
+import click
+
+from ..domain import ROLES
+from ..services import people
+from .output import emit, json_option, render_mapping, render_table
+from .state import state
+
+WORKER_ROLES = [r for r in ROLES if r != "client"]
+
+
+@click.group()
+def worker() -> None:
+    """Personal workers, supervisors, finance, evaluators, HB assistants, administrators."""
+
+
+@worker.command("add")
+@click.option("--pilot", "pilot_id", required=True, help="Pilot id.")
+@click.option("--code", required=True, help="Worker code, unique in the pilot (e.g. 01).")
+@click.option("--name", required=True, help="The worker's name.")
+@click.option("--role", type=click.Choice(WORKER_ROLES), default="worker", show_default=True)
+@click.option("--supervisor", "supervisor_id", help="Worker id of the supervisor.")
+@json_option
+def worker_add(pilot_id, code, name, role, supervisor_id, as_json):
+    """Add a worker; prints the worker id (``<pilot>-<code>``) used with --as and --worker."""
+    data = state().run(people.add_worker, pilot_id=pilot_id, code=code, name=name, role=role,
+                       supervisor_id=supervisor_id)
+    emit(data, as_json, lambda c, d: c.print(d["id"]))
+
+
+@worker.command("list")
+@click.option("--pilot", "pilot_id", help="Only this pilot.")
+@json_option
+def worker_list(pilot_id, as_json):
+    """Workers, by pilot and code."""
+    data = state().run(people.list_workers, pilot_id=pilot_id)
+    emit(data, as_json, render_table(["id", "pilot", "code", "name", "role", "supervisor"],
+                                     ["id", "pilot", "code", "name", "role", "supervisor"],
+                                     "Workers"))
+
+
+@click.group()
+def client() -> None:
+    """Clients: enrolment, lookup, end of the client relationship."""
+
+
+def _assessment(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--assess")
+        out[key.strip()] = val.strip()
+    return out
+
+
+@client.command("enroll")
+@click.option("--pilot", "pilot_id", required=True, help="Pilot id.")
+@click.option("--hetu", required=True, help="Henkilötunnus (never printed or logged).")
+@click.option("--name", required=True, help="The client's name (never printed or logged).")
+@click.option("--worker", "worker_id", required=True, help="Worker id of the personal worker.")
+@click.option("--group", "group_id", help="Client group id or code (needed when several).")
+@click.option("--control", is_flag=True, help="Enroll as a control (verrokki), without a budget.")
+@click.option("--assess", multiple=True, metavar="KEY=VALUE",
+              help="A need-assessment fact the pilot's eligibility rules read; repeatable.")
+@click.option("--date", "on_date", type=click.DateTime(["%Y-%m-%d"]),
+              help="Enrolment date (default today).")
+@json_option
+def client_enroll(pilot_id, hetu, name, worker_id, group_id, control, assess, on_date, as_json):
+    """Enroll a client; prints the pseudonymous client code."""
+    data = state().run(people.enroll, pilot_id=pilot_id, hetu=hetu, name=name,
+                       worker_id=worker_id, group_id=group_id, control=control,
+                       assessment=_assessment(assess),
+                       on_date=on_date.date() if on_date else None)
+    emit(data, as_json, lambda c, d: c.print(d["code"]))
+
+
+@client.command("show")
+@click.argument("code")
+@click.option("--reason", default="client show", show_default=True,
+              help="Why the identity is looked at (written to the access log).")
+@json_option
+def client_show(code, reason, as_json):
+    """A client's record; name and henkilötunnus only for roles that may see them."""
+    data = state().run(people.show, code, reason=reason)
+    emit(data, as_json, render_mapping(f"Client {code}"))
+
+
+@client.command("list")
+@click.option("--pilot", "pilot_id", help="Only this pilot.")
+@click.option("--all", "include_ended", is_flag=True, help="Include ended clients.")
+@json_option
+def client_list(pilot_id, include_ended, as_json):
+    """Client codes the acting user may see."""
+    data = state().run(people.list_clients, pilot_id=pilot_id, include_ended=include_ended)
+    emit(data, as_json, render_table(
+        ["code", "pilot", "group", "worker", "control", "enrolled", "ended"],
+        ["code", "pilot", "group", "worker", "control", "enrolled_on", "ended_on"], "Clients"))
+
+
+@client.command("end")
+@click.argument("code")
+@click.option("--date", "on_date", type=click.DateTime(["%Y-%m-%d"]), help="Default today.")
+@json_option
+def client_end(code, on_date, as_json):
+    """End a client relationship (history is kept)."""
+    data = state().run(people.end, code, on_date=on_date.date() if on_date else None)
+    emit(data, as_json, lambda c, d: c.print(f"{d['code']} ended on {d['ended_on']}"))
+
+
+@client.command("assist")
+@click.argument("code")
+@click.option("--assistant", "assistant_id", required=True, help="Worker id of the HB assistant.")
+@json_option
+def client_assist(code, assistant_id, as_json):
+    """Give a client an HB assistant, who may then act for them."""
+    data = state().run(people.assign_assistant, code, assistant_id)
+    emit(data, as_json, lambda c, d: c.print(f"{d['code']}: assistant {d['assistant']}"))
+
+
+COMMANDS = [worker, client]

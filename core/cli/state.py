@@ -1,0 +1,54 @@
+"""Per-invocation state: the database and plugin manager, opened on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..app import App
+from ..auth import Actor
+from ..plugins import AvainPluginManager, make_plugin_manager
+
+T = TypeVar("T")
+
+
+class State:
+    def __init__(self) -> None:
+        self.db: str | None = None
+        self.actor: Actor = Actor("admin")
+        self._pm: AvainPluginManager | None = None
+        self._app: App | None = None
+
+    @classmethod
+    def of(cls, ctx: click.Context) -> State:
+        root = ctx.find_root()
+        state = root.meta.get("avain_state")
+        if state is None:
+            state = root.meta["avain_state"] = cls()
+        return state
+
+    @property
+    def pm(self) -> AvainPluginManager:
+        if self._pm is None:
+            self._pm = make_plugin_manager()
+        return self._pm
+
+    def app(self, *, create: bool = True, check_schema: bool = True) -> App:
+        if self._app is None:
+            self._app = App.open(self.db, create=create, check_schema=check_schema, pm=self.pm)
+        return self._app
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a service as the acting user in its own transaction."""
+        return self.app().run(self.actor, fn, *args, **kwargs)
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+
+def state() -> State:
+    return State.of(click.get_current_context())

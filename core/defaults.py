@@ -1,0 +1,50 @@
+"""The core's own fallbacks for decision and policy hooks, and its intake check.
+
+Registered first and marked ``trylast``, so any plugin that answers wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .domain import Applicant, Pilot, Worker, WorkflowOptions
+from .hookspecs import hookimpl
+
+
+@hookimpl(trylast=True)
+def avain_client_code(pilot: Pilot, client: Applicant, worker: Worker, ordinal: int) -> str:
+    """``<pilot code>-<group code>-<worker code>-<ordinal>``, e.g. ``EX-F-01-003``: the
+    national evaluation's pilot–group–worker–ordinal scheme."""
+    group = pilot.group(client.group_id)
+    return f"{pilot.code}-{group.code}-{worker.code}-{ordinal:03d}"
+
+
+@hookimpl(trylast=True)
+def avain_check_intake(
+    pilot: Pilot, client: Applicant, on_date: dt.date, enrolled: dict[str, int]
+) -> list[str]:
+    """The ``[intake]`` and group caps of pilot.toml."""
+    reasons = []
+    if pilot.intake_closes is not None and on_date > pilot.intake_closes:
+        reasons.append(
+            f"pilot {pilot.id} takes no new clients after {pilot.intake_closes.isoformat()}"
+        )
+    if pilot.max_clients is not None and enrolled.get("*", 0) >= pilot.max_clients:
+        reasons.append(f"pilot {pilot.id} is full ({pilot.max_clients} clients)")
+    group = pilot.group(client.group_id)
+    if group.max_clients is not None and enrolled.get(group.id, 0) >= group.max_clients:
+        reasons.append(f"group {group.id} of pilot {pilot.id} is full ({group.max_clients} clients)")
+    return reasons
+
+
+@hookimpl(trylast=True)
+def avain_workflow_options(pilot: Pilot) -> WorkflowOptions:
+    """``[workflow]`` of pilot.toml, with the training day's defaults: no receipt
+    confirmation, invoices approved by the supervisor."""
+    wf = pilot.raw.get("workflow", {})
+    defaults = WorkflowOptions()
+    return WorkflowOptions(
+        confirm_receipt=wf.get("confirm_receipt", defaults.confirm_receipt),
+        invoice_approver=wf.get("invoice_approver", defaults.invoice_approver),
+        commitment_days=wf.get("commitment_days", defaults.commitment_days),
+    )

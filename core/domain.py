@@ -1,0 +1,318 @@
+"""Value objects and records of the domain. Pure: the stdlib and attrs only, no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any
+
+from attrs import field, frozen
+
+from .errors import ValidationError
+
+#: The largest amount any single money value may hold: 10 million euros, in cents.
+#: Anything larger is a typing mistake, not a budget.
+MAX_CENTS = 1_000_000_000
+
+
+NBSP = "\u00a0"
+
+
+def _group_thousands(n: int) -> str:
+    return f"{n:,}".replace(",", NBSP)
+
+
+@frozen(order=True)
+class Money:
+    """An amount of euros as integer cents. No floats anywhere near money.
+
+    >>> Money(123450).fi()
+    '1\u00a0234,50\u00a0€'
+    """
+
+    cents: int = field()
+    currency: str = field(default="EUR")
+
+    @cents.validator
+    def _check_cents(self, _attr, value):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(f"money must be whole cents, not {type(value).__name__}")
+
+    @classmethod
+    def parse(cls, text: str | int, *, field_name: str = "amount") -> Money:
+        """Parse a user-typed amount in euros: ``12``, ``12.5``, ``12,50``, ``1 234,50 €``.
+
+        Fractions of a cent, negative and absurd amounts are refused with the field named.
+        """
+        if isinstance(text, int) and not isinstance(text, bool):
+            return cls(text * 100)
+        cleaned = str(text).replace("€", "").replace("\u00a0", "").replace(" ", "").strip()
+        cleaned = cleaned.replace(",", ".")
+        if not re.fullmatch(r"-?\d+(\.\d+)?", cleaned):
+            raise ValidationError(f"{field_name}: {text!r} is not an amount of euros (e.g. 12,50)")
+        try:
+            value = Decimal(cleaned)
+        except InvalidOperation as exc:  # pragma: no cover - regex above guards this
+            raise ValidationError(f"{field_name}: {text!r} is not an amount of euros") from exc
+        cents = value * 100
+        if cents != cents.to_integral_value():
+            raise ValidationError(f"{field_name}: {text!r} has fractions of a cent")
+        return cls(int(cents))
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.cents + other.cents, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.cents - other.cents, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.cents, self.currency)
+
+    def _same(self, other: object) -> None:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot mix Money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise ValueError(f"cannot mix {self.currency} with {other.currency}")
+
+    def allocate(self, ratios: list[int]) -> list[Money]:
+        """Split by integer ratios; the remainder cents go to the first parts so the parts
+        always sum to the whole."""
+        total = sum(ratios)
+        if total <= 0:
+            raise ValueError("ratios must sum to a positive number")
+        parts = [self.cents * r // total for r in ratios]
+        for i in range(self.cents - sum(parts)):
+            parts[i % len(parts)] += 1
+        return [Money(p, self.currency) for p in parts]
+
+    def decimal(self) -> Decimal:
+        return (Decimal(self.cents) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    def fi(self) -> str:
+        """Finnish (and Swedish) display: ``1 234,50 €`` with no-break spaces."""
+        sign = "-" if self.cents < 0 else ""
+        euros, cents = divmod(abs(self.cents), 100)
+        return f"{sign}{_group_thousands(euros)},{cents:02d}{NBSP}€"
+
+    def sv(self) -> str:
+        return self.fi()
+
+    def en(self) -> str:
+        sign = "-" if self.cents < 0 else ""
+        euros, cents = divmod(abs(self.cents), 100)
+        return f"{sign}€{euros:,}.{cents:02d}"
+
+    def __str__(self) -> str:
+        return self.fi()
+
+
+def positive_amount(money: Money, *, field_name: str = "amount") -> Money:
+    """Refuse zero, negative and absurdly large amounts, naming the field."""
+    if money.cents <= 0:
+        raise ValidationError(f"{field_name}: must be more than 0,00 €, got {money.fi()}")
+    if money.cents > MAX_CENTS:
+        raise ValidationError(
+            f"{field_name}: {money.fi()} is larger than the most avain accepts "
+            f"({Money(MAX_CENTS).fi()})"
+        )
+    return money
+
+
+@frozen(order=True)
+class Period:
+    """A calendar month, the unit budgets are allocated in (``2018-01``)."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        m = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+        if not m or not 1 <= int(m.group(2)) <= 12:
+            raise ValidationError(f"period: {text!r} is not a month like 2018-01")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @classmethod
+    def of(cls, day: dt.date) -> Period:
+        return cls(day.year, day.month)
+
+    @property
+    def first_day(self) -> dt.date:
+        return dt.date(self.year, self.month, 1)
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.next().first_day - dt.timedelta(days=1)
+
+    def next(self) -> Period:
+        return Period(self.year + self.month // 12, self.month % 12 + 1)
+
+    def previous(self) -> Period:
+        return Period(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+def fi_date(day: dt.date) -> str:
+    """Finnish display of a date: ``d.m.yyyy``."""
+    return f"{day.day}.{day.month}.{day.year}"
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Turn a frozen mapping back into plain dicts and lists (for JSON)."""
+    if isinstance(value, MappingProxyType | dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [thaw(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Records that hooks receive and return
+# ---------------------------------------------------------------------------
+
+ROLES = ("admin", "worker", "supervisor", "finance", "evaluator", "assistant", "client")
+
+
+@frozen
+class ClientGroup:
+    """A client group of a pilot (e.g. families, elderly), with its one-letter code."""
+
+    id: str
+    code: str
+    name: str
+    max_clients: int | None = None
+
+
+@frozen
+class Pilot:
+    """A pilot's validated configuration, built once from its pilot.toml."""
+
+    id: str
+    name: str
+    code: str
+    organiser: str
+    groups: tuple[ClientGroup, ...]
+    max_clients: int | None
+    intake_closes: dt.date | None
+    allow_temporary_hetu: bool
+    monthly_cap: Money | None
+    sections: MappingProxyType = field(factory=lambda: MappingProxyType({}))
+    raw: MappingProxyType = field(factory=lambda: MappingProxyType({}), eq=False, repr=False)
+
+    @classmethod
+    def from_config(cls, data: dict[str, Any]) -> Pilot:
+        """Build from a dict that already passed the composed JSON Schema."""
+        intake = data.get("intake", {})
+        budget = data.get("budget", {})
+        groups = tuple(
+            ClientGroup(g["id"], g["code"], g["name"], g.get("max_clients"))
+            for g in data.get("groups", [])
+        )
+        closes = intake.get("closes")
+        if isinstance(closes, str):
+            closes = dt.date.fromisoformat(closes)
+        cap = budget.get("monthly_cap")
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            code=data["code"],
+            organiser=data.get("organiser", ""),
+            groups=groups,
+            max_clients=intake.get("max_clients"),
+            intake_closes=closes,
+            allow_temporary_hetu=intake.get("allow_temporary_hetu", False),
+            monthly_cap=Money(cap) if cap is not None else None,
+            sections=_freeze(data.get("plugins", {})),
+            raw=_freeze(data),
+        )
+
+    def group(self, group_id: str | None) -> ClientGroup:
+        if group_id is None:
+            if len(self.groups) == 1:
+                return self.groups[0]
+            raise ValidationError(
+                f"--group: pilot {self.id} has several groups "
+                f"({', '.join(g.id for g in self.groups)}); name one"
+            )
+        for g in self.groups:
+            if g.id == group_id or g.code == group_id:
+                return g
+        raise ValidationError(
+            f"--group: {group_id!r} is not a group of pilot {self.id} "
+            f"(known: {', '.join(g.id for g in self.groups)})"
+        )
+
+
+@frozen
+class Worker:
+    """A person working in a pilot: personal worker, supervisor, finance, evaluator, …"""
+
+    id: str
+    pilot_id: str
+    code: str
+    role: str
+    supervisor_id: str | None = None
+
+
+@frozen
+class Client:
+    """A client as the rules see them: pseudonymous. Identity lives elsewhere."""
+
+    code: str
+    pilot_id: str
+    group_id: str
+    worker_id: str
+    control: bool
+    enrolled_on: dt.date
+    ended_on: dt.date | None = None
+
+
+@frozen
+class Applicant:
+    """A person about to be enrolled. Carries no identity, only what rules may use."""
+
+    pilot_id: str
+    group_id: str
+    worker_id: str
+    control: bool
+    birth_date: dt.date | None = None
+
+
+@frozen
+class WorkflowOptions:
+    """Which optional steps of the purchase workflow a pilot uses (a policy record)."""
+
+    confirm_receipt: bool = False
+    invoice_approver: str = "supervisor"
+    commitment_days: int = 60
+
+
+@frozen
+class ConfigSection:
+    """A plugin's own section of pilot.toml: ``[plugins.<name>]`` validated by ``schema``."""
+
+    name: str
+    schema: dict
+    description: str = ""
+
+
+@frozen
+class PilotSource:
+    """A pilot shipped by a plugin: the path of its pilot.toml."""
+
+    name: str
+    path: str

@@ -1,0 +1,193 @@
+"""Every hook avain calls, in one place.
+
+Five kinds, each named by what it does:
+
+registration
+    ``avain_<plural noun>()``: called once; each plugin returns an iterable of named
+    records; the manager flattens them and refuses two records with one name.
+decision
+    ``firstresult``: the first non-None answer wins; return None to defer. The core's
+    own fallback is ``trylast``.
+checks
+    every plugin may object: each returns a list of reasons (strings); an empty list, or
+    None, means no objection. The caller gathers all reasons.
+policy
+    ``firstresult``: returns a frozen settings record for a pilot.
+events
+    ``avain_<subject>_<past tense>``: called after the transaction commits; return nothing.
+
+Arguments only ever grow; an implementation names just the arguments it uses.
+Records passed in and out are the frozen attrs classes of :mod:`avain.core.domain`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datetime as dt
+
+    import click
+
+    from .domain import (
+        Applicant,
+        Client,
+        ConfigSection,
+        Pilot,
+        PilotSource,
+        Worker,
+        WorkflowOptions,
+    )
+
+PROJECT = "avain"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- registration ---------------------------------------------------------
+
+
+@hookspec
+def avain_pilots() -> Iterable[PilotSource]:
+    """Pilots this plugin ships, as :class:`PilotSource` records (a name and the path of a
+    pilot.toml). ``avain init`` and ``avain demo`` load them into the database.
+
+    Kind: registration. Every plugin's records are collected; two with one name are an
+    error at start-up.
+
+    Example::
+
+        @hookimpl
+        def avain_pilots():
+            return [PilotSource("example", str(Path(__file__).with_name("pilot.toml")))]
+    """
+
+
+@hookspec
+def avain_config_sections() -> Iterable[ConfigSection]:
+    """JSON Schema sections this plugin adds to pilot.toml, each under ``[plugins.<name>]``.
+
+    Kind: registration. The core composes its own schema with every section; a pilot.toml
+    that fills a section is validated by it, and all errors are reported together.
+
+    Example::
+
+        @hookimpl
+        def avain_config_sections():
+            return [ConfigSection("reminders", {"type": "object", "properties": {
+                "days": {"type": "integer", "minimum": 1, "description": "…"}},
+                "additionalProperties": False})]
+    """
+
+
+@hookspec
+def avain_commands() -> Iterable[click.Command]:
+    """Click commands (or groups) this plugin adds to the ``avain`` command line.
+
+    Kind: registration. Command names must be unique across plugins and the core.
+
+    Example::
+
+        @hookimpl
+        def avain_commands():
+            return [my_group]
+    """
+
+
+# --- decision -------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def avain_client_code(pilot: Pilot, client: Applicant, worker: Worker, ordinal: int) -> str | None:
+    """The pseudonymous client code for a client being enrolled.
+
+    Kind: decision (firstresult). ``ordinal`` is the worker's running number of clients in
+    this pilot, starting at 1. Return None to let the next plugin (finally the core's
+    default ``<pilot code>-<group code>-<worker code>-<ordinal:03>``) decide. The code must
+    not contain any part of the client's identity.
+
+    Example::
+
+        @hookimpl
+        def avain_client_code(pilot, worker, ordinal):
+            return f"{worker.code}{ordinal:02d}" if pilot.id == "mine" else None
+    """
+
+
+# --- checks ---------------------------------------------------------------
+
+
+@hookspec
+def avain_check_eligibility(pilot: Pilot, client: Applicant, assessment: dict[str, Any]) -> list[str] | None:
+    """Reasons why this applicant cannot get HB in this pilot; empty or None when eligible.
+
+    Kind: checks. ``assessment`` holds the need-assessment facts the enrolling worker gave
+    (a read-only mapping; empty when none were given). Controls are checked too: they must
+    be comparable clients.
+
+    Example::
+
+        @hookimpl
+        def avain_check_eligibility(pilot, assessment):
+            if pilot.id == "mine" and not assessment.get("carer_contract"):
+                return ["a family-carer contract is required"]
+    """
+
+
+@hookspec
+def avain_check_intake(
+    pilot: Pilot, client: Applicant, on_date: dt.date, enrolled: dict[str, int]
+) -> list[str] | None:
+    """Reasons why the pilot takes no new HB client into ``client.group_id`` on
+    ``on_date``; empty or None when open. Not called for controls.
+
+    Kind: checks. ``enrolled`` counts the pilot's current HB clients per group id (controls
+    are not counted), with the total under ``"*"``. The core's own check applies the
+    pilot.toml ``[intake]`` settings.
+
+    Example::
+
+        @hookimpl
+        def avain_check_intake(pilot, enrolled):
+            if enrolled["*"] >= 15:
+                return ["the pilot is full (15 clients)"]
+    """
+
+
+# --- policy ---------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def avain_workflow_options(pilot: Pilot) -> WorkflowOptions | None:
+    """Which optional workflow steps the pilot uses and who approves invoices.
+
+    Kind: policy (firstresult). The core's fallback reads ``[workflow]`` in pilot.toml.
+
+    Example::
+
+        @hookimpl
+        def avain_workflow_options(pilot):
+            if pilot.id == "mine":
+                return WorkflowOptions(confirm_receipt=True, invoice_approver="worker")
+    """
+
+
+# --- events ---------------------------------------------------------------
+
+
+@hookspec
+def avain_client_enrolled(pilot: Pilot, client: Client) -> None:
+    """A client was enrolled (HB or control). Called after the enrolment committed.
+
+    Kind: event. Return nothing; an exception here is logged and does not undo the
+    enrolment.
+
+    Example::
+
+        @hookimpl
+        def avain_client_enrolled(client):
+            welcome_queue.append(client.code)
+    """

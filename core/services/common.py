@@ -1,0 +1,77 @@
+"""Helpers every service uses: the acting user, loading records, audit shortcuts."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from .. import audit, auth
+from ..auth import Actor
+from ..domain import Client, Worker
+from ..errors import NotFound, PermissionDenied
+from ..models import ClientRow, WorkerRow
+from ..uow import UnitOfWork
+
+
+def session(uow: UnitOfWork) -> Session:
+    assert uow.session is not None, "use the unit of work inside `with`"
+    return uow.session
+
+
+def check_actor(uow: UnitOfWork, action: str) -> Actor:
+    """The actor may attempt ``action``, and the person they claim to be exists in that
+    role. Returns the actor."""
+    actor = uow.actor
+    auth.require(actor, action)
+    if actor.id is None:
+        return actor
+    s = session(uow)
+    if actor.role == "client":
+        if s.get(ClientRow, actor.id) is None:
+            raise PermissionDenied(f"--as: no client {actor.id}")
+        return actor
+    row = s.get(WorkerRow, actor.id)
+    if row is None:
+        raise PermissionDenied(f"--as: no worker {actor.id}")
+    if row.role != actor.role:
+        raise PermissionDenied(f"--as: {actor.id} is a {row.role}, not a {actor.role}")
+    return actor
+
+
+def worker_record(row: WorkerRow) -> Worker:
+    return Worker(row.id, row.pilot_id, row.code, row.role, row.supervisor_id)
+
+
+def client_record(row: ClientRow) -> Client:
+    return Client(row.code, row.pilot_id, row.group_id, row.worker_id, row.control,
+                  row.enrolled_on, row.ended_on)
+
+
+def get_worker_row(uow: UnitOfWork, worker_id: str, *, field: str = "--worker") -> WorkerRow:
+    row = session(uow).get(WorkerRow, worker_id)
+    if row is None:
+        raise NotFound(f"{field}: no worker {worker_id!r}; see `avain worker list`")
+    return row
+
+
+def reach_client(uow: UnitOfWork, code: str, action: str) -> ClientRow:
+    """Load a client the actor may ``action``; one outside the actor's scope (another
+    worker's client, say) is refused."""
+    actor = check_actor(uow, action)
+    s = session(uow)
+    row = s.get(ClientRow, code)
+    if row is not None and actor.role in auth.SCOPED:
+        worker = s.get(WorkerRow, row.worker_id)
+        supervisor = worker.supervisor_id if worker else None
+        if not auth.can_reach_client(actor, code=row.code, worker_id=row.worker_id,
+                                     supervisor_id=supervisor, assistant_id=row.assistant_id):
+            raise PermissionDenied(f"{actor} may not {action.replace('.', ' ')} {code}")
+    if row is None:
+        raise NotFound(f"no client {code!r}; see `avain client list`")
+    return row
+
+
+def record(uow: UnitOfWork, action: str, subject: str, *, stream: str | None = None,
+           before: dict | None = None, after: dict | None = None,
+           purpose: str | None = None) -> None:
+    audit.append(session(uow), actor=str(uow.actor), action=action, subject=subject,
+                 stream=stream, before=before, after=after, purpose=purpose)

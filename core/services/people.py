@@ -1,0 +1,266 @@
+"""Workers and clients: add, enroll, show, list, end. Identity is read only through
+:func:`identify`, which writes the access log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import func, select
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.fi import hetu as hetu_mod
+
+from .. import auth
+from ..audit import ORGANISER
+from ..domain import ROLES, Applicant, Pilot
+from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
+from ..models import ClientIdentityRow, ClientRow, WorkerRow
+from ..uow import UnitOfWork
+from . import pilots
+from .common import (
+    check_actor,
+    client_record,
+    get_worker_row,
+    reach_client,
+    record,
+    session,
+    worker_record,
+)
+
+WORKER_CODE = re.compile(r"^[0-9A-Z]{1,4}$")
+
+
+# --- workers ----------------------------------------------------------------
+
+
+def add_worker(uow: UnitOfWork, *, pilot_id: str, code: str, name: str, role: str,
+               supervisor_id: str | None = None) -> dict[str, Any]:
+    """``avain worker add``: the worker's id is ``<pilot>-<code>``; codes are unique in a
+    pilot; a supervisor must be a supervisor of the same pilot."""
+    check_actor(uow, "worker.add")
+    pilot = pilots.get(uow, pilot_id)
+    if not WORKER_CODE.match(code):
+        raise ValidationError(f"--code: {code!r} must be 1–4 digits or capital letters, e.g. 01")
+    if role not in ROLES or role == "client":
+        raise ValidationError(f"--role: {role!r} is not a worker role")
+    if not name.strip():
+        raise ValidationError("--name: must not be empty")
+    s = session(uow)
+    worker_id = f"{pilot.id}-{code}"
+    if s.get(WorkerRow, worker_id) is not None:
+        raise Conflict(f"--code: pilot {pilot.id} has a worker with code {code} already")
+    if supervisor_id is not None:
+        sup = get_worker_row(uow, supervisor_id, field="--supervisor")
+        if sup.role != "supervisor" or sup.pilot_id != pilot.id:
+            raise ValidationError(f"--supervisor: {supervisor_id} is not a supervisor of {pilot.id}")
+    row = WorkerRow(id=worker_id, pilot_id=pilot.id, code=code, name=name.strip(), role=role,
+                    supervisor_id=supervisor_id)
+    s.add(row)
+    s.flush()
+    record(uow, "worker.added", worker_id, stream=ORGANISER,
+           after={"id": worker_id, "pilot": pilot.id, "code": code, "role": role,
+                  "supervisor": supervisor_id})
+    return _worker_dict(row)
+
+
+def _worker_dict(row: WorkerRow) -> dict[str, Any]:
+    return {"id": row.id, "pilot": row.pilot_id, "code": row.code, "name": row.name,
+            "role": row.role, "supervisor": row.supervisor_id}
+
+
+def list_workers(uow: UnitOfWork, *, pilot_id: str | None = None) -> list[dict[str, Any]]:
+    check_actor(uow, "worker.read")
+    q = select(WorkerRow).order_by(WorkerRow.pilot_id, WorkerRow.code)
+    if pilot_id:
+        pilots.get(uow, pilot_id)
+        q = q.where(WorkerRow.pilot_id == pilot_id)
+    return [_worker_dict(r) for r in session(uow).execute(q).scalars()]
+
+
+# --- clients ----------------------------------------------------------------
+
+
+def validate_hetu(value: str, pilot: Pilot) -> str:
+    """A valid henkilötunnus, compacted, the century sign kept as given. The message never
+    repeats the number."""
+    try:
+        number = hetu_mod.validate(value, allow_temporary=True)
+    except InvalidChecksum as exc:
+        raise ValidationError("--hetu: not a valid henkilötunnus (the check character "
+                              "does not match)") from exc
+    except InvalidComponent as exc:
+        raise ValidationError("--hetu: not a valid henkilötunnus (the date or century "
+                              "sign is wrong)") from exc
+    except (InvalidFormat, InvalidLength, StdnumError) as exc:
+        raise ValidationError("--hetu: not a valid henkilötunnus (expected DDMMYYCNNNT, "
+                              "e.g. 010594Y123W)") from exc
+    if int(number[7:10]) >= 900 and not pilot.allow_temporary_hetu:
+        raise ValidationError(f"--hetu: temporary numbers (900–999) are not accepted in "
+                              f"pilot {pilot.id}")
+    return number
+
+
+_CENTURY = {"+": 1800, **dict.fromkeys("-YXWVU", 1900), **dict.fromkeys("ABCDEF", 2000)}
+
+
+def birth_date(hetu: str) -> dt.date:
+    """Birth date of a valid henkilötunnus (the century sign gives the century)."""
+    return dt.date(_CENTURY[hetu[6]] + int(hetu[4:6]), int(hetu[2:4]), int(hetu[0:2]))
+
+
+def _enrolled_counts(uow: UnitOfWork, pilot_id: str) -> dict[str, int]:
+    rows = session(uow).execute(
+        select(ClientRow.group_id, func.count())
+        .where(ClientRow.pilot_id == pilot_id, ClientRow.control.is_(False),
+               ClientRow.ended_on.is_(None))
+        .group_by(ClientRow.group_id)
+    ).all()
+    counts = {group: n for group, n in rows}
+    counts["*"] = sum(counts.values())
+    return counts
+
+
+def _reasons(results) -> list[str]:
+    return [reason for result in results for reason in (result or [])]
+
+
+def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: str,
+           group_id: str | None = None, control: bool = False,
+           assessment: dict[str, str] | None = None,
+           on_date: dt.date | None = None) -> dict[str, Any]:
+    """``avain client enroll``: validate, check eligibility and intake through the hooks,
+    make the client code, store identity apart from it, audit."""
+    actor = check_actor(uow, "client.enroll")
+    pilot = pilots.get(uow, pilot_id)
+    group = pilot.group(group_id)
+    on_date = on_date or dt.date.today()
+    if not name.strip():
+        raise ValidationError("--name: must not be empty")
+    hetu_value = validate_hetu(hetu, pilot)
+    worker = get_worker_row(uow, worker_id)
+    if worker.pilot_id != pilot.id:
+        raise ValidationError(f"--worker: {worker_id} does not work in pilot {pilot.id}")
+    if worker.role not in ("worker", "supervisor"):
+        raise ValidationError(f"--worker: {worker_id} is a {worker.role}, not a personal worker")
+    if actor.role == "worker" and actor.id != worker.id:
+        raise PermissionDenied(f"{actor} may enroll clients for themself only")
+    if actor.role == "supervisor" and actor.id not in (worker.id, worker.supervisor_id):
+        raise PermissionDenied(f"{actor} may enroll clients for their own workers only")
+    s = session(uow)
+    if s.execute(
+        select(ClientIdentityRow.client_code).where(
+            ClientIdentityRow.pilot_id == pilot.id, ClientIdentityRow.hetu == hetu_value)
+    ).first():
+        raise Conflict(f"--hetu: this person is already a client of pilot {pilot.id}")
+    applicant = Applicant(pilot_id=pilot.id, group_id=group.id, worker_id=worker.id,
+                          control=control, birth_date=birth_date(hetu_value))
+    reasons = _reasons(uow.hooks.avain_check_eligibility(
+        pilot=pilot, client=applicant, assessment=MappingProxyType(dict(assessment or {}))))
+    if not control:
+        reasons += _reasons(uow.hooks.avain_check_intake(
+            pilot=pilot, client=applicant, on_date=on_date,
+            enrolled=_enrolled_counts(uow, pilot.id)))
+    if reasons:
+        raise Refused(f"cannot enroll in {pilot.id}: " + "; ".join(reasons), reasons)
+    ordinal = (s.execute(
+        select(func.max(ClientRow.ordinal)).where(ClientRow.pilot_id == pilot.id,
+                                                  ClientRow.worker_id == worker.id)
+    ).scalar_one() or 0) + 1
+    code = uow.hooks.avain_client_code(pilot=pilot, client=applicant,
+                                       worker=worker_record(worker), ordinal=ordinal)
+    if s.get(ClientRow, code) is not None:
+        raise Conflict(f"client code {code} is taken; the pilot's code rule gave it twice")
+    row = ClientRow(code=code, pilot_id=pilot.id, group_id=group.id, worker_id=worker.id,
+                    ordinal=ordinal, control=control, enrolled_on=on_date)
+    s.add(row)
+    s.flush()
+    s.add(ClientIdentityRow(client_code=code, pilot_id=pilot.id, hetu=hetu_value,
+                            name=name.strip()))
+    after = client_dict(row)
+    record(uow, "client.enrolled", code, after=after)
+    uow.emit("avain_client_enrolled", pilot=pilot, client=client_record(row))
+    return after
+
+
+def client_dict(row: ClientRow) -> dict[str, Any]:
+    return {"code": row.code, "pilot": row.pilot_id, "group": row.group_id,
+            "worker": row.worker_id, "assistant": row.assistant_id, "control": row.control,
+            "enrolled_on": row.enrolled_on.isoformat(),
+            "ended_on": row.ended_on.isoformat() if row.ended_on else None}
+
+
+def show(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, Any]:
+    """A client's record; with the name and henkilötunnus when the actor may see them,
+    and then the read is written to the access log with ``reason``."""
+    row = reach_client(uow, code, "client.read")
+    data = client_dict(row)
+    if uow.actor.role in auth.MATRIX["client.identify"]:
+        data.update(identify(uow, code, reason=reason))
+    return data
+
+
+def identify(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, str]:
+    """Name and henkilötunnus of a client; every call is logged (who, whom, when, why)."""
+    if not reason or not reason.strip():
+        raise ValidationError("--reason: say why the client's identity is needed")
+    reach_client(uow, code, "client.identify")
+    ident = session(uow).get(ClientIdentityRow, code)
+    if ident is None:  # pragma: no cover - enroll writes both rows in one transaction
+        raise NotFound(f"client {code} has no identity record")
+    record(uow, "client.identity_read", code, purpose=reason.strip())
+    return {"name": ident.name, "hetu": ident.hetu}
+
+
+def list_clients(uow: UnitOfWork, *, pilot_id: str | None = None,
+                 include_ended: bool = False) -> list[dict[str, Any]]:
+    """Client codes the actor may see (a worker: their own; a supervisor: their team's)."""
+    actor = check_actor(uow, "client.read")
+    s = session(uow)
+    q = select(ClientRow).order_by(ClientRow.pilot_id, ClientRow.code)
+    if pilot_id:
+        pilots.get(uow, pilot_id)
+        q = q.where(ClientRow.pilot_id == pilot_id)
+    if not include_ended:
+        q = q.where(ClientRow.ended_on.is_(None))
+    if actor.role == "worker":
+        q = q.where(ClientRow.worker_id == actor.id)
+    elif actor.role == "supervisor":
+        team = select(WorkerRow.id).where(WorkerRow.supervisor_id == actor.id)
+        q = q.where((ClientRow.worker_id == actor.id) | ClientRow.worker_id.in_(team))
+    elif actor.role == "assistant":
+        q = q.where(ClientRow.assistant_id == actor.id)
+    elif actor.role == "client":
+        q = q.where(ClientRow.code == actor.id)
+    return [client_dict(r) for r in s.execute(q).scalars()]
+
+
+def end(uow: UnitOfWork, code: str, *, on_date: dt.date | None = None) -> dict[str, Any]:
+    """``avain client end``: the client relationship ends; history stays."""
+    row = reach_client(uow, code, "client.end")
+    if row.ended_on is not None:
+        raise Conflict(f"client {code} ended on {row.ended_on.isoformat()} already")
+    before = client_dict(row)
+    row.ended_on = on_date or dt.date.today()
+    if row.ended_on < row.enrolled_on:
+        raise ValidationError(f"--date: {row.ended_on.isoformat()} is before the enrolment")
+    session(uow).add(row)
+    after = client_dict(row)
+    record(uow, "client.ended", code, before=before, after=after)
+    return after
+
+
+def assign_assistant(uow: UnitOfWork, code: str, assistant_id: str) -> dict[str, Any]:
+    """Give a client an HB assistant of the same pilot."""
+    row = reach_client(uow, code, "client.end")
+    assistant = get_worker_row(uow, assistant_id, field="--assistant")
+    if assistant.role != "assistant" or assistant.pilot_id != row.pilot_id:
+        raise ValidationError(f"--assistant: {assistant_id} is not an HB assistant of {row.pilot_id}")
+    before = client_dict(row)
+    row.assistant_id = assistant.id
+    session(uow).add(row)
+    after = client_dict(row)
+    record(uow, "client.assistant_assigned", code, before=before, after=after)
+    return after

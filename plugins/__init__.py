@@ -1,0 +1,1 @@
+"""Built-in plugins shipped with avain: pilots, payment backends, evaluation."""
