@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .domain import Applicant, Pilot, Worker, WorkflowOptions
+from .domain import (
+    Applicant,
+    BudgetAmount,
+    Decision,
+    Money,
+    Period,
+    PeriodEndPolicy,
+    Pilot,
+    Worker,
+    WorkflowOptions,
+)
 from .hookspecs import hookimpl
 
 
@@ -48,3 +58,23 @@ def avain_workflow_options(pilot: Pilot) -> WorkflowOptions:
         invoice_approver=wf.get("invoice_approver", defaults.invoice_approver),
         commitment_days=wf.get("commitment_days", defaults.commitment_days),
     )
+
+
+@hookimpl(trylast=True)
+def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> BudgetAmount:
+    """The amount written on the decision, else the pilot's default, capped by the pilot's
+    monthly cap."""
+    if decision.monthly_amount is not None:
+        amount, why = decision.monthly_amount, f"{decision.monthly_amount.fi()} per month by decision {decision.id}"
+    else:
+        default = pilot.raw.get("budget", {}).get("default_monthly", 0)
+        amount, why = Money(default), f"the pilot's default monthly budget {Money(default).fi()}"
+    if pilot.monthly_cap is not None and amount > pilot.monthly_cap:
+        amount, why = pilot.monthly_cap, f"{why}, capped at {pilot.monthly_cap.fi()}"
+    return BudgetAmount(amount, why, "decision")
+
+
+@hookimpl(trylast=True)
+def avain_period_end_policy(pilot: Pilot, period: Period) -> PeriodEndPolicy:
+    """``budget.period_end`` of pilot.toml; lapse unless it says carry-over."""
+    return PeriodEndPolicy(pilot.raw.get("budget", {}).get("period_end", "lapse"))

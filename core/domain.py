@@ -316,3 +316,77 @@ class PilotSource:
 
     name: str
     path: str
+
+
+@frozen
+class Decision:
+    """A decision granting HB (päätös): validity, the amount written on it if any, and the
+    inputs the budget rules read (e.g. assessed hours, own-production prices)."""
+
+    id: int
+    client_code: str
+    pilot_id: str
+    valid_from: dt.date
+    valid_to: dt.date
+    monthly_amount: Money | None
+    inputs: MappingProxyType = field(factory=lambda: MappingProxyType({}))
+
+    def covers(self, period: Period) -> bool:
+        return self.valid_from <= period.last_day and self.valid_to >= period.first_day
+
+
+@frozen
+class BudgetAmount:
+    """A period's budget and why: the answer of ``avain_compute_budget``."""
+
+    amount: Money
+    explanation: str
+    rule: str = "decision"
+
+
+@frozen
+class PeriodEndPolicy:
+    """What happens to a budget's unused remainder when its month closes."""
+
+    action: str = "lapse"  # "lapse" or "carry-over"
+
+
+@frozen
+class Proposal:
+    """A client's proposal to buy a service from a provider on a date."""
+
+    id: int
+    client_code: str
+    pilot_id: str
+    service: str
+    provider_id: str
+    amount: Money
+    service_date: dt.date
+    text: str | None
+    status: str
+
+
+@frozen
+class Commitment:
+    """A payment commitment (maksusitoumus) reserving budget for one provider."""
+
+    id: int
+    client_code: str
+    provider_id: str
+    amount: Money
+    reference: str
+    expires_on: dt.date
+    status: str
+
+
+@frozen
+class Invoice:
+    """A provider's invoice against a commitment."""
+
+    id: int
+    client_code: str
+    provider_id: str
+    number: str
+    amount: Money
+    commitment_id: int
+    status: str

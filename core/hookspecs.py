@@ -34,10 +34,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .domain import (
         Applicant,
+        BudgetAmount,
         Client,
+        Commitment,
         ConfigSection,
+        Decision,
+        Invoice,
+        Period,
+        PeriodEndPolicy,
         Pilot,
         PilotSource,
+        Proposal,
         Worker,
         WorkflowOptions,
     )
@@ -117,6 +124,24 @@ def avain_client_code(pilot: Pilot, client: Applicant, worker: Worker, ordinal: 
     """
 
 
+@hookspec(firstresult=True)
+def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> BudgetAmount | None:
+    """The client's budget for ``period`` under ``decision``, with its explanation.
+
+    Kind: decision (firstresult). Called once per client when a month is opened (so keep it
+    cheap: no I/O). Return None to defer; the core's fallback takes the amount written on
+    the decision, else the pilot's ``budget.default_monthly``, capped at
+    ``budget.monthly_cap``. A zero amount allocates nothing.
+
+    Example::
+
+        @hookimpl
+        def avain_compute_budget(pilot, decision, period):
+            hours = int(decision.inputs.get("hours", 0))
+            return BudgetAmount(Money(hours * 3500), f"{hours} h × 35,00 €", "own-price-2018")
+    """
+
+
 # --- checks ---------------------------------------------------------------
 
 
@@ -157,6 +182,23 @@ def avain_check_intake(
     """
 
 
+@hookspec
+def avain_validate_purchase(pilot: Pilot, proposal: Proposal) -> list[str] | None:
+    """Reasons why the worker may not approve this proposal; empty or None when fine.
+
+    Kind: checks. Called when a worker approves a proposal, before the commitment is made;
+    any reason refuses the approval and nothing is written. Budget sufficiency is the
+    ledger's job, not this hook's.
+
+    Example::
+
+        @hookimpl
+        def avain_validate_purchase(pilot, proposal):
+            if proposal.service not in ALLOWED:
+                return [f"service {proposal.service} is not in the pilot's list"]
+    """
+
+
 # --- policy ---------------------------------------------------------------
 
 
@@ -175,6 +217,23 @@ def avain_workflow_options(pilot: Pilot) -> WorkflowOptions | None:
     """
 
 
+@hookspec(firstresult=True)
+def avain_period_end_policy(pilot: Pilot, period: Period) -> PeriodEndPolicy | None:
+    """What happens to each budget's unused remainder when ``period`` closes: lapse (back
+    to the organiser) or carry over to the next month.
+
+    Kind: policy (firstresult). The core's fallback reads ``budget.period_end`` in
+    pilot.toml (default: lapse).
+
+    Example::
+
+        @hookimpl
+        def avain_period_end_policy(pilot, period):
+            if pilot.id == "mine" and period.month != 12:
+                return PeriodEndPolicy("carry-over")
+    """
+
+
 # --- events ---------------------------------------------------------------
 
 
@@ -190,4 +249,52 @@ def avain_client_enrolled(pilot: Pilot, client: Client) -> None:
         @hookimpl
         def avain_client_enrolled(client):
             welcome_queue.append(client.code)
+    """
+
+
+@hookspec
+def avain_proposal_made(pilot: Pilot, proposal: Proposal) -> None:
+    """A client (or their HB assistant) proposed a purchase. Called after commit.
+
+    Kind: event. Example::
+
+        @hookimpl
+        def avain_proposal_made(proposal):
+            notify_worker(proposal.client_code)
+    """
+
+
+@hookspec
+def avain_proposal_approved(pilot: Pilot, proposal: Proposal, commitment: Commitment) -> None:
+    """The worker approved a proposal and a payment commitment was issued. After commit.
+
+    Kind: event. Example::
+
+        @hookimpl
+        def avain_proposal_approved(commitment):
+            send_commitment_to_provider(commitment.provider_id, commitment.reference)
+    """
+
+
+@hookspec
+def avain_proposal_rejected(pilot: Pilot, proposal: Proposal, reason: str) -> None:
+    """The worker rejected a proposal with ``reason``. After commit.
+
+    Kind: event. Example::
+
+        @hookimpl
+        def avain_proposal_rejected(proposal, reason):
+            tell_client(proposal.client_code, reason)
+    """
+
+
+@hookspec
+def avain_invoice_paid(pilot: Pilot, invoice: Invoice) -> None:
+    """Finance paid an invoice to the provider. After commit.
+
+    Kind: event. Example::
+
+        @hookimpl
+        def avain_invoice_paid(invoice):
+            bookkeeping.export(invoice.id)
     """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -96,3 +96,167 @@ class AuditEventRow(SQLModel, table=True):
     after: str | None = Field(default=None, sa_column=Column(Text))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+# --- budgets and the ledger ---------------------------------------------------------
+
+
+class DecisionRow(SQLModel, table=True):
+    """A decision granting HB to a client for a validity range, with the inputs its
+    budget is computed from (päätös)."""
+
+    __tablename__ = "decision"
+    id: int | None = Field(default=None, primary_key=True)
+    client_code: str = Field(foreign_key="client.code", index=True, max_length=64)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    valid_from: dt.date
+    valid_to: dt.date
+    monthly_amount: int | None = None  # cents, as written on the decision
+    inputs: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    decided_by: str = Field(max_length=100)
+    decided_at: dt.datetime
+    revoked_on: dt.date | None = None
+
+
+class AccountRow(SQLModel, table=True):
+    """A money bucket with running totals in integer cents. ``limited`` accounts (client
+    budgets) may never have posted + pending debits above their posted credits."""
+
+    __tablename__ = "account"
+    __table_args__ = (
+        UniqueConstraint("pilot_id", "kind", "owner", name="uq_account_owner"),
+        CheckConstraint(
+            "limited = false OR debits_posted + debits_pending <= credits_posted",
+            name="ck_account_not_overspent",
+        ),
+        CheckConstraint(
+            "debits_posted >= 0 AND debits_pending >= 0 AND credits_posted >= 0 "
+            "AND credits_pending >= 0",
+            name="ck_account_totals_not_negative",
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    kind: str = Field(max_length=16)  # funding, budget, payable, bank, lapsed, carried
+    owner: str = Field(default="", max_length=64)  # client code, provider id or ""
+    limited: bool = False
+    debits_posted: int = Field(default=0, sa_type=BigInteger)
+    debits_pending: int = Field(default=0, sa_type=BigInteger)
+    credits_posted: int = Field(default=0, sa_type=BigInteger)
+    credits_pending: int = Field(default=0, sa_type=BigInteger)
+
+
+class TransferRow(SQLModel, table=True):
+    """An immutable transfer between two accounts, keyed by the caller's id. Pending
+    transfers (commitments) are resolved by later post/void/release transfers that name
+    them in ``pending_id``; corrections name the transfer they reverse in ``reverses``."""
+
+    __tablename__ = "transfer"
+    __table_args__ = (
+        Index("ix_transfer_debit", "debit_account_id"),
+        Index("ix_transfer_credit", "credit_account_id"),
+        Index("ix_transfer_pending", "pending_id"),
+        CheckConstraint("amount > 0", name="ck_transfer_positive"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="ck_transfer_two_accounts"),
+    )
+    id: str = Field(primary_key=True, max_length=120)
+    kind: str = Field(max_length=16)
+    debit_account_id: int = Field(foreign_key="account.id")
+    credit_account_id: int = Field(foreign_key="account.id")
+    amount: int = Field(sa_type=BigInteger)
+    pending: bool = False
+    pending_id: str | None = Field(default=None, max_length=120)
+    reverses: str | None = Field(default=None, max_length=120)
+    period: str | None = Field(default=None, max_length=7)
+    memo: str | None = None
+    request_hash: str = Field(max_length=64)
+    created_at: dt.datetime
+
+
+class BudgetPeriodRow(SQLModel, table=True):
+    """A month of a pilot: open for spending, then closed. Also the resumable job state
+    of its allocation and closing runs (cursor = last client code done)."""
+
+    __tablename__ = "budget_period"
+    pilot_id: str = Field(foreign_key="pilot.id", primary_key=True, max_length=64)
+    period: str = Field(primary_key=True, max_length=7)
+    status: str = Field(max_length=16)  # opening, open, closing, closed
+    cursor: str = Field(default="", max_length=64)
+    allocated: int = 0
+    allocated_cents: int = Field(default=0, sa_type=BigInteger)
+    opened_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+
+
+class ProviderRow(SQLModel, table=True):
+    """A service provider (palveluntuottaja), known by its business id (Y-tunnus)."""
+
+    __tablename__ = "provider"
+    id: str = Field(primary_key=True, max_length=9)  # Y-tunnus, e.g. 1572860-0
+    name: str
+    iban: str | None = Field(default=None, max_length=34)
+    added_at: dt.datetime
+
+
+class ProposalRow(SQLModel, table=True):
+    """A client's proposal to use the budget: kept whatever the decision (evaluation
+    needs the rejected ones too)."""
+
+    __tablename__ = "proposal"
+    id: int | None = Field(default=None, primary_key=True)
+    client_code: str = Field(foreign_key="client.code", index=True, max_length=64)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    service: str = Field(max_length=64)
+    provider_id: str = Field(foreign_key="provider.id", max_length=9)
+    amount: int = Field(sa_type=BigInteger)
+    service_date: dt.date
+    text: str | None = None
+    status: str = Field(max_length=16)  # proposed, approved, rejected
+    proposed_by: str = Field(max_length=100)
+    proposed_at: dt.datetime
+    decided_by: str | None = Field(default=None, max_length=100)
+    decided_at: dt.datetime | None = None
+    reason: str | None = None
+
+
+class CommitmentRow(SQLModel, table=True):
+    """A payment commitment (maksusitoumus): a pending transfer reserving budget for one
+    provider until it is posted by an invoice, cancelled or expired, exactly once."""
+
+    __tablename__ = "commitment"
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", unique=True)
+    client_code: str = Field(foreign_key="client.code", index=True, max_length=64)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    provider_id: str = Field(foreign_key="provider.id", max_length=9)
+    amount: int = Field(sa_type=BigInteger)
+    amount_posted: int = Field(default=0, sa_type=BigInteger)
+    period: str = Field(max_length=7)
+    reference: str = Field(unique=True, max_length=25)
+    transfer_id: str = Field(max_length=120)
+    status: str = Field(max_length=16, index=True)  # pending, posted, voided, expired
+    expires_on: dt.date
+    received_on: dt.date | None = None
+    issued_at: dt.datetime
+    resolved_at: dt.datetime | None = None
+
+
+class InvoiceRow(SQLModel, table=True):
+    """A provider's invoice against a commitment: recorded, approved, paid."""
+
+    __tablename__ = "invoice"
+    __table_args__ = (UniqueConstraint("provider_id", "number", name="uq_invoice_provider_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: str = Field(foreign_key="provider.id", max_length=9)
+    number: str = Field(max_length=64)
+    amount: int = Field(sa_type=BigInteger)
+    reference: str = Field(max_length=25)
+    commitment_id: int = Field(foreign_key="commitment.id", unique=True)
+    client_code: str = Field(foreign_key="client.code", max_length=64)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    status: str = Field(max_length=16, index=True)  # recorded, approved, paid
+    recorded_by: str = Field(max_length=100)
+    recorded_at: dt.datetime
+    approved_by: str | None = Field(default=None, max_length=100)
+    approved_at: dt.datetime | None = None
+    paid_at: dt.datetime | None = None

@@ -84,8 +84,18 @@ def main() -> None:
     cli.main(prog_name="avain")
 
 
-from . import audit_cmds, db_cmds, people_cmds, pilot_cmds, plugin_cmds  # noqa: E402
+from . import (  # noqa: E402
+    audit_cmds,
+    budget_cmds,
+    db_cmds,
+    demo_cmds,
+    people_cmds,
+    pilot_cmds,
+    plugin_cmds,
+    workflow_cmds,
+)
 
-for module in (db_cmds, pilot_cmds, people_cmds, audit_cmds, plugin_cmds):
+for module in (db_cmds, demo_cmds, pilot_cmds, people_cmds, budget_cmds, workflow_cmds, audit_cmds,
+               plugin_cmds):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -75,3 +75,23 @@ def record(uow: UnitOfWork, action: str, subject: str, *, stream: str | None = N
            purpose: str | None = None) -> None:
     audit.append(session(uow), actor=str(uow.actor), action=action, subject=subject,
                  stream=stream, before=before, after=after, purpose=purpose)
+
+
+def scope_clause(uow: UnitOfWork, code_column):
+    """A WHERE clause limiting rows (by their client-code column) to the clients the actor
+    may see, or None for roles that see every client's pseudonymous records."""
+    from sqlalchemy import select
+
+    actor = uow.actor
+    clients = ClientRow.__table__.c
+    if actor.role == "worker":
+        return code_column.in_(select(clients.code).where(clients.worker_id == actor.id))
+    if actor.role == "supervisor":
+        team = select(WorkerRow.id).where(WorkerRow.supervisor_id == actor.id)
+        return code_column.in_(select(clients.code).where(
+            (clients.worker_id == actor.id) | clients.worker_id.in_(team)))
+    if actor.role == "assistant":
+        return code_column.in_(select(clients.code).where(clients.assistant_id == actor.id))
+    if actor.role == "client":
+        return code_column == actor.id
+    return None

@@ -26,6 +26,7 @@ from .common import (
     get_worker_row,
     reach_client,
     record,
+    scope_clause,
     session,
     worker_record,
 )
@@ -217,7 +218,7 @@ def identify(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, str]:
 def list_clients(uow: UnitOfWork, *, pilot_id: str | None = None,
                  include_ended: bool = False) -> list[dict[str, Any]]:
     """Client codes the actor may see (a worker: their own; a supervisor: their team's)."""
-    actor = check_actor(uow, "client.read")
+    check_actor(uow, "client.read")
     s = session(uow)
     q = select(ClientRow).order_by(ClientRow.pilot_id, ClientRow.code)
     if pilot_id:
@@ -225,15 +226,9 @@ def list_clients(uow: UnitOfWork, *, pilot_id: str | None = None,
         q = q.where(ClientRow.pilot_id == pilot_id)
     if not include_ended:
         q = q.where(ClientRow.ended_on.is_(None))
-    if actor.role == "worker":
-        q = q.where(ClientRow.worker_id == actor.id)
-    elif actor.role == "supervisor":
-        team = select(WorkerRow.id).where(WorkerRow.supervisor_id == actor.id)
-        q = q.where((ClientRow.worker_id == actor.id) | ClientRow.worker_id.in_(team))
-    elif actor.role == "assistant":
-        q = q.where(ClientRow.assistant_id == actor.id)
-    elif actor.role == "client":
-        q = q.where(ClientRow.code == actor.id)
+    clause = scope_clause(uow, ClientRow.code)
+    if clause is not None:
+        q = q.where(clause)
     return [client_dict(r) for r in s.execute(q).scalars()]
 
 

@@ -1,0 +1,179 @@
+"""``avain decision …``, ``avain budget …``, ``avain ledger …``"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..domain import Money, Period
+from ..services import budget, statements
+from .output import emit, json_option, render_table, stderr_console
+from .params import DATE, MONEY, PERIOD, key_values
+from .state import state
+
+
+@click.group()
+def decision() -> None:
+    """Decisions granting HB, and how each month's budget is computed."""
+
+
+@decision.command("grant")
+@click.argument("code")
+@click.option("--from", "valid_from", type=DATE, required=True, help="First day in force.")
+@click.option("--to", "valid_to", type=DATE, required=True, help="Last day in force.")
+@click.option("--amount", type=MONEY, help="Monthly budget written on the decision (euros).")
+@click.option("--input", "inputs", multiple=True, metavar="KEY=VALUE",
+              help="An input the pilot's budget rules read (e.g. hours=10); repeatable.")
+@json_option
+def grant(code, valid_from, valid_to, amount, inputs, as_json):
+    """Grant HB to a client for a validity range."""
+    data = state().run(budget.grant, code, valid_from=valid_from, valid_to=valid_to,
+                       monthly_amount=amount, inputs=key_values(inputs, "--input"))
+    emit(data, as_json, lambda c, d: c.print(f"decision {d['id']}: {d['client']} {d['from']} – {d['to']}"))
+
+
+@decision.command("show")
+@click.argument("code")
+@json_option
+def show(code, as_json):
+    """A client's decisions."""
+    data = state().run(budget.decisions, code)
+    emit(data, as_json, render_table(["id", "from", "to", "monthly (cents)", "decided by"],
+                                     ["id", "from", "to", "monthly_amount", "decided_by"], "Decisions"))
+
+
+@decision.command("explain")
+@click.argument("code")
+@click.option("--period", type=PERIOD, help="Month (default: this month).")
+@json_option
+def explain(code, period, as_json):
+    """The budget a month gets under the decision in force, and why."""
+    data = state().run(budget.explain, code, period or Period.of(dt.date.today()))
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['client']} {d['period']}: {d['amount_fi']} — {d['explanation']} (rule {d['rule']})"))
+
+
+@click.group("budget")
+def budget_group() -> None:
+    """Monthly budget periods: open (allocate), close (lapse or carry over)."""
+
+
+def _progress(label: str):
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=stderr_console(), transient=False)
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            progress.start()
+            task = progress.add_task(label, total=max(total, 1))
+        progress.update(task, completed=min(done, max(total, 1)), total=max(total, 1))
+
+    return progress, update
+
+
+@budget_group.command("open-period")
+@click.option("--pilot", "pilot_id", required=True)
+@click.argument("period", type=PERIOD)
+@click.option("--batch", default=budget.DEFAULT_BATCH, show_default=True, type=click.IntRange(1, 100_000),
+              help="Clients per transaction.")
+@json_option
+def open_period(pilot_id, period, batch, as_json):
+    """Allocate every active decision's budget for the month (idempotent, resumable)."""
+    st = state()
+    progress, update = _progress(f"allocating {pilot_id} {period}")
+    try:
+        data = budget.open_period(st.app(), st.actor, pilot_id, period, batch=batch, progress=update)
+    finally:
+        progress.stop()
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['pilot']} {d['period']} open: {d['clients']} budgets, {d['amount_fi']} allocated"))
+
+
+@budget_group.command("close-period")
+@click.option("--pilot", "pilot_id", required=True)
+@click.argument("period", type=PERIOD)
+@click.option("--batch", default=budget.DEFAULT_BATCH, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+def close_period(pilot_id, period, batch, as_json):
+    """Lapse or carry over the month's unused budgets (the pilot's policy), then close it."""
+    st = state()
+    progress, update = _progress(f"closing {pilot_id} {period}")
+    try:
+        data = budget.close_period(st.app(), st.actor, pilot_id, period, batch=batch, progress=update)
+    finally:
+        progress.stop()
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['pilot']} {d['period']} closed: {d['amount_fi']} {d['policy']} from {d['clients']} budgets"))
+
+
+@budget_group.command("show")
+@click.option("--pilot", "pilot_id", required=True)
+@json_option
+def budget_show(pilot_id, as_json):
+    """The pilot's months and what was allocated."""
+    data = state().run(budget.periods, pilot_id)
+    emit(data, as_json, render_table(["period", "status", "budgets", "allocated"],
+                                     ["period", "status", "clients", "allocated_fi"], "Periods"))
+
+
+@click.group()
+def ledger() -> None:
+    """Balances, statements and the ledger's own check."""
+
+
+@ledger.command("balance")
+@click.argument("code")
+@json_option
+def balance(code, as_json):
+    """What a client's budget holds: granted, spent, reserved, available."""
+    data = state().run(statements.balance, code)
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['client']}: credited {d['credits_fi']}, debited {d['posted_fi']} (spent or lapsed), "
+        f"reserved {d['reserved_fi']}, available {d['available_fi']}"))
+
+
+@ledger.command("statement")
+@click.argument("code")
+@click.option("--period", type=PERIOD, help="Only this month.")
+@json_option
+def statement(code, period, as_json):
+    """Everything that happened to a client's budget, with dates."""
+    data = state().run(statements.statement, code, period=str(period) if period else None)
+
+    def render(console, d):
+        render_table(["date", "period", "what", "amount", "note"],
+                     ["date", "period", "what", "amount_fi", "memo"],
+                     f"Statement {d['client']}")(console, d["lines"])
+        b = d["balance"]
+        totals = " · ".join(f"{k} {Money(v).fi()}" for k, v in d["totals"].items())
+        console.print(totals)
+        console.print(f"reserved {b['reserved_fi']} · available {b['available_fi']}")
+
+    emit(data, as_json, render)
+
+
+@ledger.command("verify")
+@json_option
+def verify(as_json):
+    """Recompute every balance from the transfers; exit 1 with the first discrepancy."""
+    data = state().run(statements.verify)
+
+    def render(console, d):
+        if d["ok"]:
+            console.print(f"ledger ok: {d['transfers']} transfers, {d['accounts']} accounts, "
+                          "books balance, no budget overspent")
+        else:
+            console.print(f"[red]{d['problems'][0]}[/red]")
+            if len(d["problems"]) > 1:
+                console.print(f"(+{len(d['problems']) - 1} more; --json lists all)")
+
+    emit(data, as_json, render)
+    if not data["ok"]:
+        click.get_current_context().exit(1)
+
+
+COMMANDS = [decision, budget_group, ledger]

@@ -1,0 +1,53 @@
+"""``avain demo``"""
+
+from __future__ import annotations
+
+import click
+
+from .. import demo as demo_mod
+from .output import emit, json_option, render_table
+from .state import state
+
+
+@click.command()
+@click.option("--pilot", "pilot_ids", multiple=True, help="Only this pilot (repeatable); default all.")
+@click.option("--reset", is_flag=True, help="Empty a database that holds data first.")
+@click.option("--seed", default=2018, show_default=True, help="Seed of the synthetic people.")
+@click.option("--clients", default=8, show_default=True, type=click.IntRange(1, 500),
+              help="HB clients per pilot (plus half as many controls).")
+@json_option
+def demo(pilot_ids, reset, seed, clients, as_json):
+    """Run a realistic month (January 2018) on synthetic people, in the database the CLI
+    opens, and print each client's statement and the ledger check."""
+    st = state()
+    app = st.app()
+    if reset and not demo_mod.is_empty(app):
+        demo_mod.reset(app)
+    summary = demo_mod.run(app, pilot_ids=list(pilot_ids) or None, seed=seed,
+                           clients_per_pilot=clients)
+
+    def render(console, d):
+        for p in d["pilots"]:
+            w = p["workflow"]
+            console.rule(f"[bold]{p['pilot']}[/bold] · {d['period']}")
+            console.print(f"{p['clients']} HB clients and {p['controls']} controls enrolled; "
+                          f"{p['opened']['amount_fi']} allocated to {p['opened']['clients']} budgets")
+            console.print(f"{w['proposed']} proposals: {w['approved']} approved, {w['rejected']} rejected, "
+                          f"{w['refused_budget']} refused for lack of budget; {w['cancelled']} commitments "
+                          f"cancelled; {w['invoiced']} invoices recorded, {w['paid']} paid")
+            render_table(["client", "granted", "spent", "released", "lapsed", "reserved", "entries"],
+                         ["client", "granted", "spent", "released", "lapsed", "reserved", "lines"],
+                         "Statements")(console, p["statements"])
+            console.print(f"month closed: {p['closed']['amount_fi']} {p['closed']['policy']}")
+        ledger = d["ledger"]
+        status = "[green]ok[/green]" if ledger["ok"] else f"[red]{ledger['problems'][0]}[/red]"
+        console.print(f"ledger verify: {status} ({ledger['transfers']} transfers, "
+                      f"{ledger['accounts']} accounts); {d['audit_events']} audit events")
+        console.print("Try: avain client list · avain ledger statement CODE · avain audit verify")
+
+    emit(summary, as_json, render)
+    if not summary["ledger"]["ok"]:
+        click.get_current_context().exit(1)
+
+
+COMMANDS = [demo]

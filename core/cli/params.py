@@ -1,0 +1,62 @@
+"""Click parameter types that turn typed text into domain values with clear errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from ..domain import Money, Period
+from ..errors import ValidationError
+
+
+class MoneyType(click.ParamType):
+    name = "EUROS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Money):
+            return value
+        try:
+            return Money.parse(value, field_name=f"--{param.name}" if param else "amount")
+        except ValidationError as exc:
+            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+
+
+class DateType(click.ParamType):
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date like 2018-01-31", param, ctx)
+
+
+class PeriodType(click.ParamType):
+    name = "YYYY-MM"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Period):
+            return value
+        try:
+            return Period.parse(value)
+        except ValidationError as exc:
+            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+
+
+MONEY = MoneyType()
+DATE = DateType()
+PERIOD = PeriodType()
+
+
+def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
+    """``KEY=VALUE`` options into a dict."""
+    out = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint=option)
+        out[key.strip()] = val.strip()
+    return out

@@ -1,0 +1,200 @@
+"""``avain demo``: a realistic month of a pilot on synthetic people (Faker fi_FI).
+
+For each pilot (every plugin-shipped pilot, or the one asked for) it adds a team of
+workers and a few providers, enrolls HB clients and controls, grants decisions, opens
+January 2018, runs the month's proposals, approvals, rejections, invoices and payments
+through the same services the commands use, closes the month and verifies the books.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+from faker import Faker
+from sqlalchemy import func, select
+from sqlmodel import Session, SQLModel
+
+from . import db as dbmod
+from .app import App
+from .auth import Actor
+from .domain import Money, Period
+from .errors import Conflict, Refused
+from .models import ClientRow, TransferRow, WorkerRow
+from .plugins import collect
+from .services import budget, people, pilots, providers, purchases, statements
+
+DEMO_PERIOD = Period(2018, 1)
+
+#: Home-help support services a family typically proposes, with a typical price range
+#: in euros. (The service catalogue gives the real ones per pilot.)
+SERVICES = [("cleaning", 35, 90), ("meals", 20, 60), ("laundry", 15, 40), ("escort", 25, 70),
+            ("janitor", 30, 80), ("social-contact", 20, 50), ("transport", 15, 45),
+            ("bathing", 25, 55)]
+REJECTIONS = ["the service is not in the client's plan", "the same need is met by home care already",
+              "the price is far above the own-production price"]
+
+
+def is_empty(app: App) -> bool:
+    with Session(app.engine) as s:
+        return not any(s.execute(select(func.count()).select_from(t)).scalar_one()
+                       for t in (ClientRow, WorkerRow, TransferRow))
+
+
+def reset(app: App) -> None:
+    """Empty the database and build the schema afresh."""
+    with app.engine.begin() as conn:
+        SQLModel.metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    dbmod.upgrade(app.engine)
+
+
+def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
+        clients_per_pilot: int = 8) -> dict[str, Any]:
+    """Run the demo month; returns a machine-readable summary."""
+    admin = Actor("admin")
+    if not is_empty(app):
+        raise Conflict("the database is not empty: give --reset to start it afresh, or point "
+                       "--db at a new file")
+    app.run(admin, pilots.sync_plugin_pilots)
+    available = [p.name for p in collect(app.pm, "avain_pilots")]
+    if pilot_ids:
+        for pid in pilot_ids:
+            app.run(admin, pilots.get, pid)
+    chosen = pilot_ids or available
+    fake = Faker("fi_FI")
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    provider_ids = _providers(app, fake)
+    summary = {"period": str(DEMO_PERIOD), "pilots": []}
+    for pid in chosen:
+        summary["pilots"].append(_pilot_month(app, pid, fake, rng, provider_ids, clients_per_pilot))
+    summary["ledger"] = app.run(admin, statements.verify)
+    summary["audit_events"] = app.run(admin, _audit_count)
+    return summary
+
+
+def _audit_count(uow) -> int:
+    from .models import AuditEventRow
+
+    return uow.session.execute(select(func.count()).select_from(AuditEventRow)).scalar_one()
+
+
+def _providers(app: App, fake: Faker) -> list[str]:
+    ids = []
+    for _ in range(4):
+        data = app.run(Actor("admin"), providers.add, business_id=fake.company_business_id(),
+                       name=fake.company(), iban=fake.iban())
+        ids.append(data["id"])
+    return ids
+
+
+def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
+                 provider_ids: list[str], n_clients: int) -> dict[str, Any]:
+    admin = Actor("admin")
+    pilot = app.run(admin, pilots.get, pilot_id)
+    wf = app.run(admin, lambda uow: uow.hooks.avain_workflow_options(pilot=pilot))
+
+    def add(code, role, sup=None):
+        return app.run(admin, people.add_worker, pilot_id=pilot_id, code=code, name=fake.name(),
+                       role=role, supervisor_id=sup)["id"]
+
+    sup = add("90", "supervisor")
+    workers = [add("01", "worker", sup), add("02", "worker", sup)]
+    finance = add("91", "finance")
+    controller = add("94", "finance")  # a second pair of eyes where finance approves invoices
+    add("92", "evaluator")
+    assistant = add("93", "assistant")
+
+    start = DEMO_PERIOD.first_day
+    hb: list[str] = []
+    controls: list[str] = []
+    refused: list[str] = []
+    for i in range(n_clients + n_clients // 2):
+        control = i >= n_clients
+        group = pilot.groups[i % len(pilot.groups)]
+        worker = workers[i % len(workers)]
+        try:
+            code = app.run(Actor("worker", worker), people.enroll, pilot_id=pilot_id,
+                           hetu=fake.unique.ssn(min_age=1, max_age=90), name=fake.name(),
+                           worker_id=worker, group_id=group.id, control=control,
+                           assessment=_assessment(pilot, group.id), on_date=start)["code"]
+        except Refused as exc:
+            refused.append(str(exc))
+            continue
+        (controls if control else hb).append(code)
+    if hb:
+        app.run(admin, people.assign_assistant, hb[0], assistant)
+    for code in hb:
+        worker = _worker_of(app, code)
+        app.run(Actor("worker", worker), budget.grant, code, valid_from=start,
+                valid_to=dt.date(2018, 12, 31), inputs={"plan": "care and service plan 2018"})
+    opened = budget.open_period(app, Actor("finance", finance), pilot_id, DEMO_PERIOD)
+
+    counts = {"proposed": 0, "approved": 0, "rejected": 0, "refused_budget": 0, "invoiced": 0,
+              "paid": 0, "cancelled": 0}
+    for code in hb:
+        worker = Actor("worker", _worker_of(app, code))
+        proposer = Actor("assistant", assistant) if code == hb[0] else Actor("client", code)
+        for _ in range(rng.randint(3, 7)):
+            service, lo, hi = rng.choice(SERVICES)
+            day = start + dt.timedelta(days=rng.randint(0, 27))
+            amount = Money(rng.randint(lo, hi) * 100 + rng.choice([0, 50]))
+            p = app.run(proposer, purchases.propose, code, service=service,
+                        provider_id=rng.choice(provider_ids), amount=amount, service_date=day,
+                        text=fake.sentence(nb_words=8))
+            counts["proposed"] += 1
+            if rng.random() < 0.15:
+                app.run(worker, purchases.reject, p["id"], reason=rng.choice(REJECTIONS))
+                counts["rejected"] += 1
+                continue
+            try:
+                c = app.run(worker, purchases.approve, p["id"], note="approved: fits the plan",
+                            today=day)["commitment"]
+            except Refused:
+                app.run(worker, purchases.reject, p["id"],
+                        reason="not enough budget left this month")
+                counts["refused_budget"] += 1
+                continue
+            counts["approved"] += 1
+            if rng.random() < 0.1:
+                app.run(worker, purchases.cancel, c["id"])
+                counts["cancelled"] += 1
+                continue
+            if wf.confirm_receipt:
+                app.run(proposer, purchases.confirm_receipt, c["id"], on_date=day)
+            billed = Money(c["amount"] - (rng.choice([0, 0, 0, 500]) if c["amount"] > 1000 else 0))
+            inv = app.run(Actor("finance", finance), purchases.record_invoice,
+                          provider_id=c["provider"], number=f"{rng.randint(10000, 99999)}-{c['id']}",
+                          amount=billed, reference=c["reference"],
+                          on_date=day + dt.timedelta(days=rng.randint(1, 10)))
+            counts["invoiced"] += 1
+            approver = {"supervisor": Actor("supervisor", sup), "worker": worker,
+                        "finance": Actor("finance", controller)}[wf.invoice_approver]
+            app.run(approver, purchases.approve_invoice, inv["id"])
+            app.run(Actor("finance", finance), purchases.pay, inv["id"])
+            counts["paid"] += 1
+    closed = budget.close_period(app, Actor("finance", finance), pilot_id, DEMO_PERIOD)
+    client_rows = []
+    for code in hb:
+        st = app.run(admin, statements.statement, code)
+        t = st["totals"]
+        client_rows.append({
+            "client": code, "lines": len(st["lines"]), "available": st["balance"]["available"],
+            **{k: Money(t.get(k, 0)).fi() for k in ("granted", "spent", "released", "lapsed")},
+            "reserved": Money(st["balance"]["reserved"]).fi()})
+    return {"pilot": pilot_id, "clients": len(hb), "controls": len(controls),
+            "enrolment_refusals": refused, "opened": opened, "workflow": counts, "closed": closed,
+            "statements": client_rows}
+
+
+def _assessment(pilot, group_id: str) -> dict[str, str]:
+    """Need-assessment facts that make a demo client eligible; pilots' rules read what they
+    need and ignore the rest."""
+    return {"carer_contract": "yes", "need": "continuous", "can_plan": "yes", "group": group_id}
+
+
+def _worker_of(app: App, code: str) -> str:
+    with Session(app.engine) as s:
+        return s.get(ClientRow, code).worker_id

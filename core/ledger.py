@@ -1,0 +1,375 @@
+"""The double-entry ledger, modelled on TigerBeetle.
+
+Every transfer moves an amount of integer cents from one account's debit side to
+another's credit side, so each transfer balances by construction. Transfers are
+immutable and keyed by the caller's id: replaying an id with the same content returns the
+first result, with other content it is refused. A *pending* transfer reserves money (a
+payment commitment); it is later *posted* (at most its amount), *voided* or the remainder
+*released*, each a transfer of its own that names the pending one.
+
+Running totals live on the account rows and change in the same transaction as the
+transfer, so a balance read is one row. Spending from a ``limited`` account (a client's
+budget) is a conditional update — ``… WHERE posted + pending + x <= credits`` — so the
+database, not a read-then-write in Python, keeps the budget from being overspent, also
+under concurrent writers. A CHECK constraint backs it up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from attrs import frozen
+from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from .domain import Money
+from .errors import Conflict, NotFound, Refused, ValidationError
+from .models import AccountRow, TransferRow
+from .uow import RetryableConflict
+
+#: Kinds of transfer. ``commitment`` is the only pending kind; ``post``, ``void`` and
+#: ``release`` resolve a pending transfer; ``correction`` reverses a posted one.
+POSTED_KINDS = ("allocation", "lapse", "carry-over", "payment", "correction", "funding")
+RESOLVING_KINDS = ("post", "void", "release")
+KINDS = ("commitment", *RESOLVING_KINDS, *POSTED_KINDS)
+
+#: Account kinds. Only client budgets are limited (debits may not exceed credits).
+ACCOUNT_KINDS = ("funding", "budget", "payable", "bank", "lapsed", "carried")
+
+
+class InsufficientFunds(Refused):
+    """The budget does not hold the amount asked for."""
+
+
+@frozen
+class Balance:
+    account_id: int
+    credits: int
+    posted: int
+    pending: int
+
+    @property
+    def available(self) -> int:
+        return self.credits - self.posted - self.pending
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"credits": self.credits, "posted": self.posted, "reserved": self.pending,
+                "available": self.available,
+                "credits_fi": Money(self.credits).fi(), "posted_fi": Money(self.posted).fi(),
+                "reserved_fi": Money(self.pending).fi(),
+                "available_fi": Money(self.available).fi()}
+
+
+@frozen
+class Transfer:
+    id: str
+    kind: str
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    pending: bool
+    pending_id: str | None
+    reverses: str | None
+    period: str | None
+    memo: str | None
+    created_at: dt.datetime
+    replayed: bool = False
+
+    @classmethod
+    def from_row(cls, row: TransferRow, replayed: bool = False) -> Transfer:
+        return cls(row.id, row.kind, row.debit_account_id, row.credit_account_id, row.amount,
+                   row.pending, row.pending_id, row.reverses, row.period, row.memo,
+                   row.created_at, replayed)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- accounts -----------------------------------------------------------------------
+
+
+def account_id(s: Session, pilot_id: str, kind: str, owner: str = "", *,
+               create: bool = True) -> int:
+    """The id of the account (pilot, kind, owner), created on first use. Client budgets
+    (kind ``budget``) are limited."""
+    if kind not in ACCOUNT_KINDS:
+        raise ValueError(f"unknown account kind {kind!r}")
+    found = s.execute(
+        select(AccountRow.id).where(AccountRow.pilot_id == pilot_id, AccountRow.kind == kind,
+                                    AccountRow.owner == owner)
+    ).scalar_one_or_none()
+    if found is not None:
+        return found
+    if not create:
+        raise NotFound(f"no {kind} account for {owner or pilot_id}")
+    try:
+        with s.begin_nested():
+            row = AccountRow(pilot_id=pilot_id, kind=kind, owner=owner, limited=kind == "budget")
+            s.add(row)
+            s.flush()
+    except IntegrityError as exc:  # created by a concurrent transaction: retry sees it
+        raise RetryableConflict(f"account {kind}/{owner} created concurrently") from exc
+    return row.id
+
+
+def balance(s: Session, account: int) -> Balance:
+    row = s.execute(
+        select(AccountRow.credits_posted, AccountRow.debits_posted, AccountRow.debits_pending)
+        .where(AccountRow.id == account)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no account {account}")
+    return Balance(account, row[0], row[1], row[2])
+
+
+# --- transfers ----------------------------------------------------------------------
+
+
+def _request_hash(**fields: Any) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _check_amount(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise ValidationError(f"amount: must be whole cents, not {type(amount).__name__}")
+    if amount <= 0:
+        raise ValidationError("amount: must be more than zero")
+
+
+def _replay(s: Session, transfer_id: str, request_hash: str) -> Transfer | None:
+    row = s.get(TransferRow, transfer_id)
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise Conflict(f"transfer id {transfer_id} was used for a different transfer")
+    return Transfer.from_row(row, replayed=True)
+
+
+def _apply(s: Session, debit: int, credit: int, *, debit_cols: dict[str, int],
+           credit_cols: dict[str, int], spend: int = 0) -> None:
+    """Change the totals of both accounts, in account-id order (no deadlocks). ``spend`` is
+    the amount added to posted + pending on the debit side: when positive, the update is
+    conditional on a limited account still covering it."""
+    for acc in sorted((debit, credit)):
+        cols = debit_cols if acc == debit else credit_cols
+        values = {name: getattr(AccountRow, name) + delta for name, delta in cols.items()}
+        stmt = update(AccountRow).where(AccountRow.id == acc).values(**values)
+        if acc == debit and spend > 0:
+            stmt = stmt.where(
+                (AccountRow.limited.is_(False))
+                | (AccountRow.debits_posted + AccountRow.debits_pending + spend
+                   <= AccountRow.credits_posted)
+            )
+        if s.execute(stmt).rowcount != 1:
+            if acc == debit and spend > 0:
+                b = balance(s, debit)
+                raise InsufficientFunds(
+                    f"not enough budget: {Money(b.available).fi()} available, "
+                    f"{Money(spend).fi()} needed"
+                )
+            raise NotFound(f"no account {acc}")
+
+
+def _insert(s: Session, row: TransferRow) -> None:
+    try:
+        with s.begin_nested():
+            s.add(row)
+            s.flush()
+    except IntegrityError as exc:  # same id written concurrently: the retry replays it
+        raise RetryableConflict(f"transfer {row.id} written concurrently") from exc
+
+
+def transfer(s: Session, transfer_id: str, *, kind: str, debit: int, credit: int, amount: int,
+             pending: bool = False, period: str | None = None, memo: str | None = None,
+             reverses: str | None = None) -> Transfer:
+    """A posted transfer (or, with ``pending``, a reservation). Refused with
+    :class:`InsufficientFunds` when it would overspend a limited debit account."""
+    if kind not in KINDS or kind in RESOLVING_KINDS:
+        raise ValueError(f"transfer(): kind {kind!r} is not a new-transfer kind")
+    if pending != (kind == "commitment"):
+        raise ValueError("only commitments are pending")
+    _check_amount(amount)
+    if debit == credit:
+        raise ValidationError("a transfer needs two different accounts")
+    h = _request_hash(kind=kind, debit=debit, credit=credit, amount=amount, pending=pending,
+                      period=period, reverses=reverses)
+    if (replayed := _replay(s, transfer_id, h)) is not None:
+        return replayed
+    col = "pending" if pending else "posted"
+    _apply(s, debit, credit, debit_cols={f"debits_{col}": amount},
+           credit_cols={f"credits_{col}": amount}, spend=amount)
+    row = TransferRow(id=transfer_id, kind=kind, debit_account_id=debit, credit_account_id=credit,
+                      amount=amount, pending=pending, period=period, memo=memo,
+                      reverses=reverses, request_hash=h, created_at=now())
+    _insert(s, row)
+    return Transfer.from_row(row)
+
+
+def _pending_row(s: Session, pending_id: str) -> TransferRow:
+    row = s.get(TransferRow, pending_id)
+    if row is None or not row.pending:
+        raise NotFound(f"no pending transfer {pending_id}")
+    return row
+
+
+def resolved_amount(s: Session, pending_id: str) -> int:
+    return s.execute(
+        select(func.coalesce(func.sum(TransferRow.amount), 0))
+        .where(TransferRow.pending_id == pending_id)
+    ).scalar_one()
+
+
+def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount: int,
+            memo: str | None = None) -> Transfer:
+    """Post, void or release ``amount`` of a pending transfer. Never more than what is
+    still pending of it."""
+    if kind not in RESOLVING_KINDS:
+        raise ValueError(f"resolve(): {kind!r} is not post, void or release")
+    _check_amount(amount)
+    p = _pending_row(s, pending_id)
+    h = _request_hash(kind=kind, pending_id=pending_id, amount=amount)
+    if (replayed := _replay(s, transfer_id, h)) is not None:
+        return replayed
+    left = p.amount - resolved_amount(s, pending_id)
+    if amount > left:
+        raise Refused(f"{kind}: {Money(amount).fi()} is more than the "
+                      f"{Money(left).fi()} still reserved by {pending_id}")
+    if kind == "post":
+        debit_cols = {"debits_pending": -amount, "debits_posted": amount}
+        credit_cols = {"credits_pending": -amount, "credits_posted": amount}
+    else:
+        debit_cols = {"debits_pending": -amount}
+        credit_cols = {"credits_pending": -amount}
+    _apply(s, p.debit_account_id, p.credit_account_id, debit_cols=debit_cols,
+           credit_cols=credit_cols)
+    row = TransferRow(id=transfer_id, kind=kind, debit_account_id=p.debit_account_id,
+                      credit_account_id=p.credit_account_id, amount=amount, pending=False,
+                      pending_id=pending_id, period=p.period, memo=memo, request_hash=h,
+                      created_at=now())
+    _insert(s, row)
+    return Transfer.from_row(row)
+
+
+def reverse(s: Session, transfer_id: str, *, original_id: str, memo: str | None = None) -> Transfer:
+    """A correction: a new transfer that moves a posted transfer's amount back. The
+    original stays as it was."""
+    orig = s.get(TransferRow, original_id)
+    if orig is None:
+        raise NotFound(f"no transfer {original_id}")
+    if orig.pending or orig.kind in RESOLVING_KINDS or orig.kind == "correction":
+        raise Refused(f"transfer {original_id} ({orig.kind}) cannot be corrected by reversal")
+    already = s.execute(select(TransferRow.id).where(TransferRow.reverses == original_id,
+                                                     TransferRow.id != transfer_id)).first()
+    if already:
+        raise Conflict(f"transfer {original_id} was reversed already by {already[0]}")
+    return transfer(s, transfer_id, kind="correction", debit=orig.credit_account_id,
+                    credit=orig.debit_account_id, amount=orig.amount, period=orig.period,
+                    memo=memo, reverses=original_id)
+
+
+def bulk_post(s: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Many new posted transfers at once (a month's allocation). Each dict has id, kind,
+    debit, credit, amount, period, memo. Ids already present are an error: the caller
+    selects only what is not done. Credits to limited accounts need no check; debits from
+    limited accounts are not allowed here."""
+    if not rows:
+        return 0
+    at = now()
+    records = []
+    debit_sum: dict[int, int] = {}
+    credit_sum: dict[int, int] = {}
+    for r in rows:
+        _check_amount(r["amount"])
+        records.append({
+            "id": r["id"], "kind": r["kind"], "debit_account_id": r["debit"],
+            "credit_account_id": r["credit"], "amount": r["amount"], "pending": False,
+            "pending_id": None, "reverses": None, "period": r.get("period"),
+            "memo": r.get("memo"),
+            "request_hash": _request_hash(kind=r["kind"], debit=r["debit"], credit=r["credit"],
+                                          amount=r["amount"], pending=False,
+                                          period=r.get("period"), reverses=None),
+            "created_at": at,
+        })
+        debit_sum[r["debit"]] = debit_sum.get(r["debit"], 0) + r["amount"]
+        credit_sum[r["credit"]] = credit_sum.get(r["credit"], 0) + r["amount"]
+    limited = set(s.execute(select(AccountRow.id).where(
+        AccountRow.id.in_(list(debit_sum)), AccountRow.limited.is_(True))).scalars())
+    if limited:
+        raise ValueError("bulk_post() cannot debit client budgets")
+    conn = s.connection()
+    conn.execute(insert(TransferRow.__table__), records)
+    acc = AccountRow.__table__.c
+    stmt = (update(AccountRow.__table__).where(acc.id == bindparam("acc"))
+            .values(debits_posted=acc.debits_posted + bindparam("d"),
+                    credits_posted=acc.credits_posted + bindparam("c")))
+    conn.execute(stmt, [{"acc": a, "d": debit_sum.get(a, 0), "c": credit_sum.get(a, 0)}
+                        for a in sorted(set(debit_sum) | set(credit_sum))])
+    return len(records)
+
+
+# --- verification --------------------------------------------------------------------
+
+
+def recompute(s: Session) -> dict[int, tuple[int, int, int, int]]:
+    """Every account's totals folded from the transfers:
+    (debits_posted, debits_pending, credits_posted, credits_pending)."""
+    t = TransferRow
+    is_post = t.kind == "post"
+    is_release = t.kind.in_(("void", "release"))
+    posted = case((t.pending.is_(True), 0), (is_release, 0), else_=t.amount)
+    pending = case((t.pending.is_(True), t.amount), (is_post, -t.amount),
+                   (is_release, -t.amount), else_=0)
+    totals: dict[int, list[int]] = {}
+    for acc, p, q in s.execute(select(t.debit_account_id, func.sum(posted), func.sum(pending))
+                               .group_by(t.debit_account_id)):
+        totals.setdefault(acc, [0, 0, 0, 0])[0:2] = [int(p), int(q)]
+    for acc, p, q in s.execute(select(t.credit_account_id, func.sum(posted), func.sum(pending))
+                               .group_by(t.credit_account_id)):
+        totals.setdefault(acc, [0, 0, 0, 0])[2:4] = [int(p), int(q)]
+    return {acc: tuple(v) for acc, v in totals.items()}
+
+
+def verify(s: Session) -> list[str]:
+    """Problems found (empty when the books are right): cached totals that differ from the
+    fold of the transfers, books that do not balance, an overspent budget, a pending
+    transfer resolved for more than it reserved."""
+    problems = []
+    folded = recompute(s)
+    accounts = s.execute(select(AccountRow)).scalars().all()
+    for a in accounts:
+        cached = (a.debits_posted, a.debits_pending, a.credits_posted, a.credits_pending)
+        want = folded.get(a.id, (0, 0, 0, 0))
+        if cached != want:
+            problems.append(
+                f"account {a.id} ({a.kind} {a.owner or a.pilot_id}): totals {cached} differ "
+                f"from the transfers {want} (debits posted, pending; credits posted, pending)")
+        if a.limited and a.debits_posted + a.debits_pending > a.credits_posted:
+            problems.append(f"account {a.id} (budget {a.owner}) is overspent")
+    debits = sum(a.debits_posted for a in accounts)
+    credits = sum(a.credits_posted for a in accounts)
+    if debits != credits:
+        problems.append(f"the books do not balance: debits {debits} ≠ credits {credits}")
+    pend, res = aliased(TransferRow), aliased(TransferRow)
+    over = s.execute(
+        select(res.pending_id).join(pend, pend.id == res.pending_id)
+        .group_by(res.pending_id, pend.amount).having(func.sum(res.amount) > pend.amount)
+    ).scalars().all()
+    for pid in over:
+        problems.append(f"pending transfer {pid} was resolved for more than it reserved")
+    return problems
+
+
+def transfers_of(s: Session, account: int, *, period: str | None = None) -> Iterable[TransferRow]:
+    q = select(TransferRow).where(
+        (TransferRow.debit_account_id == account) | (TransferRow.credit_account_id == account)
+    ).order_by(TransferRow.created_at, TransferRow.id)
+    if period:
+        q = q.where(TransferRow.period == period)
+    return s.execute(q).scalars()

@@ -1,0 +1,352 @@
+"""Decisions and budget periods: granting HB, opening a month (allocating every active
+decision's budget), closing it (lapse or carry-over of the remainder).
+
+Opening and closing are bulk runs: they work in chunks, each chunk one transaction that
+also advances the run's cursor, so a crash leaves whole chunks and a re-run carries on
+where it stopped; transfer ids are derived from (pilot, period, client), so nothing is
+ever allocated twice. A run writes one audit event with its count, not one per client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import func, select
+
+from .. import ledger
+from ..app import App
+from ..audit import ORGANISER
+from ..auth import Actor
+from ..domain import Decision, Money, Period, Pilot, positive_amount
+from ..errors import Conflict, NotFound, Refused, ValidationError
+from ..models import AccountRow, BudgetPeriodRow, ClientRow, DecisionRow, TransferRow
+from ..uow import UnitOfWork
+from . import pilots
+from .common import check_actor, reach_client, record, session
+
+DEFAULT_BATCH = 5000
+
+
+# --- decisions ------------------------------------------------------------------------
+
+
+def decision_record(row: DecisionRow) -> Decision:
+    return Decision(
+        id=row.id, client_code=row.client_code, pilot_id=row.pilot_id,
+        valid_from=row.valid_from, valid_to=row.valid_to,
+        monthly_amount=Money(row.monthly_amount) if row.monthly_amount is not None else None,
+        inputs=MappingProxyType(json.loads(row.inputs)),
+    )
+
+
+def decision_dict(row: DecisionRow) -> dict[str, Any]:
+    return {"id": row.id, "client": row.client_code, "pilot": row.pilot_id,
+            "from": row.valid_from.isoformat(), "to": row.valid_to.isoformat(),
+            "monthly_amount": row.monthly_amount, "inputs": json.loads(row.inputs),
+            "decided_by": row.decided_by, "revoked_on": row.revoked_on}
+
+
+def grant(uow: UnitOfWork, code: str, *, valid_from: dt.date, valid_to: dt.date,
+          monthly_amount: Money | None = None, inputs: dict[str, str] | None = None) -> dict[str, Any]:
+    """``avain decision grant``: HB for a validity range; the client's budget account is
+    opened with it."""
+    client = reach_client(uow, code, "decision.grant")
+    if client.control:
+        raise Refused(f"{code} is a control client: controls get no budget")
+    if client.ended_on is not None:
+        raise Refused(f"{code}'s client relationship ended on {client.ended_on.isoformat()}")
+    if valid_to < valid_from:
+        raise ValidationError(f"--to: {valid_to.isoformat()} is before --from {valid_from.isoformat()}")
+    if monthly_amount is not None:
+        positive_amount(monthly_amount, field_name="--amount")
+    s = session(uow)
+    row = DecisionRow(client_code=code, pilot_id=client.pilot_id, valid_from=valid_from,
+                      valid_to=valid_to,
+                      monthly_amount=monthly_amount.cents if monthly_amount else None,
+                      inputs=json.dumps(inputs or {}, sort_keys=True), decided_by=str(uow.actor),
+                      decided_at=dt.datetime.now(dt.UTC))
+    s.add(row)
+    s.flush()
+    ledger.account_id(s, client.pilot_id, "budget", code)
+    data = decision_dict(row)
+    record(uow, "decision.granted", code, after=data)
+    return data
+
+
+def decisions(uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
+    reach_client(uow, code, "decision.read")
+    rows = session(uow).execute(
+        select(DecisionRow).where(DecisionRow.client_code == code).order_by(DecisionRow.id)).scalars()
+    return [decision_dict(r) for r in rows]
+
+
+def _active_decision(uow: UnitOfWork, code: str, period: Period) -> DecisionRow | None:
+    return session(uow).execute(
+        select(DecisionRow).where(DecisionRow.client_code == code,
+                                  DecisionRow.valid_from <= period.last_day,
+                                  DecisionRow.valid_to >= period.first_day,
+                                  DecisionRow.revoked_on.is_(None))
+        .order_by(DecisionRow.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def explain(uow: UnitOfWork, code: str, period: Period) -> dict[str, Any]:
+    """``avain decision explain``: the budget a month gets under the active decision, and
+    why (the rule that produced it and its inputs)."""
+    client = reach_client(uow, code, "decision.read")
+    row = _active_decision(uow, code, period)
+    if row is None:
+        raise NotFound(f"{code} has no decision in force in {period}")
+    pilot = pilots.get(uow, client.pilot_id)
+    result = uow.hooks.avain_compute_budget(pilot=pilot, decision=decision_record(row), period=period)
+    return {"client": code, "period": str(period), "decision": row.id,
+            "amount": result.amount.cents, "amount_fi": result.amount.fi(),
+            "rule": result.rule, "explanation": result.explanation,
+            "inputs": json.loads(row.inputs)}
+
+
+# --- periods ---------------------------------------------------------------------------
+
+
+def _months_open(pilot: Pilot) -> int:
+    return pilot.raw.get("budget", {}).get("months_open", 1)
+
+
+def alloc_id(pilot_id: str, period: Period, code: str) -> str:
+    return f"alloc:{pilot_id}:{period}:{code}"
+
+
+def _start_open(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str, Any]:
+    check_actor(uow, "budget.run")
+    pilot = pilots.get(uow, pilot_id)
+    s = session(uow)
+    row = s.get(BudgetPeriodRow, (pilot.id, str(period)))
+    if row is not None and row.status in ("closing", "closed"):
+        raise Refused(f"{pilot.id} {period} is {row.status}; it cannot be opened again")
+    if row is None:
+        open_rows = s.execute(select(BudgetPeriodRow.period).where(
+            BudgetPeriodRow.pilot_id == pilot.id,
+            BudgetPeriodRow.status.in_(("opening", "open", "closing")))).scalars().all()
+        if len(open_rows) >= _months_open(pilot):
+            raise Refused(f"{pilot.id} has {', '.join(sorted(open_rows))} open; pilot allows "
+                          f"{_months_open(pilot)} open month(s) at a time: close-period first")
+        row = BudgetPeriodRow(pilot_id=pilot.id, period=str(period), status="opening")
+        s.add(row)
+        s.flush()
+    ledger.account_id(s, pilot.id, "funding")
+    total = s.execute(_decisions_query(pilot.id, period, "", count=True)).scalar_one()
+    return {"status": row.status, "total": total, "allocated": row.allocated}
+
+
+def _decisions_query(pilot_id: str, period: Period, after: str, *, count: bool = False,
+                     limit: int | None = None):
+    """The newest decision in force for each active HB client of the pilot in ``period``,
+    clients after ``after`` in code order."""
+    latest = (
+        select(func.max(DecisionRow.id).label("id"))
+        .join(ClientRow, ClientRow.code == DecisionRow.client_code)
+        .where(DecisionRow.pilot_id == pilot_id, DecisionRow.valid_from <= period.last_day,
+               DecisionRow.valid_to >= period.first_day, DecisionRow.revoked_on.is_(None),
+               ClientRow.control.is_(False),
+               (ClientRow.ended_on.is_(None)) | (ClientRow.ended_on >= period.first_day),
+               DecisionRow.client_code > after)
+        .group_by(DecisionRow.client_code)
+    ).subquery()
+    if count:
+        return select(func.count()).select_from(latest)
+    q = (select(DecisionRow).join(latest, latest.c.id == DecisionRow.id)
+         .order_by(DecisionRow.client_code))
+    return q.limit(limit) if limit else q
+
+
+def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) -> tuple[int, bool]:
+    s = session(uow)
+    run = s.execute(select(BudgetPeriodRow).where(
+        BudgetPeriodRow.pilot_id == pilot_id, BudgetPeriodRow.period == str(period))
+        .with_for_update()).scalar_one()
+    pilot = pilots.get(uow, pilot_id)
+    rows = s.execute(_decisions_query(pilot_id, period, run.cursor, limit=batch)).scalars().all()
+    if not rows:
+        return 0, True
+    codes = [r.client_code for r in rows]
+    accounts = dict(s.execute(select(AccountRow.owner, AccountRow.id).where(
+        AccountRow.pilot_id == pilot_id, AccountRow.kind == "budget",
+        AccountRow.owner.in_(codes))).all())
+    for code in codes:
+        if code not in accounts:
+            accounts[code] = ledger.account_id(s, pilot_id, "budget", code)
+    ids = [alloc_id(pilot_id, period, c) for c in codes]
+    done = set(s.execute(select(TransferRow.id).where(TransferRow.id.in_(ids))).scalars())
+    funding = ledger.account_id(s, pilot_id, "funding")
+    compute = uow.hooks.avain_compute_budget
+    transfers = []
+    for row, tid in zip(rows, ids, strict=True):
+        if tid in done:
+            continue
+        result = compute(pilot=pilot, decision=decision_record(row), period=period)
+        if result.amount.cents <= 0:
+            continue
+        transfers.append({"id": tid, "kind": "allocation", "debit": funding,
+                          "credit": accounts[row.client_code], "amount": result.amount.cents,
+                          "period": str(period), "memo": result.explanation[:200]})
+    transfers += _carry_in(s, pilot_id, period, codes, accounts)
+    ledger.bulk_post(s, transfers)
+    run.cursor = codes[-1]
+    run.allocated += sum(1 for t in transfers if t["kind"] == "allocation")
+    run.allocated_cents += sum(t["amount"] for t in transfers if t["kind"] == "allocation")
+    s.add(run)
+    return len(rows), len(rows) < batch
+
+
+def _carry_in(s, pilot_id: str, period: Period, codes: list[str], accounts: dict[str, int]) -> list[dict]:
+    """Amounts carried over from the previous month come back to each budget."""
+    prev = period.previous()
+    out_ids = [f"carry-out:{pilot_id}:{prev}:{c}" for c in codes]
+    carried = s.execute(select(TransferRow.id, TransferRow.amount).where(
+        TransferRow.id.in_(out_ids))).all()
+    if not carried:
+        return []
+    holding = ledger.account_id(s, pilot_id, "carried")
+    in_ids = {f"carry-in:{pilot_id}:{period}:{tid.rsplit(':', 1)[1]}": (tid, amt) for tid, amt in carried}
+    done = set(s.execute(select(TransferRow.id).where(TransferRow.id.in_(list(in_ids)))).scalars())
+    rows = []
+    for in_id, (out_id, amount) in in_ids.items():
+        if in_id in done:
+            continue
+        code = out_id.rsplit(":", 1)[1]
+        rows.append({"id": in_id, "kind": "carry-over", "debit": holding, "credit": accounts[code],
+                     "amount": amount, "period": str(period), "memo": f"carried over from {prev}"})
+    return rows
+
+
+def _finish_open(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str, Any]:
+    s = session(uow)
+    run = s.get(BudgetPeriodRow, (pilot_id, str(period)))
+    was = run.status
+    run.status, run.cursor = "open", ""
+    run.opened_at = run.opened_at or dt.datetime.now(dt.UTC)
+    s.add(run)
+    summary = {"pilot": pilot_id, "period": str(period), "clients": run.allocated,
+               "amount": run.allocated_cents, "amount_fi": Money(run.allocated_cents).fi()}
+    record(uow, "budget.period_opened" if was == "opening" else "budget.period_topped_up",
+           f"{pilot_id}:{period}", stream=ORGANISER, after=summary)
+    return summary
+
+
+def open_period(app: App, actor: Actor, pilot_id: str, period: Period, *,
+                batch: int = DEFAULT_BATCH,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """``avain budget open-period``: allocate every active decision's budget for the month.
+
+    Idempotent and resumable: running it again allocates only what is missing (a client
+    granted HB after the month opened, or what a crashed run left)."""
+    start = app.run(actor, _start_open, pilot_id, period)
+    done = 0
+    if progress:
+        progress(0, start["total"])
+    while True:
+        n, finished = app.run(actor, _allocate_chunk, pilot_id, period, batch)
+        done += n
+        if progress:
+            progress(done, start["total"])
+        if finished:
+            break
+    return app.run(actor, _finish_open, pilot_id, period)
+
+
+def _start_close(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str, Any]:
+    check_actor(uow, "budget.run")
+    pilot = pilots.get(uow, pilot_id)
+    s = session(uow)
+    row = s.get(BudgetPeriodRow, (pilot.id, str(period)))
+    if row is None:
+        raise NotFound(f"{pilot.id} {period} was never opened")
+    if row.status == "closed":
+        raise Conflict(f"{pilot.id} {period} is closed already")
+    if row.status == "opening":
+        raise Refused(f"{pilot.id} {period} is still being opened: run open-period again first")
+    if row.status == "open":
+        row.status, row.cursor = "closing", ""
+        s.add(row)
+    policy = uow.hooks.avain_period_end_policy(pilot=pilot, period=period)
+    if policy.action not in ("lapse", "carry-over"):
+        raise Refused(f"period end policy {policy.action!r} is neither lapse nor carry-over")
+    total = s.execute(select(func.count()).where(
+        AccountRow.pilot_id == pilot.id, AccountRow.kind == "budget")).scalar_one()
+    return {"policy": policy.action, "total": total}
+
+
+def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
+                 batch: int) -> tuple[int, int, bool]:
+    s = session(uow)
+    run = s.execute(select(BudgetPeriodRow).where(
+        BudgetPeriodRow.pilot_id == pilot_id, BudgetPeriodRow.period == str(period))
+        .with_for_update()).scalar_one()
+    accounts = s.execute(select(AccountRow).where(
+        AccountRow.pilot_id == pilot_id, AccountRow.kind == "budget", AccountRow.owner > run.cursor)
+        .order_by(AccountRow.owner).limit(batch).with_for_update()).scalars().all()
+    if not accounts:
+        return 0, 0, True
+    target = ledger.account_id(s, pilot_id, "lapsed" if action == "lapse" else "carried")
+    moved = 0
+    for acc in accounts:
+        left = acc.credits_posted - acc.debits_posted - acc.debits_pending
+        if left <= 0:
+            continue
+        kind, prefix = ("lapse", "lapse") if action == "lapse" else ("carry-over", "carry-out")
+        ledger.transfer(s, f"{prefix}:{pilot_id}:{period}:{acc.owner}", kind=kind, debit=acc.id,
+                        credit=target, amount=left, period=str(period),
+                        memo=f"unused budget of {period}")
+        moved += left
+    run.cursor = accounts[-1].owner
+    s.add(run)
+    return len(accounts), moved, len(accounts) < batch
+
+
+def _finish_close(uow: UnitOfWork, pilot_id: str, period: Period, action: str, moved: int,
+                  clients: int) -> dict[str, Any]:
+    s = session(uow)
+    run = s.get(BudgetPeriodRow, (pilot_id, str(period)))
+    run.status, run.cursor, run.closed_at = "closed", "", dt.datetime.now(dt.UTC)
+    s.add(run)
+    summary = {"pilot": pilot_id, "period": str(period), "policy": action, "clients": clients,
+               "amount": moved, "amount_fi": Money(moved).fi()}
+    record(uow, "budget.period_closed", f"{pilot_id}:{period}", stream=ORGANISER, after=summary)
+    return summary
+
+
+def close_period(app: App, actor: Actor, pilot_id: str, period: Period, *,
+                 batch: int = DEFAULT_BATCH,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """``avain budget close-period``: lapse or carry over every budget's unused remainder
+    (money reserved by open commitments stays reserved), then close the month."""
+    start = app.run(actor, _start_close, pilot_id, period)
+    done = moved = 0
+    while True:
+        n, m, finished = app.run(actor, _close_chunk, pilot_id, period, start["policy"], batch)
+        done, moved = done + n, moved + m
+        if progress:
+            progress(done, start["total"])
+        if finished:
+            break
+    return app.run(actor, _finish_close, pilot_id, period, start["policy"], moved, done)
+
+
+def periods(uow: UnitOfWork, pilot_id: str) -> list[dict[str, Any]]:
+    """``avain budget show``: the months of a pilot and what was allocated."""
+    check_actor(uow, "budget.read")
+    pilots.get(uow, pilot_id)
+    rows = session(uow).execute(select(BudgetPeriodRow).where(
+        BudgetPeriodRow.pilot_id == pilot_id).order_by(BudgetPeriodRow.period)).scalars()
+    return [{"period": r.period, "status": r.status, "clients": r.allocated,
+             "allocated": r.allocated_cents, "allocated_fi": Money(r.allocated_cents).fi()}
+            for r in rows]
+
+
+def period_status(uow: UnitOfWork, pilot_id: str, period: Period) -> str | None:
+    row = session(uow).get(BudgetPeriodRow, (pilot_id, str(period)))
+    return row.status if row else None

@@ -1,0 +1,399 @@
+"""The purchase workflow, each step one service call that checks the role, writes the
+audit event and queues the event hooks:
+
+propose → approve (issues a payment commitment: a pending transfer) | reject
+→ [confirm receipt, when the pilot uses it] → record invoice (posts the commitment, never
+above it, releases the rest) → approve invoice (the role the pilot names) → pay.
+A commitment can instead be cancelled or expire; its money is released at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from sqlalchemy import select, update
+
+from .. import ledger
+from ..domain import Commitment, Invoice, Money, Period, Proposal, positive_amount
+from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
+from ..models import (
+    BudgetPeriodRow,
+    ClientRow,
+    CommitmentRow,
+    DecisionRow,
+    InvoiceRow,
+    ProposalRow,
+)
+from ..references import fi_reference, parse_reference, rf_reference
+from ..uow import UnitOfWork
+from . import pilots, providers
+from .common import check_actor, reach_client, record, scope_clause, session
+
+SERVICE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def proposal_record(row: ProposalRow) -> Proposal:
+    return Proposal(row.id, row.client_code, row.pilot_id, row.service, row.provider_id,
+                    Money(row.amount), row.service_date, row.text, row.status)
+
+
+def commitment_record(row: CommitmentRow) -> Commitment:
+    return Commitment(row.id, row.client_code, row.provider_id, Money(row.amount), row.reference,
+                      row.expires_on, row.status)
+
+
+def invoice_record(row: InvoiceRow) -> Invoice:
+    return Invoice(row.id, row.client_code, row.provider_id, row.number, Money(row.amount),
+                   row.commitment_id, row.status)
+
+
+def proposal_dict(row: ProposalRow) -> dict[str, Any]:
+    return {"id": row.id, "client": row.client_code, "pilot": row.pilot_id,
+            "service": row.service, "provider": row.provider_id, "amount": row.amount,
+            "amount_fi": Money(row.amount).fi(), "date": row.service_date.isoformat(),
+            "text": row.text, "status": row.status, "proposed_by": row.proposed_by,
+            "decided_by": row.decided_by, "reason": row.reason}
+
+
+def commitment_dict(row: CommitmentRow) -> dict[str, Any]:
+    return {"id": row.id, "proposal": row.proposal_id, "client": row.client_code,
+            "provider": row.provider_id, "amount": row.amount, "amount_fi": Money(row.amount).fi(),
+            "posted": row.amount_posted, "period": row.period, "reference": row.reference,
+            "reference_rf": rf_reference(row.reference), "status": row.status,
+            "expires_on": row.expires_on.isoformat(),
+            "received_on": row.received_on.isoformat() if row.received_on else None}
+
+
+def invoice_dict(row: InvoiceRow) -> dict[str, Any]:
+    return {"id": row.id, "provider": row.provider_id, "number": row.number,
+            "amount": row.amount, "amount_fi": Money(row.amount).fi(),
+            "reference": row.reference, "commitment": row.commitment_id,
+            "client": row.client_code, "status": row.status, "recorded_by": row.recorded_by,
+            "approved_by": row.approved_by,
+            "paid_at": row.paid_at.isoformat() if row.paid_at else None}
+
+
+def _get(uow: UnitOfWork, model, ident: int, noun: str):
+    row = session(uow).get(model, ident)
+    if row is None:
+        raise NotFound(f"no {noun} {ident}")
+    return row
+
+
+def _transition(uow: UnitOfWork, model, ident: int, *, frm: str, to: dict[str, Any]) -> None:
+    """Move a row from status ``frm`` exactly once: a concurrent or repeated step finds
+    no row in that status and is refused."""
+    result = session(uow).execute(
+        update(model).where(model.id == ident, model.status == frm).values(**to)
+        .execution_options(synchronize_session="fetch"))
+    if result.rowcount != 1:
+        current = session(uow).get(model, ident)
+        raise Conflict(f"{model.__tablename__} {ident} is "
+                       f"{current.status if current else 'missing'}, not {frm}")
+
+
+# --- proposals -------------------------------------------------------------------------
+
+
+def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amount: Money,
+            service_date: dt.date, text: str | None = None) -> dict[str, Any]:
+    """The client (or their HB assistant, or their worker on their behalf) proposes a
+    purchase."""
+    client = reach_client(uow, code, "proposal.create")
+    if client.control:
+        raise Refused(f"{code} is a control client without a budget")
+    if client.ended_on is not None:
+        raise Refused(f"{code}'s client relationship has ended")
+    if not SERVICE_CODE.match(service or ""):
+        raise ValidationError(f"--service: {service!r} is not a service code")
+    positive_amount(amount, field_name="--amount")
+    provider = providers.get_row(uow, provider_id)
+    if text is not None and len(text) > 2000:
+        raise ValidationError("--text: at most 2 000 characters")
+    row = ProposalRow(client_code=code, pilot_id=client.pilot_id, service=service,
+                      provider_id=provider.id, amount=amount.cents, service_date=service_date,
+                      text=text, status="proposed", proposed_by=str(uow.actor), proposed_at=_now())
+    s = session(uow)
+    s.add(row)
+    s.flush()
+    data = proposal_dict(row)
+    record(uow, "proposal.made", code, after=data)
+    uow.emit("avain_proposal_made", pilot=pilots.get(uow, client.pilot_id),
+             proposal=proposal_record(row))
+    return data
+
+
+def _proposal_for_decision(uow: UnitOfWork, proposal_id: int) -> tuple[ProposalRow, ClientRow]:
+    row = _get(uow, ProposalRow, proposal_id, "proposal")
+    return row, reach_client(uow, row.client_code, "proposal.decide")
+
+
+def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
+            today: dt.date | None = None) -> dict[str, Any]:
+    """The personal worker approves: the pilot's purchase rules are checked, then a payment
+    commitment reserves the amount from the budget for that provider."""
+    row, client = _proposal_for_decision(uow, proposal_id)
+    if row.status != "proposed":
+        raise Conflict(f"proposal {proposal_id} is {row.status}, not proposed")
+    pilot = pilots.get(uow, row.pilot_id)
+    reasons = [r for res in uow.hooks.avain_validate_purchase(pilot=pilot, proposal=proposal_record(row))
+               for r in (res or [])]
+    if reasons:
+        raise Refused(f"proposal {proposal_id} cannot be approved: " + "; ".join(reasons), reasons)
+    s = session(uow)
+    period = Period.of(row.service_date)
+    status = s.get(BudgetPeriodRow, (row.pilot_id, str(period)))
+    if status is None or status.status != "open":
+        raise Refused(f"{row.pilot_id} {period} is not open for spending "
+                      f"({status.status if status else 'not opened'})")
+    decision = s.execute(select(DecisionRow.id).where(
+        DecisionRow.client_code == row.client_code, DecisionRow.revoked_on.is_(None),
+        DecisionRow.valid_from <= row.service_date, DecisionRow.valid_to >= row.service_date)).first()
+    if decision is None:
+        raise Refused(f"{row.client_code} has no decision in force on {row.service_date.isoformat()}")
+    options = uow.hooks.avain_workflow_options(pilot=pilot)
+    today = today or dt.date.today()
+    budget = ledger.account_id(s, row.pilot_id, "budget", row.client_code)
+    payable = ledger.account_id(s, row.pilot_id, "payable", row.provider_id)
+    tid = f"commit:{row.id}"
+    ledger.transfer(s, tid, kind="commitment", debit=budget, credit=payable, amount=row.amount,
+                    pending=True, period=str(period), memo=f"{row.service} from {row.provider_id}")
+    _transition(uow, ProposalRow, row.id, frm="proposed",
+                to={"status": "approved", "decided_by": str(uow.actor), "decided_at": _now(),
+                    "reason": note})
+    commitment = CommitmentRow(
+        proposal_id=row.id, client_code=row.client_code, pilot_id=row.pilot_id,
+        provider_id=row.provider_id, amount=row.amount, period=str(period),
+        reference=fi_reference(row.id), transfer_id=tid, status="pending",
+        expires_on=max(today, row.service_date) + dt.timedelta(days=options.commitment_days),
+        issued_at=_now())
+    s.add(commitment)
+    s.flush()
+    s.refresh(row)
+    data = {"proposal": proposal_dict(row), "commitment": commitment_dict(commitment)}
+    record(uow, "proposal.approved", row.client_code, before={"status": "proposed"},
+           after={"status": "approved", "note": note, "commitment": commitment_dict(commitment)})
+    uow.emit("avain_proposal_approved", pilot=pilot, proposal=proposal_record(row),
+             commitment=commitment_record(commitment))
+    return data
+
+
+def reject(uow: UnitOfWork, proposal_id: int, *, reason: str) -> dict[str, Any]:
+    """The worker rejects with a reason; the proposal is kept."""
+    if not reason or not reason.strip():
+        raise ValidationError("--reason: say why the proposal is rejected")
+    row, _ = _proposal_for_decision(uow, proposal_id)
+    _transition(uow, ProposalRow, row.id, frm="proposed",
+                to={"status": "rejected", "decided_by": str(uow.actor), "decided_at": _now(),
+                    "reason": reason.strip()})
+    session(uow).refresh(row)
+    record(uow, "proposal.rejected", row.client_code, before={"status": "proposed"},
+           after={"status": "rejected", "reason": reason.strip(), "proposal": row.id})
+    uow.emit("avain_proposal_rejected", pilot=pilots.get(uow, row.pilot_id),
+             proposal=proposal_record(row), reason=reason.strip())
+    return proposal_dict(row)
+
+
+def list_proposals(uow: UnitOfWork, *, status: str | None = None,
+                   code: str | None = None) -> list[dict[str, Any]]:
+    check_actor(uow, "proposal.read")
+    q = select(ProposalRow).order_by(ProposalRow.id)
+    clause = scope_clause(uow, ProposalRow.client_code)
+    if clause is not None:
+        q = q.where(clause)
+    if status:
+        q = q.where(ProposalRow.status == status)
+    if code:
+        q = q.where(ProposalRow.client_code == code)
+    return [proposal_dict(r) for r in session(uow).execute(q).scalars()]
+
+
+# --- commitments -----------------------------------------------------------------------
+
+
+def _release(uow: UnitOfWork, c: CommitmentRow, amount: int, *, kind: str, memo: str) -> None:
+    """Give reserved money back to the budget; if the commitment's month is closed and the
+    pilot lets remainders lapse, the released money lapses too."""
+    s = session(uow)
+    ledger.resolve(s, f"{kind}:{c.transfer_id}", pending_id=c.transfer_id, kind=kind,
+                   amount=amount, memo=memo)
+    period = Period.parse(c.period)
+    status = s.get(BudgetPeriodRow, (c.pilot_id, c.period))
+    if status is not None and status.status == "closed":
+        policy = uow.hooks.avain_period_end_policy(pilot=pilots.get(uow, c.pilot_id), period=period)
+        if policy.action == "lapse":
+            budget = ledger.account_id(s, c.pilot_id, "budget", c.client_code)
+            lapsed = ledger.account_id(s, c.pilot_id, "lapsed")
+            ledger.transfer(s, f"lapse:{kind}:{c.transfer_id}", kind="lapse", debit=budget,
+                            credit=lapsed, amount=amount, period=c.period,
+                            memo=f"released after {c.period} closed")
+
+
+def cancel(uow: UnitOfWork, commitment_id: int) -> dict[str, Any]:
+    """Cancel a pending commitment: its money goes back to the budget at once."""
+    c = _get(uow, CommitmentRow, commitment_id, "commitment")
+    reach_client(uow, c.client_code, "commitment.cancel")
+    _transition(uow, CommitmentRow, c.id, frm="pending",
+                to={"status": "voided", "resolved_at": _now()})
+    _release(uow, c, c.amount, kind="void", memo="commitment cancelled")
+    session(uow).refresh(c)
+    record(uow, "commitment.cancelled", c.client_code, before={"status": "pending"},
+           after=commitment_dict(c))
+    return commitment_dict(c)
+
+
+def expire(uow: UnitOfWork, *, on_date: dt.date | None = None) -> dict[str, Any]:
+    """Expire every pending commitment whose last valid day is before ``on_date``; never
+    one that is still valid on that day."""
+    check_actor(uow, "commitment.expire")
+    on_date = on_date or dt.date.today()
+    s = session(uow)
+    due = s.execute(select(CommitmentRow).where(
+        CommitmentRow.status == "pending", CommitmentRow.expires_on < on_date)
+        .order_by(CommitmentRow.id)).scalars().all()
+    for c in due:
+        _transition(uow, CommitmentRow, c.id, frm="pending",
+                    to={"status": "expired", "resolved_at": _now()})
+        _release(uow, c, c.amount, kind="void", memo=f"expired on {c.expires_on.isoformat()}")
+        record(uow, "commitment.expired", c.client_code, before={"status": "pending"},
+               after={"status": "expired", "commitment": c.id, "amount": c.amount})
+    return {"expired": len(due), "amount": sum(c.amount for c in due),
+            "commitments": [c.id for c in due]}
+
+
+def confirm_receipt(uow: UnitOfWork, commitment_id: int, *, on_date: dt.date | None = None) -> dict[str, Any]:
+    """The client marks the service received (only in pilots that use this step)."""
+    c = _get(uow, CommitmentRow, commitment_id, "commitment")
+    reach_client(uow, c.client_code, "commitment.confirm")
+    options = uow.hooks.avain_workflow_options(pilot=pilots.get(uow, c.pilot_id))
+    if not options.confirm_receipt:
+        raise Refused(f"pilot {c.pilot_id} does not use receipt confirmation")
+    if c.status != "pending":
+        raise Conflict(f"commitment {c.id} is {c.status}")
+    if c.received_on is not None:
+        raise Conflict(f"commitment {c.id} was confirmed received on {c.received_on.isoformat()}")
+    c.received_on = on_date or dt.date.today()
+    session(uow).add(c)
+    record(uow, "commitment.received", c.client_code, after={"commitment": c.id,
+                                                            "received_on": c.received_on.isoformat()})
+    return commitment_dict(c)
+
+
+def list_commitments(uow: UnitOfWork, *, status: str | None = None,
+                     code: str | None = None) -> list[dict[str, Any]]:
+    check_actor(uow, "proposal.read")
+    q = select(CommitmentRow).order_by(CommitmentRow.id)
+    clause = scope_clause(uow, CommitmentRow.client_code)
+    if clause is not None:
+        q = q.where(clause)
+    if status:
+        q = q.where(CommitmentRow.status == status)
+    if code:
+        q = q.where(CommitmentRow.client_code == code)
+    return [commitment_dict(r) for r in session(uow).execute(q).scalars()]
+
+
+# --- invoices --------------------------------------------------------------------------
+
+
+def record_invoice(uow: UnitOfWork, *, provider_id: str, number: str, amount: Money,
+                   reference: str, on_date: dt.date | None = None) -> dict[str, Any]:
+    """Finance records an arrived invoice: it posts against the commitment its reference
+    names, never above it, and the rest of the reservation is released."""
+    check_actor(uow, "invoice.record")
+    provider = providers.get_row(uow, provider_id)
+    number = (number or "").strip()
+    if not number or len(number) > 64:
+        raise ValidationError("--number: the invoice number must be 1–64 characters")
+    positive_amount(amount, field_name="--amount")
+    ref = parse_reference(reference)
+    s = session(uow)
+    c = s.execute(select(CommitmentRow).where(CommitmentRow.reference == ref)).scalar_one_or_none()
+    if c is None:
+        raise NotFound(f"--ref: no payment commitment has reference {ref}")
+    if c.provider_id != provider.id:
+        raise Refused(f"--provider: commitment {c.id} was issued to {c.provider_id}, not {provider.id}")
+    if s.execute(select(InvoiceRow.id).where(InvoiceRow.provider_id == provider.id,
+                                             InvoiceRow.number == number)).first():
+        raise Conflict(f"--number: invoice {number} of {provider.id} is recorded already")
+    on_date = on_date or dt.date.today()
+    if c.status == "pending" and on_date > c.expires_on:
+        raise Refused(f"commitment {c.id} expired on {c.expires_on.isoformat()}; it cannot be posted")
+    if c.status != "pending":
+        raise Conflict(f"commitment {c.id} is {c.status}; an invoice can post only a pending one")
+    options = uow.hooks.avain_workflow_options(pilot=pilots.get(uow, c.pilot_id))
+    if options.confirm_receipt and c.received_on is None:
+        raise Refused(f"the client has not confirmed receiving the service of commitment {c.id}")
+    if amount.cents > c.amount:
+        raise Refused(f"--amount: {amount.fi()} is above the commitment's {Money(c.amount).fi()}")
+    _transition(uow, CommitmentRow, c.id, frm="pending",
+                to={"status": "posted", "amount_posted": amount.cents, "resolved_at": _now()})
+    ledger.resolve(s, f"post:{c.transfer_id}", pending_id=c.transfer_id, kind="post",
+                   amount=amount.cents, memo=f"invoice {number}")
+    if amount.cents < c.amount:
+        _release(uow, c, c.amount - amount.cents, kind="release", memo=f"rest of invoice {number}")
+    inv = InvoiceRow(provider_id=provider.id, number=number, amount=amount.cents, reference=ref,
+                     commitment_id=c.id, client_code=c.client_code, pilot_id=c.pilot_id,
+                     status="recorded", recorded_by=str(uow.actor), recorded_at=_now())
+    s.add(inv)
+    s.flush()
+    data = invoice_dict(inv)
+    record(uow, "invoice.recorded", c.client_code, after=data)
+    return data
+
+
+def approve_invoice(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
+    """The role the pilot names (supervisor by default) confirms the invoice is in order;
+    not the person who recorded it."""
+    inv = _get(uow, InvoiceRow, invoice_id, "invoice")
+    options = uow.hooks.avain_workflow_options(pilot=pilots.get(uow, inv.pilot_id))
+    actor = uow.actor
+    if actor.role != options.invoice_approver:
+        raise PermissionDenied(f"in pilot {inv.pilot_id} invoices are approved by the "
+                               f"{options.invoice_approver}, not {actor.role}")
+    reach_client(uow, inv.client_code, "invoice.approve")
+    if inv.recorded_by == str(actor):
+        raise PermissionDenied("the invoice must be approved by someone other than who recorded it")
+    _transition(uow, InvoiceRow, inv.id, frm="recorded",
+                to={"status": "approved", "approved_by": str(actor), "approved_at": _now()})
+    session(uow).refresh(inv)
+    record(uow, "invoice.approved", inv.client_code, before={"status": "recorded"},
+           after={"status": "approved", "invoice": inv.id})
+    return invoice_dict(inv)
+
+
+def pay(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
+    """Finance pays an approved invoice to the provider, exactly once."""
+    check_actor(uow, "invoice.pay")
+    inv = _get(uow, InvoiceRow, invoice_id, "invoice")
+    _transition(uow, InvoiceRow, inv.id, frm="approved", to={"status": "paid", "paid_at": _now()})
+    s = session(uow)
+    payable = ledger.account_id(s, inv.pilot_id, "payable", inv.provider_id)
+    bank = ledger.account_id(s, inv.pilot_id, "bank")
+    c = s.get(CommitmentRow, inv.commitment_id)
+    ledger.transfer(s, f"pay:{inv.id}", kind="payment", debit=payable, credit=bank,
+                    amount=inv.amount, period=c.period if c else None,
+                    memo=f"invoice {inv.number} to {inv.provider_id}")
+    s.refresh(inv)
+    record(uow, "invoice.paid", inv.client_code, before={"status": "approved"},
+           after={"status": "paid", "invoice": inv.id, "amount": inv.amount})
+    uow.emit("avain_invoice_paid", pilot=pilots.get(uow, inv.pilot_id), invoice=invoice_record(inv))
+    return invoice_dict(inv)
+
+
+def list_invoices(uow: UnitOfWork, *, status: str | None = None) -> list[dict[str, Any]]:
+    check_actor(uow, "invoice.read")
+    q = select(InvoiceRow).order_by(InvoiceRow.id)
+    clause = scope_clause(uow, InvoiceRow.client_code)
+    if clause is not None:
+        q = q.where(clause)
+    if status:
+        q = q.where(InvoiceRow.status == status)
+    return [invoice_dict(r) for r in session(uow).execute(q).scalars()]
+

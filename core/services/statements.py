@@ -1,0 +1,88 @@
+"""What a budget holds and what happened to it: balances, statements, verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from .. import ledger
+from ..domain import Money
+from ..models import AccountRow, CommitmentRow, InvoiceRow, TransferRow
+from ..uow import UnitOfWork
+from .common import check_actor, reach_client, session
+
+#: How each kind of transfer reads on a client's statement.
+LABELS = {"allocation": "granted", "carry-over": "carried over", "commitment": "committed",
+          "post": "spent", "void": "released", "release": "released", "lapse": "lapsed",
+          "correction": "corrected"}
+
+
+def _budget_account(uow: UnitOfWork, code: str, action: str) -> tuple[int | None, str]:
+    client = reach_client(uow, code, action)
+    acc = session(uow).execute(select(AccountRow.id).where(
+        AccountRow.pilot_id == client.pilot_id, AccountRow.kind == "budget",
+        AccountRow.owner == code)).scalar_one_or_none()
+    return acc, client.pilot_id
+
+
+def balance(uow: UnitOfWork, code: str) -> dict[str, Any]:
+    """``avain ledger balance``: one row read, whatever the history's length."""
+    acc, pilot_id = _budget_account(uow, code, "ledger.read")
+    b = ledger.balance(session(uow), acc) if acc else ledger.Balance(0, 0, 0, 0)
+    return {"client": code, "pilot": pilot_id, **b.as_dict()}
+
+
+def statement(uow: UnitOfWork, code: str, *, period: str | None = None) -> dict[str, Any]:
+    """``avain ledger statement``: granted, committed, spent, released, lapsed, with dates."""
+    acc, pilot_id = _budget_account(uow, code, "ledger.read")
+    lines = []
+    totals: dict[str, int] = {}
+    if acc is not None:
+        for t in ledger.transfers_of(session(uow), acc, period=period):
+            label = LABELS.get(t.kind, t.kind)
+            into_budget = t.credit_account_id == acc
+            if t.kind in ("void", "release"):
+                sign = 1
+            elif t.kind == "post":
+                sign = 0  # the commitment already took it out of what is available
+            else:
+                sign = 1 if into_budget else -1
+            totals[label] = totals.get(label, 0) + t.amount
+            lines.append({"date": t.created_at.date().isoformat(), "period": t.period,
+                          "what": label, "amount": t.amount, "amount_fi": Money(t.amount).fi(),
+                          "effect_on_available": sign * t.amount, "memo": t.memo, "transfer": t.id})
+    b = ledger.balance(session(uow), acc) if acc else ledger.Balance(0, 0, 0, 0)
+    return {"client": code, "pilot": pilot_id, "period": period, "lines": lines,
+            "totals": totals, "balance": b.as_dict()}
+
+
+def verify(uow: UnitOfWork) -> dict[str, Any]:
+    """``avain ledger verify``: recompute every balance from the transfers, check that the
+    books balance, no budget is overspent and no commitment or invoice is out of step."""
+    check_actor(uow, "ledger.verify")
+    s = session(uow)
+    problems = ledger.verify(s)
+    # Each commitment's status must agree with what the ledger did with its reservation.
+    resolved = dict(s.execute(select(TransferRow.pending_id, func.sum(TransferRow.amount))
+                              .where(TransferRow.pending_id.is_not(None))
+                              .group_by(TransferRow.pending_id)).all())
+    posted = dict(s.execute(select(TransferRow.pending_id, func.sum(TransferRow.amount))
+                            .where(TransferRow.kind == "post").group_by(TransferRow.pending_id)).all())
+    for c in s.execute(select(CommitmentRow).order_by(CommitmentRow.id)).scalars():
+        done = int(resolved.get(c.transfer_id, 0))
+        if c.status == "pending" and done:
+            problems.append(f"commitment {c.id} is pending but its reservation was resolved")
+        if c.status != "pending" and done != c.amount:
+            problems.append(f"commitment {c.id} is {c.status} but {done} of {c.amount} was resolved")
+        if int(posted.get(c.transfer_id, 0)) != c.amount_posted:
+            problems.append(f"commitment {c.id} says {c.amount_posted} posted, the ledger "
+                            f"{int(posted.get(c.transfer_id, 0))}")
+    paid = set(s.execute(select(TransferRow.id).where(TransferRow.kind == "payment")).scalars())
+    for inv in s.execute(select(InvoiceRow).order_by(InvoiceRow.id)).scalars():
+        if (inv.status == "paid") != (f"pay:{inv.id}" in paid):
+            problems.append(f"invoice {inv.id} is {inv.status} but the ledger "
+                            f"{'has' if f'pay:{inv.id}' in paid else 'has no'} payment for it")
+    counts = s.execute(select(func.count()).select_from(TransferRow)).scalar_one()
+    accounts = s.execute(select(func.count()).select_from(AccountRow)).scalar_one()
+    return {"ok": not problems, "transfers": counts, "accounts": accounts, "problems": problems}
