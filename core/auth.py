@@ -79,7 +79,8 @@ def require(actor: Actor, action: str) -> None:
     """Refuse unless the actor's role may attempt ``action`` at all."""
     allowed = MATRIX[action]
     if actor.role not in allowed:
-        raise PermissionDenied(f"{actor.role} may not {action.replace('.', ' ')}")
+        raise PermissionDenied(f"{actor.role} is not allowed to {action} "
+                               f"(allowed: {', '.join(sorted(allowed))})")
 
 
 def can_reach_client(actor: Actor, *, code: str, worker_id: str, supervisor_id: str | None,
