@@ -4,6 +4,7 @@ for people otherwise, notices and progress on stderr."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -15,11 +16,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 
 def stdout_console() -> Console:
-    return Console(file=click.get_text_stream("stdout"), soft_wrap=False, width=_width())
+    return Console(file=sys.stdout, soft_wrap=False, width=_width())
 
 
 def stderr_console() -> Console:
-    return Console(file=click.get_text_stream("stderr"), width=_width())
+    return Console(file=sys.stderr, width=_width())
 
 
 def _width() -> int | None:

@@ -6,20 +6,21 @@ import datetime as dt
 
 import click
 
-from ..domain import Money, Period
+from ..domain import Money, Period, positive_amount
 from ..errors import ValidationError
 
 
 class MoneyType(click.ParamType):
+    """Euros as typed (``12,50``): a bad amount is a refusal (exit 1) naming the option,
+    like every other amount rule (zero, negative, too large)."""
+
     name = "EUROS"
 
     def convert(self, value, param, ctx):
         if isinstance(value, Money):
             return value
-        try:
-            return Money.parse(value, field_name=f"--{param.name}" if param else "amount")
-        except ValidationError as exc:
-            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+        money = Money.parse(value, field_name=f"--{param.name}" if param else "amount")
+        return positive_amount(money, field_name=f"--{param.name}" if param else "amount")
 
 
 class DateType(click.ParamType):

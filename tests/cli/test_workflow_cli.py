@@ -1,0 +1,107 @@
+"""The budget and purchase commands, and `avain demo`, through click's CliRunner."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from avain.core.cli import cli
+
+HETU = "010594Y123W"
+
+
+@pytest.fixture
+def run(tmp_path):
+    db = f"sqlite:///{tmp_path / 'avain.db'}"
+    runner = CliRunner()
+
+    def invoke(*args, actor=None, ok=True):
+        argv = ["--db", db] + (["--as", actor] if actor else []) + [str(a) for a in args]
+        result = runner.invoke(cli, argv)
+        assert "Traceback" not in result.output + result.stderr
+        if ok is True:
+            assert result.exit_code == 0, result.stderr + result.output
+        elif ok is not None:
+            assert result.exit_code == ok, result.stderr + result.output
+        return result
+
+    def js(*args, actor=None):
+        return json.loads(invoke(*args, "--json", actor=actor).stdout)
+
+    invoke.json = js
+    return invoke
+
+
+def setup_month(run):
+    run("worker", "add", "--pilot", "example", "--code", "02", "--name", "S", "--role", "supervisor")
+    run("worker", "add", "--pilot", "example", "--code", "01", "--name", "W", "--supervisor", "example-02")
+    run("worker", "add", "--pilot", "example", "--code", "04", "--name", "F", "--role", "finance")
+    run("provider", "add", "--ytunnus", "1572860-0", "--name", "Siivous Oy", "--iban", "FI2112345600000785")
+    code = run.json("client", "enroll", "--pilot", "example", "--hetu", HETU, "--name", "N",
+                    "--worker", "example-01", "--group", "family", "--assess", "carer_contract=yes")["code"]
+    run("decision", "grant", code, "--from", "2018-01-01", "--to", "2018-12-31", actor="worker:example-01")
+    opened = run.json("budget", "open-period", "--pilot", "example", "2018-01", actor="finance")
+    assert opened["clients"] == 1 and opened["amount"] == 30000
+    return code
+
+
+def test_the_workflow_through_the_commands(run):
+    code = setup_month(run)
+    p = run.json("proposal", "create", code, "--service", "cleaning", "--provider", "1572860-0",
+                 "--amount", "45,50", "--date", "2018-01-12", "--text", "kotisiivous", actor=f"client:{code}")
+    assert p["amount"] == 4550
+    approved = run.json("proposal", "approve", p["id"], actor="worker:example-01")
+    ref = approved["commitment"]["reference_rf"]
+    assert run.json("ledger", "balance", code, actor=f"client:{code}")["available"] == 30000 - 4550
+    inv = run.json("invoice", "record", "--provider", "1572860-0", "--number", "A-1", "--amount",
+                   "40", "--ref", ref, "--date", "2018-01-20", actor="finance:example-04")
+    run("invoice", "approve", inv["id"], actor="supervisor:example-02")
+    assert run.json("invoice", "pay", inv["id"], actor="finance")["status"] == "paid"
+    statement = run.json("ledger", "statement", code, "--period", "2018-01")
+    assert statement["totals"]["spent"] == 4000 and statement["totals"]["released"] == 550
+    assert "spent" in run("ledger", "statement", code).stdout
+    closed = run.json("budget", "close-period", "--pilot", "example", "2018-01", actor="finance")
+    assert closed["amount"] == 30000 - 4000
+    assert run.json("ledger", "verify")["ok"]
+    assert [r["status"] for r in run.json("budget", "show", "--pilot", "example")] == ["closed"]
+
+
+@pytest.mark.parametrize("amount", ["-5", "0", "12,345", "1e3", "99999999"])
+def test_bad_amounts_exit_1_and_write_nothing(run, amount):
+    code = setup_month(run)
+    r = run("proposal", "create", code, "--service", "cleaning", "--provider", "1572860-0",
+            "--amount", amount, "--date", "2018-01-12", actor=f"client:{code}", ok=1)
+    assert r.stderr.startswith("error: --amount: ")
+    assert run.json("proposal", "list") == []
+
+
+def test_out_of_order_and_other_workers_are_refused(run):
+    code = setup_month(run)
+    run("worker", "add", "--pilot", "example", "--code", "03", "--name", "O")
+    p = run.json("proposal", "create", code, "--service", "meals", "--provider", "1572860-0",
+                 "--amount", "20", "--date", "2018-01-12", actor=f"client:{code}")
+    r = run("proposal", "approve", p["id"], actor="worker:example-03", ok=1)
+    assert "not allowed" in r.stderr or "may not" in r.stderr
+    r = run("invoice", "pay", "1", actor="finance", ok=1)
+    assert r.stderr == "error: no invoice 1\n"
+    run("proposal", "reject", p["id"], "--reason", "not in the plan", actor="worker:example-01")
+    r = run("proposal", "approve", p["id"], actor="worker:example-01", ok=1)
+    assert "rejected" in r.stderr
+    r = run("ledger", "balance", "EX-F-09-999", ok=1)
+    assert "no client" in r.stderr
+
+
+def test_demo_runs_a_month_and_refuses_a_database_with_data(run):
+    summary = run.json("demo")
+    [pilot] = summary["pilots"]
+    assert pilot["clients"] == 8 and pilot["controls"] == 4
+    assert pilot["workflow"]["paid"] > 0 and pilot["workflow"]["rejected"] > 0
+    assert summary["ledger"]["ok"]
+    r = run("demo", ok=1)
+    assert "--reset" in r.stderr
+    again = run.json("demo", "--reset")
+    assert again["pilots"][0]["workflow"] == pilot["workflow"]  # same seed, same month
+    assert run.json("ledger", "verify")["ok"]
+    assert run.json("audit", "verify")["ok"]
+    text = run("demo", "--reset").stdout
+    assert "ledger verify: ok" in text and "Statements" in text
