@@ -39,6 +39,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "invoice.read": frozenset({"admin", "worker", "supervisor", "finance", "evaluator"}),
     "ledger.read": frozenset(ROLES),
     "ledger.verify": frozenset({"admin", "finance"}),
+    "ledger.correct": frozenset({"finance"}),
     "audit.read": frozenset({"admin", "client"}),
     "audit.verify": frozenset({"admin"}),
 }

@@ -176,4 +176,14 @@ def verify(as_json):
         click.get_current_context().exit(1)
 
 
+@ledger.command("correct")
+@click.argument("transfer_id", metavar="TRANSFER")
+@click.option("--reason", required=True, help="Why (kept with the correction).")
+@json_option
+def correct(transfer_id, reason, as_json):
+    """Reverse a posted transfer with a correcting one (nothing is edited or deleted)."""
+    data = state().run(statements.correct, transfer_id, reason=reason)
+    emit(data, as_json, lambda c, d: c.print(f"{d['transfer']} reverses {d['reverses']}"))
+
+
 COMMANDS = [decision, budget_group, ledger]

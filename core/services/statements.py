@@ -7,10 +7,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from .. import ledger
+from ..audit import ORGANISER
 from ..domain import Money
+from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, CommitmentRow, InvoiceRow, TransferRow
 from ..uow import UnitOfWork
-from .common import check_actor, reach_client, session
+from .common import check_actor, reach_client, record, session
 
 #: How each kind of transfer reads on a client's statement.
 LABELS = {"allocation": "granted", "carry-over": "carried over", "commitment": "committed",
@@ -86,3 +88,34 @@ def verify(uow: UnitOfWork) -> dict[str, Any]:
     counts = s.execute(select(func.count()).select_from(TransferRow)).scalar_one()
     accounts = s.execute(select(func.count()).select_from(AccountRow)).scalar_one()
     return {"ok": not problems, "transfers": counts, "accounts": accounts, "problems": problems}
+
+
+#: Posted kinds a correction may reverse. Commitments are cancelled, not corrected, and a
+#: correction is never itself reversed (record the right transfer instead).
+CORRECTABLE = ("allocation", "lapse", "carry-over", "payment")
+
+
+def correct(uow: UnitOfWork, transfer_id: str, *, reason: str) -> dict[str, Any]:
+    """``avain ledger correct``: reverse a posted transfer with a new one that points at it.
+    The original stays; a budget that has spent the money cannot have its allocation
+    reversed (the reversal would overspend it and is refused)."""
+    check_actor(uow, "ledger.correct")
+    if not reason or not reason.strip():
+        raise ValidationError("--reason: say why the transfer is corrected")
+    s = session(uow)
+    original = s.get(TransferRow, transfer_id)
+    if original is None:
+        raise NotFound(f"no transfer {transfer_id}; see `avain ledger statement CODE --json`")
+    if original.kind not in CORRECTABLE:
+        raise Refused(f"a {original.kind} transfer is not corrected by reversal "
+                      f"(correctable: {', '.join(CORRECTABLE)})")
+    already = s.execute(select(TransferRow.id).where(TransferRow.reverses == transfer_id)).first()
+    if already:
+        raise Conflict(f"transfer {transfer_id} was reversed already by {already[0]}")
+    t = ledger.reverse(s, f"correct:{transfer_id}", original_id=transfer_id, memo=reason.strip()[:200])
+    owners = dict(s.execute(select(AccountRow.id, AccountRow.owner).where(
+        AccountRow.id.in_([t.debit_account_id, t.credit_account_id]))).all())
+    subject = next((o for o in owners.values() if o), ORGANISER)
+    data = {"transfer": t.id, "reverses": transfer_id, "amount": t.amount, "reason": reason.strip()}
+    record(uow, "ledger.corrected", subject, after=data)
+    return data

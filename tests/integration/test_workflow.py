@@ -365,3 +365,29 @@ def test_receipt_confirmation_is_refused_where_the_step_is_off(app):
     c = approve(app, team, propose(app, code, 2000))
     with pytest.raises(Refused, match="does not use receipt confirmation"):
         app.run(Actor("client", code), purchases.confirm_receipt, c["id"])
+
+
+def test_a_wrong_allocation_is_corrected_by_a_reversing_transfer(app):
+    team, (code, other) = month_ready(app)
+    alloc = f"alloc:example:2018-01:{code}"
+    fin = Actor("finance", team["finance"])
+    with pytest.raises(ValidationError, match="--reason"):
+        app.run(fin, statements.correct, alloc, reason="")
+    with pytest.raises(PermissionDenied):
+        app.run(Actor("admin"), statements.correct, alloc, reason="typo")
+    done = app.run(fin, statements.correct, alloc, reason="decision was revoked")
+    assert done["reverses"] == alloc
+    assert bal(app, code)["available"] == 0
+    with pytest.raises(Conflict, match="reversed already"):
+        app.run(fin, statements.correct, alloc, reason="again")
+    # A budget that has spent its money cannot have the allocation taken back.
+    approve(app, team, propose(app, other, 10000))
+    with pytest.raises(Refused, match="not enough budget"):
+        app.run(fin, statements.correct, f"alloc:example:2018-01:{other}", reason="x")
+    c = approve(app, team, propose(app, other, 100))
+    with pytest.raises(Refused, match="not corrected by reversal"):
+        app.run(fin, statements.correct, f"commit:{c['proposal']}", reason="x")
+    with Session(app.engine) as s:
+        original = s.get(TransferRow, alloc)
+    assert original.amount == 30000  # the original stays as it was
+    assert app.run(Actor("admin"), statements.verify)["ok"]
