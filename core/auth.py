@@ -27,6 +27,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "budget.read": frozenset(ROLES),
     "provider.add": frozenset({"admin"}),
     "provider.read": frozenset(ROLES),
+    "catalogue.rate": frozenset({"client", "assistant"}),
     "proposal.create": frozenset({"client", "assistant", "worker"}),
     "proposal.decide": frozenset({"worker", "supervisor"}),
     "proposal.read": frozenset(ROLES),

@@ -15,8 +15,11 @@ from .domain import (
     Period,
     PeriodEndPolicy,
     Pilot,
+    Proposal,
+    PurchaseFacts,
     Worker,
     WorkflowOptions,
+    fi_date,
 )
 from .hookspecs import hookimpl
 
@@ -78,3 +81,34 @@ def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> Bu
 def avain_period_end_policy(pilot: Pilot, period: Period) -> PeriodEndPolicy:
     """``budget.period_end`` of pilot.toml; lapse unless it says carry-over."""
     return PeriodEndPolicy(pilot.raw.get("budget", {}).get("period_end", "lapse"))
+
+
+@hookimpl
+def avain_validate_purchase(pilot: Pilot, proposal: Proposal, facts: PurchaseFacts) -> list[str]:
+    """The rules every pilot shares: the service is in the catalogue, allowed by the pilot
+    and in the client's plan; the provider is approved for it on that day; the price is not
+    above the provider's catalogue price."""
+    reasons = []
+    code = proposal.service
+    if facts.service is None:
+        return [f"{code} is not a service in the catalogue"]
+    name = facts.service.name_fi
+    day = fi_date(proposal.service_date)
+    if facts.pilot_services is not None and code not in facts.pilot_services:
+        reasons.append(f"{name} is not among the services this pilot's budgets may buy")
+    if facts.plan_services is None:
+        reasons.append("the client has no care and service plan yet")
+    elif code not in facts.plan_services:
+        reasons.append(f"{name} is not in the client's plan")
+    if not facts.provider_approved:
+        reasons.append(f"{facts.provider_name} is not approved for {name} on {day}"
+                       + (f" ({facts.approval_note})" if facts.approval_note else ""))
+    if facts.catalogue_price is None:
+        reasons.append(f"{facts.provider_name} has no price for {name} on {day} in the catalogue")
+    elif facts.service.unit != "euro":
+        ceiling = Money(facts.catalogue_price.cents * proposal.units)
+        if proposal.amount > ceiling:
+            reasons.append(f"{proposal.amount.fi()} is more than {facts.provider_name}'s catalogue price "
+                           f"for {proposal.units} × {name} ({proposal.units} × "
+                           f"{facts.catalogue_price.fi()} = {ceiling.fi()})")
+    return reasons

@@ -23,15 +23,10 @@ from .domain import Money, Period
 from .errors import Conflict, Refused
 from .models import ClientRow, TransferRow, WorkerRow
 from .plugins import collect
-from .services import budget, people, pilots, providers, purchases, statements
+from .services import budget, catalogue, people, pilots, plans, providers, purchases, statements
 
 DEMO_PERIOD = Period(2018, 1)
 
-#: Home-help support services a family typically proposes, with a typical price range
-#: in euros. (The service catalogue gives the real ones per pilot.)
-SERVICES = [("cleaning", 35, 90), ("meals", 20, 60), ("laundry", 15, 40), ("escort", 25, 70),
-            ("janitor", 30, 80), ("social-contact", 20, 50), ("transport", 15, 45),
-            ("bathing", 25, 55)]
 REJECTIONS = ["the service is not in the client's plan", "the same need is met by home care already",
               "the price is far above the own-production price"]
 
@@ -85,9 +80,31 @@ def _providers(app: App, fake: Faker) -> list[str]:
     ids = []
     for _ in range(4):
         data = app.run(Actor("admin"), providers.add, business_id=fake.company_business_id(),
-                       name=fake.company(), iban=fake.iban())
+                       name=fake.company(), iban=fake.iban(), einvoice_address=f"0037{fake.msisdn()[:8]}",
+                       areas=[fake.city() for _ in range(2)])
         ids.append(data["id"])
     return ids
+
+
+def _catalogue(app: App, pilot, provider_ids: list[str], rng: random.Random) -> list[str]:
+    """Approve every demo provider for the pilot's services, with the checklist's evidence,
+    and give each a price near the pilot's own-production price."""
+    admin = Actor("admin")
+    services = list(pilot.raw.get("services") or [s["code"] for s in app.run(admin, catalogue.list_services)])
+    own = {p["service"]: p["unit_price"] for p in
+           pilot.sections.get("budget_calculator", {}).get("prices", ())}
+    checks = {c: ("document seen", DEMO_PERIOD.first_day - dt.timedelta(days=30))
+              for c in providers.criteria(pilot)}
+    for pid in provider_ids:
+        offered = sorted(rng.sample(services, k=max(1, len(services) * 2 // 3)))
+        app.run(admin, providers.approve, pid, pilot_id=pilot.id, services=offered, checks=checks,
+                valid_from=DEMO_PERIOD.first_day - dt.timedelta(days=31))
+        for code in offered:
+            base = own.get(code, 3000)
+            app.run(admin, catalogue.set_price, provider_id=pid, service=code,
+                    price=Money(base * rng.randint(85, 115) // 100 // 10 * 10),
+                    valid_from=dt.date(2017, 1, 1))
+    return services
 
 
 def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
@@ -126,36 +143,50 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
         (controls if control else hb).append(code)
     if hb:
         app.run(admin, people.assign_assistant, hb[0], assistant)
+    services = _catalogue(app, pilot, provider_ids, rng)
+    priced = [s for s in services if s in {p["service"] for p in
+                                            pilot.sections.get("budget_calculator", {}).get("prices", ())}]
+    plans_of: dict[str, list[str]] = {}
     for code in hb:
-        worker = _worker_of(app, code)
-        app.run(Actor("worker", worker), budget.grant, code, valid_from=start,
-                valid_to=dt.date(2018, 12, 31), inputs={"plan": "care and service plan 2018"})
+        worker = Actor("worker", _worker_of(app, code))
+        chosen = sorted(rng.sample(priced or services, k=min(3, len(priced or services))))
+        plans_of[code] = chosen
+        app.run(worker, plans.set_plan, code, valid_from=start,
+                items={s: rng.randint(2, 6) for s in chosen}, carer_days_off=rng.random() < 0.5)
+        app.run(worker, budget.grant, code, valid_from=start, valid_to=dt.date(2018, 12, 31))
     opened = budget.open_period(app, Actor("finance", finance), pilot_id, DEMO_PERIOD)
 
-    counts = {"proposed": 0, "approved": 0, "rejected": 0, "refused_budget": 0, "invoiced": 0,
+    counts = {"proposed": 0, "approved": 0, "rejected": 0, "refused_budget": 0, "refused_rules": 0,
+              "invoiced": 0,
               "paid": 0, "cancelled": 0}
     for code in hb:
         worker = Actor("worker", _worker_of(app, code))
         proposer = Actor("assistant", assistant) if code == hb[0] else Actor("client", code)
         for _ in range(rng.randint(3, 7)):
-            service, lo, hi = rng.choice(SERVICES)
+            outside = [s for s in services if s not in plans_of[code]]
+            # Now and then a client proposes something outside the plan: the rules say no.
+            service = rng.choice(outside if outside and rng.random() < 0.08 else plans_of[code])
             day = start + dt.timedelta(days=rng.randint(0, 27))
-            amount = Money(rng.randint(lo, hi) * 100 + rng.choice([0, 50]))
-            p = app.run(proposer, purchases.propose, code, service=service,
-                        provider_id=rng.choice(provider_ids), amount=amount, service_date=day,
+            # The client looks the service up in the catalogue and picks an approved provider.
+            offers = app.run(proposer, catalogue.search, service=service, pilot_id=pilot_id, on_date=day)
+            provider = rng.choice(offers)["provider"] if offers else rng.choice(provider_ids)
+            units = rng.randint(1, 3)
+            price = app.run(admin, lambda uow, p=provider, s=service, d=day: catalogue.price_on(uow, p, s, d))
+            amount = Money(units * (price if price else 4000) - rng.choice([0, 0, 500]))
+            p = app.run(proposer, purchases.propose, code, service=service, units=units,
+                        provider_id=provider, amount=amount, service_date=day,
                         text=fake.sentence(nb_words=8))
             counts["proposed"] += 1
-            if rng.random() < 0.15:
+            if rng.random() < 0.1:
                 app.run(worker, purchases.reject, p["id"], reason=rng.choice(REJECTIONS))
                 counts["rejected"] += 1
                 continue
             try:
                 c = app.run(worker, purchases.approve, p["id"], note="approved: fits the plan",
                             today=day)["commitment"]
-            except Refused:
-                app.run(worker, purchases.reject, p["id"],
-                        reason="not enough budget left this month")
-                counts["refused_budget"] += 1
+            except Refused as exc:
+                app.run(worker, purchases.reject, p["id"], reason="; ".join(exc.reasons) or str(exc))
+                counts["refused_budget" if "budget" in str(exc) else "refused_rules"] += 1
                 continue
             counts["approved"] += 1
             if rng.random() < 0.1:

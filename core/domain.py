@@ -342,6 +342,7 @@ class BudgetAmount:
     amount: Money
     explanation: str
     rule: str = "decision"
+    details: dict | None = field(default=None, eq=False)  # JSON-able lines for `decision explain`
 
 
 @frozen
@@ -364,6 +365,7 @@ class Proposal:
     service_date: dt.date
     text: str | None
     status: str
+    units: int = 1
 
 
 @frozen
@@ -390,3 +392,37 @@ class Invoice:
     amount: Money
     commitment_id: int
     status: str
+
+
+UNITS = ("hour", "visit", "day", "item", "euro")
+
+
+@frozen
+class Service:
+    """A service of the catalogue: code, names in Finnish (Swedish, English where given),
+    category and the unit it is priced in."""
+
+    code: str
+    name_fi: str
+    category: str
+    unit: str
+    name_sv: str | None = None
+    name_en: str | None = None
+    note: str | None = None
+
+    def name(self, lang: str = "fi") -> str:
+        return {"sv": self.name_sv, "en": self.name_en}.get(lang) or self.name_fi
+
+
+@frozen
+class PurchaseFacts:
+    """What the catalogue and the client's plan say about a proposal, gathered by the core
+    for the ``avain_validate_purchase`` checks."""
+
+    service: Service | None
+    provider_name: str
+    provider_approved: bool  # approved in the pilot for this service on the service date
+    approval_note: str | None  # why not, in words (revoked on …, expired on …)
+    catalogue_price: Money | None  # the provider's price for the service on that date
+    plan_services: tuple[str, ...] | None  # None: the client has no plan
+    pilot_services: tuple[str, ...] | None  # None: the pilot allows every catalogue service

@@ -45,6 +45,8 @@ if TYPE_CHECKING:  # pragma: no cover
         Pilot,
         PilotSource,
         Proposal,
+        PurchaseFacts,
+        Service,
         Worker,
         WorkflowOptions,
     )
@@ -87,6 +89,21 @@ def avain_config_sections() -> Iterable[ConfigSection]:
             return [ConfigSection("reminders", {"type": "object", "properties": {
                 "days": {"type": "integer", "minimum": 1, "description": "…"}},
                 "additionalProperties": False})]
+    """
+
+
+@hookspec
+def avain_services() -> Iterable[Service]:
+    """Services this plugin adds to the catalogue, as :class:`Service` records.
+
+    Kind: registration. Codes must be unique across plugins. ``avain init`` (and every new
+    database) loads them; providers' prices and approvals refer to them by code.
+
+    Example::
+
+        @hookimpl
+        def avain_services():
+            return [Service("cleaning", "Siivous", "support", "hour", name_en="Cleaning")]
     """
 
 
@@ -183,19 +200,23 @@ def avain_check_intake(
 
 
 @hookspec
-def avain_validate_purchase(pilot: Pilot, proposal: Proposal) -> list[str] | None:
-    """Reasons why the worker may not approve this proposal; empty or None when fine.
+def avain_validate_purchase(pilot: Pilot, proposal: Proposal, facts: PurchaseFacts) -> list[str] | None:
+    """Reasons why the worker may not approve this proposal, in words the client
+    understands; empty or None when fine.
 
     Kind: checks. Called when a worker approves a proposal, before the commitment is made;
-    any reason refuses the approval and nothing is written. Budget sufficiency is the
-    ledger's job, not this hook's.
+    any reason refuses the approval and nothing is written. ``facts`` holds what the
+    catalogue and the client's plan say (the provider's approval on the service date, its
+    catalogue price, the plan's and the pilot's services); the core's own check uses them
+    for the rules every pilot shares. Budget sufficiency is the ledger's job, not this
+    hook's.
 
     Example::
 
         @hookimpl
         def avain_validate_purchase(pilot, proposal):
-            if proposal.service not in ALLOWED:
-                return [f"service {proposal.service} is not in the pilot's list"]
+            if pilot.id == "mine" and proposal.amount.cents > 10000:
+                return ["one purchase may be at most 100,00 €"]
     """
 
 

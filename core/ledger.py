@@ -220,10 +220,10 @@ def _pending_row(s: Session, pending_id: str) -> TransferRow:
 
 
 def resolved_amount(s: Session, pending_id: str) -> int:
-    return s.execute(
+    return int(s.execute(
         select(func.coalesce(func.sum(TransferRow.amount), 0))
         .where(TransferRow.pending_id == pending_id)
-    ).scalar_one()
+    ).scalar_one())
 
 
 def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount: int,

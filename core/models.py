@@ -116,6 +116,8 @@ class DecisionRow(SQLModel, table=True):
     decided_by: str = Field(max_length=100)
     decided_at: dt.datetime
     revoked_on: dt.date | None = None
+    rule: str | None = Field(default=None, max_length=64)
+    explanation: str | None = Field(default=None, sa_column=Column(Text))  # JSON, at grant
 
 
 class AccountRow(SQLModel, table=True):
@@ -195,7 +197,91 @@ class ProviderRow(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=9)  # Y-tunnus, e.g. 1572860-0
     name: str
     iban: str | None = Field(default=None, max_length=34)
+    einvoice_address: str | None = Field(default=None, max_length=35)
+    contact: str | None = None  # the company's service contact (not published)
+    areas: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
     added_at: dt.datetime
+
+
+class ProviderApprovalRow(SQLModel, table=True):
+    """An organiser's approval of a provider for a pilot under the service-voucher act
+    (569/2009 §5): the checklist with evidence and dates, a validity, and a revocation."""
+
+    __tablename__ = "provider_approval"
+    __table_args__ = (Index("ix_approval_provider_pilot", "provider_id", "pilot_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: str = Field(foreign_key="provider.id", max_length=9)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    services: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of codes
+    checklist: str = Field(sa_column=Column(Text, nullable=False))  # JSON {criterion: {...}}
+    valid_from: dt.date
+    valid_to: dt.date
+    approved_by: str = Field(max_length=100)
+    approved_at: dt.datetime
+    revoked_on: dt.date | None = None
+    revoked_by: str | None = Field(default=None, max_length=100)
+    revoke_reason: str | None = None
+
+
+class ServiceRow(SQLModel, table=True):
+    """A service of the catalogue (palvelutarjotin)."""
+
+    __tablename__ = "service"
+    code: str = Field(primary_key=True, max_length=64)
+    name_fi: str
+    name_sv: str | None = None
+    name_en: str | None = None
+    category: str = Field(max_length=64)
+    unit: str = Field(max_length=8)  # hour, visit, day, item, euro
+    note: str | None = None
+    source: str = Field(max_length=100)
+
+
+class PriceRow(SQLModel, table=True):
+    """A provider's price for a service over a validity range (no overlaps)."""
+
+    __tablename__ = "price"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "service_code", "valid_from", name="uq_price_start"),
+        CheckConstraint("price >= 0", name="ck_price_not_negative"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: str = Field(foreign_key="provider.id", max_length=9)
+    service_code: str = Field(foreign_key="service.code", max_length=64)
+    price: int = Field(sa_type=BigInteger)
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+
+
+class RatingRow(SQLModel, table=True):
+    """A client's rating of a provider after a paid purchase: 1–5 stars and words."""
+
+    __tablename__ = "rating"
+    __table_args__ = (CheckConstraint("stars BETWEEN 1 AND 5", name="ck_rating_stars"),)
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", unique=True)
+    provider_id: str = Field(foreign_key="provider.id", max_length=9, index=True)
+    client_code: str = Field(foreign_key="client.code", max_length=64)
+    stars: int
+    text: str | None = None
+    rated_at: dt.datetime
+
+
+class PlanRow(SQLModel, table=True):
+    """A version of a client's care and service plan (asiakassuunnitelma): the services
+    with monthly quantities, and whether carer's days off are part of it."""
+
+    __tablename__ = "plan"
+    __table_args__ = (UniqueConstraint("client_code", "version", name="uq_plan_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    client_code: str = Field(foreign_key="client.code", max_length=64, index=True)
+    version: int
+    valid_from: dt.date
+    items: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    carer_days_off: bool = False
+    round_the_clock: bool = False
+    made_by: str = Field(max_length=100)
+    made_at: dt.datetime
 
 
 class ProposalRow(SQLModel, table=True):
@@ -209,6 +295,7 @@ class ProposalRow(SQLModel, table=True):
     service: str = Field(max_length=64)
     provider_id: str = Field(foreign_key="provider.id", max_length=9)
     amount: int = Field(sa_type=BigInteger)
+    units: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     service_date: dt.date
     text: str | None = None
     status: str = Field(max_length=16)  # proposed, approved, rejected
@@ -237,6 +324,7 @@ class CommitmentRow(SQLModel, table=True):
     status: str = Field(max_length=16, index=True)  # pending, posted, voided, expired
     expires_on: dt.date
     received_on: dt.date | None = None
+    flag: str | None = None  # e.g. the provider's approval was revoked while it was open
     issued_at: dt.datetime
     resolved_at: dt.datetime | None = None
 

@@ -17,7 +17,11 @@ from .errors import PluginError
 #: Built-in plugins, loaded by module name. The core's own fallbacks come first; the
 #: rest are optional features and pilots shipped with avain.
 CORE_PLUGINS = ("avain.core.defaults",)
-DEFAULT_PLUGINS = ("avain.plugins.example_pilot",)
+DEFAULT_PLUGINS = (
+    "avain.plugins.catalogue_fi",
+    "avain.plugins.budget_calculator",
+    "avain.plugins.example_pilot",
+)
 
 #: Entry-point group third-party plugins register in.
 ENTRY_POINT_GROUP = "avain"

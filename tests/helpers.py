@@ -35,6 +35,39 @@ def enroll(app, actor=None, *, hetu, worker, group="family", control=False, **kw
 
 
 PROVIDERS = ["1572860-0", "0737546-2"]
+#: A plan with the services the tests buy, monthly quantities.
+PLAN = {"cleaning": 4, "meals": 20, "escort": 2}
+#: Evidence for every approval criterion of the example pilot.
+CHECKS = {c: ("seen", __import__("datetime").date(2017, 12, 1)) for c in (
+    "prepayment_register", "provider_register", "service_level", "liability_insurance", "hb_training")}
+
+
+def approve_provider(app, provider, services=("cleaning", "meals", "escort")):
+    import datetime as dt
+
+    from avain.core.services import providers
+
+    return app.run(Actor("admin"), providers.approve, provider, pilot_id="example",
+                   services=list(services), checks=dict(CHECKS), valid_from=dt.date(2018, 1, 1),
+                   valid_to=dt.date(2019, 12, 31))
+
+
+def set_prices(app, price_euros=500):
+    """Every provider's price for the plan's services: generous, so tests about money are
+    not refused by the catalogue price."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from avain.core.services import catalogue
+
+    rows = [{"provider": p, "service": s, "price": str(price_euros), "valid_from": "2017-01-01"}
+            for p in PROVIDERS for s in PLAN]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "prices.json"
+        path.write_text(json.dumps(rows))
+        result = app.run(Actor("admin"), catalogue.import_file, path)
+    assert not result["rejected"], result["rejected"]
 
 
 def month_ready(app, *, clients=2, period=None, grant=True):
@@ -42,17 +75,23 @@ def month_ready(app, *, clients=2, period=None, grant=True):
     2018 and January 2018 open. Returns (team, codes)."""
     import datetime as dt
 
-    from avain.core.domain import Period
-    from avain.core.services import budget, providers
+    from avain.core.domain import Money, Period
+    from avain.core.services import budget, plans, providers
 
     team = add_team(app)
     for i, pid in enumerate(PROVIDERS):
         app.run(Actor("admin"), providers.add, business_id=pid, name=f"Provider {i}")
+        approve_provider(app, pid)
+    set_prices(app)
     codes = [enroll(app, hetu=HETUS[i], worker=team["worker"]) for i in range(clients)]
+    for code in codes:
+        app.run(Actor("worker", team["worker"]), plans.set_plan, code, valid_from=dt.date(2018, 1, 1),
+                items=dict(PLAN))
     if grant:
         for code in codes:
             app.run(Actor("worker", team["worker"]), budget.grant, code,
-                    valid_from=dt.date(2018, 1, 1), valid_to=dt.date(2018, 12, 31))
+                    valid_from=dt.date(2018, 1, 1), valid_to=dt.date(2018, 12, 31),
+                    monthly_amount=Money(30000))
     if period is not False:
         budget.open_period(app, Actor("finance"), "example", period or Period(2018, 1))
     return team, codes

@@ -51,8 +51,19 @@ def show(code, as_json):
 def explain(code, period, as_json):
     """The budget a month gets under the decision in force, and why."""
     data = state().run(budget.explain, code, period or Period.of(dt.date.today()))
-    emit(data, as_json, lambda c, d: c.print(
-        f"{d['client']} {d['period']}: {d['amount_fi']} — {d['explanation']} (rule {d['rule']})"))
+
+    def render(console, d):
+        console.print(f"[bold]{d['client']}: budget for {d['period']} is {d['amount_fi']}[/bold]")
+        for part in d["parts"]:
+            console.print(f"decision {part['decision']} ({part['days']}), rule {part['rule']}:")
+            lines = (part["details"] or {}).get("lines")
+            if lines:
+                for line in lines:
+                    console.print(f"  • {line['what']}: {line['detail']}")
+            else:
+                console.print(f"  • {part['explanation']}")
+
+    emit(data, as_json, render)
 
 
 @click.group("budget")

@@ -33,7 +33,8 @@ def demo(pilot_ids, reset, seed, clients, as_json):
             console.print(f"{p['clients']} HB clients and {p['controls']} controls enrolled; "
                           f"{p['opened']['amount_fi']} allocated to {p['opened']['clients']} budgets")
             console.print(f"{w['proposed']} proposals: {w['approved']} approved, {w['rejected']} rejected, "
-                          f"{w['refused_budget']} refused for lack of budget; {w['cancelled']} commitments "
+                          f"{w['refused_budget']} refused for lack of budget, {w['refused_rules']} by the "
+                          f"pilot's rules; {w['cancelled']} commitments "
                           f"cancelled; {w['invoiced']} invoices recorded, {w['paid']} paid")
             render_table(["client", "granted", "spent", "released", "lapsed", "reserved", "entries"],
                          ["client", "granted", "spent", "released", "lapsed", "reserved", "lines"],

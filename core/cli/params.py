@@ -23,6 +23,17 @@ class MoneyType(click.ParamType):
         return positive_amount(money, field_name=f"--{param.name}" if param else "amount")
 
 
+class AnyMoneyType(click.ParamType):
+    """Euros that may be zero (a search bound, a price)."""
+
+    name = "EUROS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Money):
+            return value
+        return Money.parse(value, field_name=f"--{param.name}" if param else "amount")
+
+
 class DateType(click.ParamType):
     name = "YYYY-MM-DD"
 
@@ -48,6 +59,7 @@ class PeriodType(click.ParamType):
 
 
 MONEY = MoneyType()
+MONEY_ANY = AnyMoneyType()
 DATE = DateType()
 PERIOD = PeriodType()
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from pathlib import Path
+
 import click
 
-from ..services import providers, purchases
+from ..services import catalogue, plans, providers, purchases
 from .output import emit, json_option, render_table
-from .params import DATE, MONEY
+from .params import DATE, MONEY, MONEY_ANY, key_values
 from .state import state
 
 
@@ -19,19 +23,213 @@ def provider() -> None:
 @click.option("--ytunnus", "business_id", required=True, help="Business id, e.g. 1572860-0.")
 @click.option("--name", required=True)
 @click.option("--iban", help="Account for payments.")
+@click.option("--einvoice", help="E-invoice address (OVT code or IBAN).")
+@click.option("--contact", help="The company's service contact (not published).")
+@click.option("--area", "areas", multiple=True, help="Municipality or area served; repeatable.")
 @json_option
-def provider_add(business_id, name, iban, as_json):
+def provider_add(business_id, name, iban, einvoice, contact, areas, as_json):
     """Register a provider."""
-    data = state().run(providers.add, business_id=business_id, name=name, iban=iban)
+    data = state().run(providers.add, business_id=business_id, name=name, iban=iban,
+                       einvoice_address=einvoice, contact=contact, areas=areas)
     emit(data, as_json, lambda c, d: c.print(d["id"]))
 
 
-@provider.command("list")
+def _checks(values: tuple[str, ...]) -> dict[str, tuple[str, dt.date]]:
+    out = {}
+    for criterion, evidence in key_values(values, "--check").items():
+        text, sep, day = evidence.rpartition("@")
+        if sep:
+            try:
+                out[criterion] = (text, dt.date.fromisoformat(day))
+            except ValueError:
+                raise click.BadParameter(f"{criterion}: {day!r} is not a date", param_hint="--check") from None
+        else:
+            out[criterion] = (evidence, dt.date.today())
+    return out
+
+
+@provider.command("approve")
+@click.argument("business_id", metavar="Y-TUNNUS")
+@click.option("--pilot", "pilot_id", required=True)
+@click.option("--service", "services", multiple=True, required=True, help="Service code; repeatable.")
+@click.option("--check", "checks", multiple=True, metavar="CRITERION=EVIDENCE[@DATE]",
+              help="Evidence for each approval criterion (569/2009 §5 and the pilot's own); repeatable.")
+@click.option("--from", "valid_from", type=DATE, help="First day (default today).")
+@click.option("--to", "valid_to", type=DATE, help="Last day (default: the pilot's approval validity).")
 @json_option
-def provider_list(as_json):
-    """Registered providers."""
-    data = state().run(providers.list_providers)
-    emit(data, as_json, render_table(["Y-tunnus", "name", "IBAN"], ["id", "name", "iban"], "Providers"))
+def provider_approve(business_id, pilot_id, services, checks, valid_from, valid_to, as_json):
+    """Approve a provider for services in a pilot, with the checklist's evidence."""
+    data = state().run(providers.approve, business_id, pilot_id=pilot_id, services=list(services),
+                       checks=_checks(checks), valid_from=valid_from or dt.date.today(), valid_to=valid_to)
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['provider']} approved in {d['pilot']} for {', '.join(d['services'])}: "
+        f"{d['valid_from']} – {d['valid_to']}"))
+
+
+@provider.command("revoke")
+@click.argument("business_id", metavar="Y-TUNNUS")
+@click.option("--pilot", "pilot_id", required=True)
+@click.option("--reason", required=True)
+@click.option("--date", "on_date", type=DATE, help="Default today: revocation takes effect at once.")
+@json_option
+def provider_revoke(business_id, pilot_id, reason, on_date, as_json):
+    """Revoke a provider's approval; its open commitments are flagged."""
+    data = state().run(providers.revoke, business_id, pilot_id=pilot_id, reason=reason, on_date=on_date)
+
+    def render(c, d):
+        c.print(f"{d['provider']}: approval in {d['pilot']} revoked on {d['revoked_on']}")
+        if d["flagged_commitments"]:
+            c.print(f"[yellow]open commitments flagged: {', '.join(map(str, d['flagged_commitments']))}[/yellow]")
+
+    emit(data, as_json, render)
+
+
+@provider.command("list")
+@click.option("--pilot", "pilot_id", help="Approvals in this pilot only.")
+@json_option
+def provider_list(pilot_id, as_json):
+    """Registered providers and where they are approved today."""
+    data = state().run(providers.list_providers, pilot_id=pilot_id)
+    emit(data, as_json, render_table(["Y-tunnus", "name", "approved in", "services", "areas"],
+                                     ["id", "name", "approved_in", "services", "areas"], "Providers"))
+
+
+@provider.command("show")
+@click.argument("business_id", metavar="Y-TUNNUS")
+@json_option
+def provider_show(business_id, as_json):
+    """A provider: details, approvals with their checklists, prices, rating."""
+    data = state().run(providers.show, business_id)
+
+    def render(c, d):
+        c.print(f"[bold]{d['name']}[/bold] {d['id']} · areas: {', '.join(d['areas']) or '—'}")
+        r = d["rating"]
+        c.print(f"rating: {r['average'] if r['average'] is not None else '—'} ({r['ratings']} ratings)")
+        for a in d["approvals"]:
+            state_ = f"revoked {a['revoked_on']}: {a['revoke_reason']}" if a["revoked_on"] else "in force"
+            c.print(f"approval {a['id']} in {a['pilot']}: {a['valid_from']} – {a['valid_to']} ({state_}); "
+                    f"services {', '.join(a['services'])}")
+            for ev in a["checklist"].values():
+                c.print(f"  ✓ {ev['criterion']}: {ev['evidence']} ({ev['checked_on']})")
+        render_table(["service", "price (cents)", "from", "to"], ["service", "price", "valid_from", "valid_to"],
+                     "Prices")(c, d["prices"])
+
+    emit(data, as_json, render)
+
+
+@click.group("catalogue")
+def catalogue_group() -> None:
+    """The service catalogue (palvelutarjotin): prices, search, ratings, the public register."""
+
+
+@catalogue_group.command("import")
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+@json_option
+def catalogue_import(path, as_json):
+    """Import services or prices from CSV or JSON: good rows are stored, bad rows named."""
+    data = state().run(catalogue.import_file, path)
+
+    def render(c, d):
+        c.print(f"{d['file']}: {d['added']} added, {d['unchanged']} unchanged, {len(d['rejected'])} rejected")
+        for r in d["rejected"]:
+            c.print(f"  {d['file']}: {r['where']}: {r['reason']}")
+
+    emit(data, as_json, render)
+    if data["rejected"]:
+        click.get_current_context().exit(1)
+
+
+@catalogue_group.command("export")
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Folder for catalogue.json and catalogue.csv.")
+@click.option("--date", "on_date", type=DATE, help="Approvals and prices in force on this day (default today).")
+@json_option
+def catalogue_export(out, on_date, as_json):
+    """Publish approved providers with their services and prices (no personal data)."""
+    data = state().run(catalogue.export, on_date=on_date)
+    if out:
+        written = catalogue.write_export(data, Path(out))
+        if not as_json:
+            click.echo(f"wrote {', '.join(written)} ({len(data['offers'])} offers)")
+            return
+    if as_json or not out:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@catalogue_group.command("search")
+@click.option("--service", help="Service code.")
+@click.option("--area", help="Area served.")
+@click.option("--min", "min_price", type=MONEY_ANY, help="Lowest price (euros).")
+@click.option("--max", "max_price", type=MONEY_ANY, help="Highest price (euros).")
+@click.option("--pilot", "pilot_id", help="Approved in this pilot.")
+@click.option("--date", "on_date", type=DATE, help="Default today.")
+@click.option("--sort", type=click.Choice(["price", "rating"]), default="price", show_default=True)
+@json_option
+def catalogue_search(service, area, min_price, max_price, pilot_id, on_date, sort, as_json):
+    """Find and compare approved providers by service, area and price."""
+    data = state().run(catalogue.search, service=service, area=area, min_price=min_price,
+                       max_price=max_price, on_date=on_date, pilot_id=pilot_id, sort=sort)
+    emit(data, as_json, render_table(
+        ["service", "provider", "name", "price", "per", "rating", "ratings", "areas"],
+        ["service_fi", "provider", "provider_name", "price_fi", "unit", "rating", "ratings", "areas"], "Offers"))
+
+
+@catalogue_group.command("rate")
+@click.argument("invoice_id", type=int, metavar="INVOICE")
+@click.option("--stars", type=int, required=True, help="1–5.")
+@click.option("--text", help="A few words for other clients.")
+@json_option
+def catalogue_rate(invoice_id, stars, text, as_json):
+    """Rate the provider of a paid purchase (the client or their HB assistant)."""
+    data = state().run(catalogue.rate, invoice_id, stars=stars, text=text)
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['provider']}: {d['average']} average from {d['ratings']} ratings"))
+
+
+@catalogue_group.command("services")
+@json_option
+def catalogue_services(as_json):
+    """Every service of the catalogue."""
+    data = state().run(catalogue.list_services)
+    emit(data, as_json, render_table(["code", "nimi", "namn", "name", "category", "unit", "note"],
+                                     ["code", "name_fi", "name_sv", "name_en", "category", "unit", "note"],
+                                     "Services"))
+
+
+@click.group()
+def plan() -> None:
+    """Care and service plans: services and monthly quantities."""
+
+
+@plan.command("set")
+@click.argument("code")
+@click.option("--from", "valid_from", type=DATE, required=True, help="In force from.")
+@click.option("--item", "items", multiple=True, metavar="SERVICE=QUANTITY",
+              help="A planned service and its monthly quantity; repeatable.")
+@click.option("--carer-days-off", is_flag=True, help="The plan includes the carer's statutory days off.")
+@click.option("--round-the-clock", is_flag=True, help="The care is round-the-clock (3 days off a month).")
+@json_option
+def plan_set(code, valid_from, items, carer_days_off, round_the_clock, as_json):
+    """Record a new version of a client's plan."""
+    parsed = {}
+    for service, qty in key_values(items, "--item").items():
+        try:
+            parsed[service] = int(qty)
+        except ValueError:
+            raise click.BadParameter(f"{service}={qty}: the quantity is a whole number", param_hint="--item") from None
+    data = state().run(plans.set_plan, code, valid_from=valid_from, items=parsed,
+                       carer_days_off=carer_days_off, round_the_clock=round_the_clock)
+    emit(data, as_json, lambda c, d: c.print(f"{d['client']}: plan version {d['version']} from {d['valid_from']}"))
+
+
+@plan.command("show")
+@click.argument("code")
+@json_option
+def plan_show(code, as_json):
+    """Every version of a client's plan."""
+    data = state().run(plans.show, code)
+    emit(data, as_json, render_table(["version", "from", "items", "carer's days off", "round-the-clock"],
+                                     ["version", "valid_from", "items", "carer_days_off", "round_the_clock"],
+                                     f"Plan {code}"))
 
 
 @click.group()
@@ -45,12 +243,13 @@ def proposal() -> None:
 @click.option("--provider", "provider_id", required=True, help="Provider's Y-tunnus.")
 @click.option("--amount", type=MONEY, required=True, help="Price in euros, e.g. 45,50.")
 @click.option("--date", "service_date", type=DATE, required=True, help="When the service is bought.")
+@click.option("--units", type=int, default=1, show_default=True, help="How many units (hours, visits…).")
 @click.option("--text", help="Free text for the worker.")
 @json_option
-def proposal_create(code, service, provider_id, amount, service_date, text, as_json):
+def proposal_create(code, service, provider_id, amount, service_date, units, text, as_json):
     """Propose a purchase from a client's budget."""
     data = state().run(purchases.propose, code, service=service, provider_id=provider_id,
-                       amount=amount, service_date=service_date, text=text)
+                       amount=amount, service_date=service_date, text=text, units=units)
     emit(data, as_json, lambda c, d: c.print(f"proposal {d['id']}"))
 
 
@@ -102,8 +301,8 @@ def commitment_list(status, code, as_json):
     """Commitments the acting user may see."""
     data = state().run(purchases.list_commitments, status=status, code=code)
     emit(data, as_json, render_table(
-        ["id", "client", "provider", "amount", "reference", "status", "expires"],
-        ["id", "client", "provider", "amount_fi", "reference", "status", "expires_on"], "Commitments"))
+        ["id", "client", "provider", "amount", "reference", "status", "expires", "flag"],
+        ["id", "client", "provider", "amount_fi", "reference", "status", "expires_on", "flag"], "Commitments"))
 
 
 @commitment.command("cancel")
@@ -182,4 +381,4 @@ def invoice_list(status, as_json):
         ["id", "provider", "number", "amount_fi", "client", "status"], "Invoices"))
 
 
-COMMANDS = [provider, proposal, commitment, invoice]
+COMMANDS = [provider, catalogue_group, plan, proposal, commitment, invoice]

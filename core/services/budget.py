@@ -15,7 +15,9 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
+import attrs
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from .. import ledger
 from ..app import App
@@ -24,8 +26,8 @@ from ..auth import Actor
 from ..domain import Decision, Money, Period, Pilot, positive_amount
 from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientRow, DecisionRow, TransferRow
-from ..uow import UnitOfWork
-from . import pilots
+from ..uow import RetryableConflict, UnitOfWork
+from . import pilots, plans
 from .common import check_actor, reach_client, record, session
 
 DEFAULT_BATCH = 5000
@@ -47,13 +49,15 @@ def decision_dict(row: DecisionRow) -> dict[str, Any]:
     return {"id": row.id, "client": row.client_code, "pilot": row.pilot_id,
             "from": row.valid_from.isoformat(), "to": row.valid_to.isoformat(),
             "monthly_amount": row.monthly_amount, "inputs": json.loads(row.inputs),
-            "decided_by": row.decided_by, "revoked_on": row.revoked_on}
+            "decided_by": row.decided_by, "revoked_on": row.revoked_on, "rule": row.rule,
+            "at_grant": json.loads(row.explanation) if row.explanation else None}
 
 
 def grant(uow: UnitOfWork, code: str, *, valid_from: dt.date, valid_to: dt.date,
           monthly_amount: Money | None = None, inputs: dict[str, str] | None = None) -> dict[str, Any]:
-    """``avain decision grant``: HB for a validity range; the client's budget account is
-    opened with it."""
+    """``avain decision grant``: HB for a validity range. The plan in force on the first
+    day is kept on the decision, and the budget is computed once now, so the decision
+    carries the explanation (every input, price and rule) it can be reproduced from."""
     client = reach_client(uow, code, "decision.grant")
     if client.control:
         raise Refused(f"{code} is a control client: controls get no budget")
@@ -63,14 +67,28 @@ def grant(uow: UnitOfWork, code: str, *, valid_from: dt.date, valid_to: dt.date,
         raise ValidationError(f"--to: {valid_to.isoformat()} is before --from {valid_from.isoformat()}")
     if monthly_amount is not None:
         positive_amount(monthly_amount, field_name="--amount")
+    stored_inputs: dict[str, Any] = dict(inputs or {})
+    if "plan" in stored_inputs:
+        raise ValidationError("--input: 'plan' is reserved: the decision keeps the plan in force itself")
+    plan = plans.plan_in_force(uow, code, valid_from)
+    if plan is not None:
+        stored_inputs["plan"] = plans.snapshot(plan)
     s = session(uow)
     row = DecisionRow(client_code=code, pilot_id=client.pilot_id, valid_from=valid_from,
                       valid_to=valid_to,
                       monthly_amount=monthly_amount.cents if monthly_amount else None,
-                      inputs=json.dumps(inputs or {}, sort_keys=True), decided_by=str(uow.actor),
+                      inputs=json.dumps(stored_inputs, sort_keys=True), decided_by=str(uow.actor),
                       decided_at=dt.datetime.now(dt.UTC))
     s.add(row)
     s.flush()
+    pilot = pilots.get(uow, client.pilot_id)
+    first = Period.of(valid_from)
+    result = uow.hooks.avain_compute_budget(pilot=pilot, decision=decision_record(row), period=first)
+    row.rule = result.rule
+    row.explanation = json.dumps({"period": str(first), "amount": result.amount.cents,
+                                  "explanation": result.explanation, "details": result.details},
+                                 sort_keys=True)
+    s.add(row)
     ledger.account_id(s, client.pilot_id, "budget", code)
     data = decision_dict(row)
     record(uow, "decision.granted", code, after=data)
@@ -84,29 +102,31 @@ def decisions(uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
     return [decision_dict(r) for r in rows]
 
 
-def _active_decision(uow: UnitOfWork, code: str, period: Period) -> DecisionRow | None:
-    return session(uow).execute(
-        select(DecisionRow).where(DecisionRow.client_code == code,
-                                  DecisionRow.valid_from <= period.last_day,
-                                  DecisionRow.valid_to >= period.first_day,
-                                  DecisionRow.revoked_on.is_(None))
-        .order_by(DecisionRow.id.desc()).limit(1)
-    ).scalar_one_or_none()
-
-
 def explain(uow: UnitOfWork, code: str, period: Period) -> dict[str, Any]:
-    """``avain decision explain``: the budget a month gets under the active decision, and
-    why (the rule that produced it and its inputs)."""
+    """``avain decision explain``: the budget a month gets, and why — for each decision in
+    force, the rule that produced its part, every input and price, and what was computed
+    when the decision was made."""
     client = reach_client(uow, code, "decision.read")
-    row = _active_decision(uow, code, period)
-    if row is None:
+    rows = session(uow).execute(select(DecisionRow).where(
+        DecisionRow.client_code == code, DecisionRow.valid_from <= period.last_day,
+        DecisionRow.valid_to >= period.first_day, DecisionRow.revoked_on.is_(None))).scalars().all()
+    if not rows:
         raise NotFound(f"{code} has no decision in force in {period}")
     pilot = pilots.get(uow, client.pilot_id)
-    result = uow.hooks.avain_compute_budget(pilot=pilot, decision=decision_record(row), period=period)
-    return {"client": code, "period": str(period), "decision": row.id,
-            "amount": result.amount.cents, "amount_fi": result.amount.fi(),
-            "rule": result.rule, "explanation": result.explanation,
-            "inputs": json.loads(row.inputs)}
+    by_id = {r.id: r for r in rows}
+    parts = []
+    for part in in_force_parts(list(rows), period):
+        result = uow.hooks.avain_compute_budget(pilot=pilot, decision=part, period=period)
+        row = by_id[part.id]
+        parts.append({"decision": part.id, "days": f"{max(part.valid_from, period.first_day).isoformat()}"
+                      f"–{min(part.valid_to, period.last_day).isoformat()}",
+                      "amount": result.amount.cents, "amount_fi": result.amount.fi(), "rule": result.rule,
+                      "explanation": result.explanation, "details": result.details,
+                      "inputs": json.loads(row.inputs),
+                      "at_grant": json.loads(row.explanation) if row.explanation else None})
+    total = sum(p["amount"] for p in parts)
+    return {"client": code, "period": str(period), "amount": total, "amount_fi": Money(total).fi(),
+            "parts": parts}
 
 
 # --- periods ---------------------------------------------------------------------------
@@ -135,32 +155,77 @@ def _start_open(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str, Any
             raise Refused(f"{pilot.id} has {', '.join(sorted(open_rows))} open; pilot allows "
                           f"{_months_open(pilot)} open month(s) at a time: close-period first")
         row = BudgetPeriodRow(pilot_id=pilot.id, period=str(period), status="opening")
-        s.add(row)
-        s.flush()
+        try:
+            with s.begin_nested():
+                s.add(row)
+                s.flush()
+        except IntegrityError as exc:  # a simultaneous first run: the retry joins it
+            raise RetryableConflict(f"{pilot.id} {period} is being opened concurrently") from exc
     ledger.account_id(s, pilot.id, "funding")
-    total = s.execute(_decisions_query(pilot.id, period, "", count=True)).scalar_one()
+    total = s.execute(_clients_query(pilot.id, period, "", count=True)).scalar_one()
     return {"status": row.status, "total": total, "allocated": row.allocated}
 
 
-def _decisions_query(pilot_id: str, period: Period, after: str, *, count: bool = False,
-                     limit: int | None = None):
-    """The newest decision in force for each active HB client of the pilot in ``period``,
-    clients after ``after`` in code order."""
-    latest = (
-        select(func.max(DecisionRow.id).label("id"))
-        .join(ClientRow, ClientRow.code == DecisionRow.client_code)
-        .where(DecisionRow.pilot_id == pilot_id, DecisionRow.valid_from <= period.last_day,
-               DecisionRow.valid_to >= period.first_day, DecisionRow.revoked_on.is_(None),
-               ClientRow.control.is_(False),
-               (ClientRow.ended_on.is_(None)) | (ClientRow.ended_on >= period.first_day),
-               DecisionRow.client_code > after)
-        .group_by(DecisionRow.client_code)
-    ).subquery()
+def _covering(pilot_id: str, period: Period):
+    """Conditions for a decision in force in ``period`` for an active HB client."""
+    return (DecisionRow.pilot_id == pilot_id, DecisionRow.valid_from <= period.last_day,
+            DecisionRow.valid_to >= period.first_day, DecisionRow.revoked_on.is_(None),
+            ClientRow.control.is_(False),
+            (ClientRow.ended_on.is_(None)) | (ClientRow.ended_on >= period.first_day))
+
+
+def _clients_query(pilot_id: str, period: Period, after: str, *, count: bool = False,
+                   limit: int | None = None):
+    """Clients of the pilot with a decision in force in ``period``, after ``after`` in code
+    order (the run's cursor)."""
+    codes = (select(DecisionRow.client_code)
+             .join(ClientRow, ClientRow.code == DecisionRow.client_code)
+             .where(*_covering(pilot_id, period), DecisionRow.client_code > after)
+             .group_by(DecisionRow.client_code))
     if count:
-        return select(func.count()).select_from(latest)
-    q = (select(DecisionRow).join(latest, latest.c.id == DecisionRow.id)
-         .order_by(DecisionRow.client_code))
+        return select(func.count()).select_from(codes.subquery())
+    q = codes.order_by(DecisionRow.client_code)
     return q.limit(limit) if limit else q
+
+
+def in_force_parts(decisions: list[DecisionRow], period: Period) -> list[Decision]:
+    """Which decision governs which days of the month: on each day the newest decision in
+    force. Each part is the decision's record with its validity narrowed to the days it
+    governs, so a decision renewed mid-month gives two prorated parts that add up to the
+    month."""
+    if len(decisions) == 1:
+        return [decision_record(decisions[0])]
+    newest_first = sorted(decisions, key=lambda d: d.id, reverse=True)
+    owner: list[DecisionRow | None] = []
+    day = period.first_day
+    while day <= period.last_day:
+        owner.append(next((d for d in newest_first if d.valid_from <= day <= d.valid_to), None))
+        day += dt.timedelta(days=1)
+    parts: list[Decision] = []
+    i = 0
+    while i < len(owner):
+        j = i
+        while j + 1 < len(owner) and owner[j + 1] is owner[i]:
+            j += 1
+        if owner[i] is not None:
+            rec = decision_record(owner[i])
+            first = period.first_day + dt.timedelta(days=i)
+            last = period.first_day + dt.timedelta(days=j)
+            parts.append(attrs.evolve(rec, valid_from=rec.valid_from if first == period.first_day else first,
+                                      valid_to=rec.valid_to if last == period.last_day else last))
+        i = j + 1
+    return parts
+
+
+def month_budget(uow: UnitOfWork, pilot: Pilot, decisions: list[DecisionRow], period: Period) -> tuple[int, str]:
+    """A client's budget for the month (the sum of the parts of the decisions in force) and
+    its explanation."""
+    total, why = 0, []
+    for part in in_force_parts(decisions, period):
+        result = uow.hooks.avain_compute_budget(pilot=pilot, decision=part, period=period)
+        total += result.amount.cents
+        why.append(result.explanation)
+    return total, " + ".join(why)
 
 
 def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) -> tuple[int, bool]:
@@ -169,10 +234,13 @@ def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) 
         BudgetPeriodRow.pilot_id == pilot_id, BudgetPeriodRow.period == str(period))
         .with_for_update()).scalar_one()
     pilot = pilots.get(uow, pilot_id)
-    rows = s.execute(_decisions_query(pilot_id, period, run.cursor, limit=batch)).scalars().all()
-    if not rows:
+    codes = s.execute(_clients_query(pilot_id, period, run.cursor, limit=batch)).scalars().all()
+    if not codes:
         return 0, True
-    codes = [r.client_code for r in rows]
+    decisions: dict[str, list[DecisionRow]] = {}
+    for d in s.execute(select(DecisionRow).join(ClientRow, ClientRow.code == DecisionRow.client_code)
+                       .where(*_covering(pilot_id, period), DecisionRow.client_code.in_(codes))).scalars():
+        decisions.setdefault(d.client_code, []).append(d)
     accounts = dict(s.execute(select(AccountRow.owner, AccountRow.id).where(
         AccountRow.pilot_id == pilot_id, AccountRow.kind == "budget",
         AccountRow.owner.in_(codes))).all())
@@ -182,24 +250,23 @@ def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) 
     ids = [alloc_id(pilot_id, period, c) for c in codes]
     done = set(s.execute(select(TransferRow.id).where(TransferRow.id.in_(ids))).scalars())
     funding = ledger.account_id(s, pilot_id, "funding")
-    compute = uow.hooks.avain_compute_budget
     transfers = []
-    for row, tid in zip(rows, ids, strict=True):
+    for code, tid in zip(codes, ids, strict=True):
         if tid in done:
             continue
-        result = compute(pilot=pilot, decision=decision_record(row), period=period)
-        if result.amount.cents <= 0:
+        amount, why = month_budget(uow, pilot, decisions[code], period)
+        if amount <= 0:
             continue
         transfers.append({"id": tid, "kind": "allocation", "debit": funding,
-                          "credit": accounts[row.client_code], "amount": result.amount.cents,
-                          "period": str(period), "memo": result.explanation[:200]})
-    transfers += _carry_in(s, pilot_id, period, codes, accounts)
+                          "credit": accounts[code], "amount": amount,
+                          "period": str(period), "memo": why[:200]})
+    transfers += _carry_in(s, pilot_id, period, list(codes), accounts)
     ledger.bulk_post(s, transfers)
     run.cursor = codes[-1]
     run.allocated += sum(1 for t in transfers if t["kind"] == "allocation")
     run.allocated_cents += sum(t["amount"] for t in transfers if t["kind"] == "allocation")
     s.add(run)
-    return len(rows), len(rows) < batch
+    return len(codes), len(codes) < batch
 
 
 def _carry_in(s, pilot_id: str, period: Period, codes: list[str], accounts: dict[str, int]) -> list[dict]:
@@ -292,9 +359,13 @@ def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
     if not accounts:
         return 0, 0, True
     target = ledger.account_id(s, pilot_id, "lapsed" if action == "lapse" else "carried")
+    month_net = _month_net(s, [a.id for a in accounts], period)
     moved = 0
     for acc in accounts:
-        left = acc.credits_posted - acc.debits_posted - acc.debits_pending
+        available = acc.credits_posted - acc.debits_posted - acc.debits_pending
+        # Only this month's money: with several months open, the next month's allocation
+        # must not lapse with this one.
+        left = min(available, month_net.get(acc.id, 0))
         if left <= 0:
             continue
         kind, prefix = ("lapse", "lapse") if action == "lapse" else ("carry-over", "carry-out")
@@ -305,6 +376,23 @@ def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
     run.cursor = accounts[-1].owner
     s.add(run)
     return len(accounts), moved, len(accounts) < batch
+
+
+def _month_net(s, account_ids: list[int], period: Period) -> dict[int, int]:
+    """What each budget's transfers of ``period`` left available: credits in, minus what
+    was committed (net of releases) or moved out, all in that month's transfers."""
+    t = TransferRow
+    ids = account_ids
+    credit_in = select(t.credit_account_id.label("acc"), t.amount.label("x")).where(
+        t.period == str(period), t.credit_account_id.in_(ids), t.pending.is_(False),
+        t.kind.not_in(("post", "void", "release")))
+    debit_out = select(t.debit_account_id.label("acc"), (-t.amount).label("x")).where(
+        t.period == str(period), t.debit_account_id.in_(ids), t.kind.not_in(("post", "void", "release")))
+    released = select(t.debit_account_id.label("acc"), t.amount.label("x")).where(
+        t.period == str(period), t.debit_account_id.in_(ids), t.kind.in_(("void", "release")))
+    parts = credit_in.union_all(debit_out, released).subquery()
+    rows = s.execute(select(parts.c.acc, func.sum(parts.c.x)).group_by(parts.c.acc)).all()
+    return {acc: int(total) for acc, total in rows}
 
 
 def _finish_close(uow: UnitOfWork, pilot_id: str, period: Period, action: str, moved: int,

@@ -48,9 +48,13 @@ def _insert(uow: UnitOfWork, pilot: Pilot, data: dict, *, source: str) -> None:
 
 
 def sync_plugin_pilots(uow: UnitOfWork) -> list[str]:
-    """Load every plugin's pilots (``avain init``): new ones are added, changed ones are
-    updated (and audited), unchanged ones left alone. Returns the ids touched."""
+    """Load every plugin's services and pilots (``avain init``): new ones are added,
+    changed ones are updated (and audited), unchanged ones left alone. Returns the ids of
+    the pilots touched."""
     check_actor(uow, "pilot.add")
+    from .catalogue import sync_services  # services first: pilots name them
+
+    sync_services(uow)
     s = session(uow)
     touched = []
     sections = config_sections(uow)

@@ -1,8 +1,11 @@
-"""Providers (palveluntuottajat), known by their business id (Y-tunnus)."""
+"""Providers (palveluntuottajat): registration, approval under the service-voucher act
+(569/2009 §5) with a checklist of evidence, revocation."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -11,10 +14,20 @@ from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fi import ytunnus
 
 from ..audit import ORGANISER
+from ..domain import Pilot
 from ..errors import Conflict, NotFound, ValidationError
-from ..models import ProviderRow
+from ..models import CommitmentRow, PriceRow, ProviderApprovalRow, ProviderRow, ServiceRow
 from ..uow import UnitOfWork
+from . import pilots
 from .common import check_actor, record, session
+
+#: The statutory approval criteria of the service-voucher act 569/2009 §5.
+STATUTORY = {
+    "prepayment_register": "in the prepayment register (ennakkoperintärekisteri)",
+    "provider_register": "registered as a private social or health service provider",
+    "service_level": "service at least at the level of the corresponding public service",
+    "liability_insurance": "adequate liability insurance",
+}
 
 
 def validate_business_id(value: str, *, field_name: str = "--ytunnus") -> str:
@@ -32,16 +45,23 @@ def validate_iban(value: str, *, field_name: str = "--iban") -> str:
         raise ValidationError(f"{field_name}: {value!r} is not a valid IBAN") from exc
 
 
-def add(uow: UnitOfWork, *, business_id: str, name: str, iban: str | None = None) -> dict[str, Any]:
+def add(uow: UnitOfWork, *, business_id: str, name: str, iban: str | None = None,
+        einvoice_address: str | None = None, contact: str | None = None,
+        areas: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     check_actor(uow, "provider.add")
     pid = validate_business_id(business_id)
     if not name.strip():
         raise ValidationError("--name: must not be empty")
     iban_value = validate_iban(iban) if iban else None
+    if einvoice_address is not None and not (4 <= len(einvoice_address.strip()) <= 35):
+        raise ValidationError("--einvoice: an e-invoice address is 4–35 characters (OVT or IBAN)")
     s = session(uow)
     if s.get(ProviderRow, pid) is not None:
         raise Conflict(f"--ytunnus: provider {pid} exists already")
-    row = ProviderRow(id=pid, name=name.strip(), iban=iban_value, added_at=dt.datetime.now(dt.UTC))
+    row = ProviderRow(id=pid, name=name.strip(), iban=iban_value,
+                      einvoice_address=einvoice_address.strip() if einvoice_address else None,
+                      contact=contact, areas=json.dumps(sorted({a.strip() for a in areas if a.strip()})),
+                      added_at=dt.datetime.now(dt.UTC))
     s.add(row)
     s.flush()
     data = as_dict(row)
@@ -50,7 +70,8 @@ def add(uow: UnitOfWork, *, business_id: str, name: str, iban: str | None = None
 
 
 def as_dict(row: ProviderRow) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "iban": row.iban}
+    return {"id": row.id, "name": row.name, "iban": row.iban, "einvoice": row.einvoice_address,
+            "contact": row.contact, "areas": json.loads(row.areas or "[]")}
 
 
 def get_row(uow: UnitOfWork, business_id: str, *, field_name: str = "--provider") -> ProviderRow:
@@ -61,6 +82,149 @@ def get_row(uow: UnitOfWork, business_id: str, *, field_name: str = "--provider"
     return row
 
 
-def list_providers(uow: UnitOfWork) -> list[dict[str, Any]]:
+def criteria(pilot: Pilot) -> dict[str, str]:
+    """Statutory criteria plus the pilot's own extra conditions."""
+    extra = {c["id"]: c["description"] for c in pilot.raw.get("approval", {}).get("extra_conditions", ())}
+    return {**STATUTORY, **extra}
+
+
+def _months_later(day: dt.date, months: int) -> dt.date:
+    """The last day of a validity of ``months`` months starting on ``day``."""
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    last = calendar.monthrange(year, month)[1]
+    return dt.date(year, month, min(day.day, last)) - dt.timedelta(days=1)
+
+
+def approve(uow: UnitOfWork, business_id: str, *, pilot_id: str, services: list[str],
+            checks: dict[str, tuple[str, dt.date]], valid_from: dt.date,
+            valid_to: dt.date | None = None) -> dict[str, Any]:
+    """Approve a provider for services in a pilot: every criterion needs evidence and the
+    date it was checked; the approval is valid from ``valid_from`` to ``valid_to`` (default:
+    the pilot's ``approval.validity_months``)."""
+    check_actor(uow, "provider.add")
+    provider = get_row(uow, business_id, field_name="Y-TUNNUS")
+    pilot = pilots.get(uow, pilot_id)
+    needed = criteria(pilot)
+    problems = [f"--check: {c} ({d}) has no evidence" for c, d in needed.items() if c not in checks]
+    problems += [f"--check: {c} is not a criterion of pilot {pilot.id} (known: {', '.join(needed)})"
+                 for c in checks if c not in needed]
+    problems += [f"--check: {c}: no evidence text" for c, (ev, _) in checks.items() if not ev.strip()]
+    if not services:
+        problems.append("--service: name at least one service the approval covers")
+    s = session(uow)
+    problems += [f"--service: {c} is not in the catalogue" for c in services if s.get(ServiceRow, c) is None]
+    allowed = pilot.raw.get("services")
+    if allowed is not None:
+        problems += [f"--service: {c} is not among pilot {pilot.id}'s services" for c in services
+                     if c not in allowed and s.get(ServiceRow, c) is not None]
+    if valid_to is None:
+        valid_to = _months_later(valid_from, pilot.raw.get("approval", {}).get("validity_months", 24))
+    if valid_to < valid_from:
+        problems.append(f"--to: {valid_to.isoformat()} is before --from {valid_from.isoformat()}")
+    if problems:
+        raise ValidationError("\n".join(problems), problems)
+    checklist = {c: {"criterion": needed[c], "evidence": ev.strip(), "checked_on": day.isoformat()}
+                 for c, (ev, day) in sorted(checks.items())}
+    row = ProviderApprovalRow(provider_id=provider.id, pilot_id=pilot.id,
+                              services=json.dumps(sorted(set(services))), checklist=json.dumps(checklist),
+                              valid_from=valid_from, valid_to=valid_to, approved_by=str(uow.actor),
+                              approved_at=dt.datetime.now(dt.UTC))
+    s.add(row)
+    s.flush()
+    data = approval_dict(row)
+    record(uow, "provider.approved", provider.id, stream=ORGANISER, after=data)
+    return data
+
+
+def approval_dict(row: ProviderApprovalRow) -> dict[str, Any]:
+    return {"id": row.id, "provider": row.provider_id, "pilot": row.pilot_id,
+            "services": json.loads(row.services), "checklist": json.loads(row.checklist),
+            "valid_from": row.valid_from.isoformat(), "valid_to": row.valid_to.isoformat(),
+            "approved_by": row.approved_by,
+            "revoked_on": row.revoked_on.isoformat() if row.revoked_on else None,
+            "revoke_reason": row.revoke_reason}
+
+
+def revoke(uow: UnitOfWork, business_id: str, *, pilot_id: str, reason: str,
+           on_date: dt.date | None = None) -> dict[str, Any]:
+    """Revoke every approval of the provider in the pilot, at once; flag the provider's
+    open commitments so workers see them."""
+    check_actor(uow, "provider.add")
+    if not reason or not reason.strip():
+        raise ValidationError("--reason: say why the approval is revoked")
+    provider = get_row(uow, business_id, field_name="Y-TUNNUS")
+    pilots.get(uow, pilot_id)
+    on_date = on_date or dt.date.today()
+    s = session(uow)
+    rows = s.execute(select(ProviderApprovalRow).where(
+        ProviderApprovalRow.provider_id == provider.id, ProviderApprovalRow.pilot_id == pilot_id,
+        ProviderApprovalRow.revoked_on.is_(None), ProviderApprovalRow.valid_to >= on_date)).scalars().all()
+    if not rows:
+        raise NotFound(f"{provider.id} has no approval in force in {pilot_id} to revoke")
+    for row in rows:
+        row.revoked_on, row.revoked_by, row.revoke_reason = on_date, str(uow.actor), reason.strip()
+        s.add(row)
+    open_commitments = s.execute(select(CommitmentRow).where(
+        CommitmentRow.provider_id == provider.id, CommitmentRow.pilot_id == pilot_id,
+        CommitmentRow.status == "pending")).scalars().all()
+    for c in open_commitments:
+        c.flag = f"provider's approval revoked on {on_date.isoformat()}: {reason.strip()}"
+        s.add(c)
+    data = {"provider": provider.id, "pilot": pilot_id, "revoked_on": on_date.isoformat(),
+            "reason": reason.strip(), "approvals": [r.id for r in rows],
+            "flagged_commitments": [c.id for c in open_commitments]}
+    record(uow, "provider.revoked", provider.id, stream=ORGANISER, after=data)
+    return data
+
+
+def approval_on(uow: UnitOfWork, provider_id: str, pilot_id: str, service: str, day: dt.date,
+                today: dt.date) -> tuple[bool, str | None]:
+    """Is the provider approved in the pilot for the service on ``day``, and not revoked
+    as of ``today``? With a reason in words when not."""
+    rows = session(uow).execute(select(ProviderApprovalRow).where(
+        ProviderApprovalRow.provider_id == provider_id, ProviderApprovalRow.pilot_id == pilot_id)
+        .order_by(ProviderApprovalRow.valid_from)).scalars().all()
+    covering = [r for r in rows if service in json.loads(r.services)]
+    if not covering:
+        return False, "no approval for this service"
+    for r in covering:
+        if r.valid_from <= day <= r.valid_to:
+            if r.revoked_on is not None and (r.revoked_on <= day or r.revoked_on <= today):
+                return False, f"approval revoked on {r.revoked_on.isoformat()}: {r.revoke_reason}"
+            return True, None
+    return False, "the approval is not in force on that day"
+
+
+def list_providers(uow: UnitOfWork, *, pilot_id: str | None = None,
+                   on_date: dt.date | None = None) -> list[dict[str, Any]]:
     check_actor(uow, "provider.read")
-    return [as_dict(r) for r in session(uow).execute(select(ProviderRow).order_by(ProviderRow.name)).scalars()]
+    on_date = on_date or dt.date.today()
+    s = session(uow)
+    out = []
+    for row in s.execute(select(ProviderRow).order_by(ProviderRow.name)).scalars():
+        q = select(ProviderApprovalRow).where(ProviderApprovalRow.provider_id == row.id)
+        if pilot_id:
+            q = q.where(ProviderApprovalRow.pilot_id == pilot_id)
+        approvals = s.execute(q).scalars().all()
+        current = [a for a in approvals if a.valid_from <= on_date <= a.valid_to and
+                   (a.revoked_on is None or a.revoked_on > on_date)]
+        out.append({**as_dict(row), "approved_in": sorted({a.pilot_id for a in current}),
+                    "services": sorted({c for a in current for c in json.loads(a.services)})})
+    return out
+
+
+def show(uow: UnitOfWork, business_id: str) -> dict[str, Any]:
+    check_actor(uow, "provider.read")
+    row = get_row(uow, business_id, field_name="Y-TUNNUS")
+    s = session(uow)
+    approvals = [approval_dict(a) for a in s.execute(select(ProviderApprovalRow).where(
+        ProviderApprovalRow.provider_id == row.id).order_by(ProviderApprovalRow.id)).scalars()]
+    prices = [{"service": p.service_code, "price": p.price, "valid_from": p.valid_from.isoformat(),
+               "valid_to": p.valid_to.isoformat() if p.valid_to else None}
+              for p in s.execute(select(PriceRow).where(PriceRow.provider_id == row.id)
+                                 .order_by(PriceRow.service_code, PriceRow.valid_from)).scalars()]
+    from .catalogue import rating_summary
+
+    return {**as_dict(row), "approvals": approvals, "prices": prices,
+            "rating": rating_summary(uow, row.id)}

@@ -10,13 +10,14 @@ A commitment can instead be cancelled or expire; its money is released at once.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
 from sqlalchemy import select, update
 
 from .. import ledger
-from ..domain import Commitment, Invoice, Money, Period, Proposal, positive_amount
+from ..domain import Commitment, Invoice, Money, Period, Proposal, PurchaseFacts, positive_amount
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..models import (
     BudgetPeriodRow,
@@ -28,7 +29,7 @@ from ..models import (
 )
 from ..references import fi_reference, parse_reference, rf_reference
 from ..uow import UnitOfWork
-from . import pilots, providers
+from . import catalogue, pilots, plans, providers
 from .common import check_actor, reach_client, record, scope_clause, session
 
 SERVICE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -40,7 +41,7 @@ def _now() -> dt.datetime:
 
 def proposal_record(row: ProposalRow) -> Proposal:
     return Proposal(row.id, row.client_code, row.pilot_id, row.service, row.provider_id,
-                    Money(row.amount), row.service_date, row.text, row.status)
+                    Money(row.amount), row.service_date, row.text, row.status, row.units)
 
 
 def commitment_record(row: CommitmentRow) -> Commitment:
@@ -55,7 +56,7 @@ def invoice_record(row: InvoiceRow) -> Invoice:
 
 def proposal_dict(row: ProposalRow) -> dict[str, Any]:
     return {"id": row.id, "client": row.client_code, "pilot": row.pilot_id,
-            "service": row.service, "provider": row.provider_id, "amount": row.amount,
+            "service": row.service, "units": row.units, "provider": row.provider_id, "amount": row.amount,
             "amount_fi": Money(row.amount).fi(), "date": row.service_date.isoformat(),
             "text": row.text, "status": row.status, "proposed_by": row.proposed_by,
             "decided_by": row.decided_by, "reason": row.reason}
@@ -66,7 +67,7 @@ def commitment_dict(row: CommitmentRow) -> dict[str, Any]:
             "provider": row.provider_id, "amount": row.amount, "amount_fi": Money(row.amount).fi(),
             "posted": row.amount_posted, "period": row.period, "reference": row.reference,
             "reference_rf": rf_reference(row.reference), "status": row.status,
-            "expires_on": row.expires_on.isoformat(),
+            "expires_on": row.expires_on.isoformat(), "flag": row.flag,
             "received_on": row.received_on.isoformat() if row.received_on else None}
 
 
@@ -102,7 +103,7 @@ def _transition(uow: UnitOfWork, model, ident: int, *, frm: str, to: dict[str, A
 
 
 def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amount: Money,
-            service_date: dt.date, text: str | None = None) -> dict[str, Any]:
+            service_date: dt.date, text: str | None = None, units: int = 1) -> dict[str, Any]:
     """The client (or their HB assistant, or their worker on their behalf) proposes a
     purchase."""
     client = reach_client(uow, code, "proposal.create")
@@ -116,7 +117,11 @@ def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amoun
     provider = providers.get_row(uow, provider_id)
     if text is not None and len(text) > 2000:
         raise ValidationError("--text: at most 2 000 characters")
-    row = ProposalRow(client_code=code, pilot_id=client.pilot_id, service=service,
+    if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 1000:
+        raise ValidationError("--units: a whole number of units from 1 to 1000")
+    if catalogue.get_service(uow, service) is None:
+        raise NotFound(f"--service: {service!r} is not in the catalogue; see `avain catalogue search`")
+    row = ProposalRow(client_code=code, pilot_id=client.pilot_id, service=service, units=units,
                       provider_id=provider.id, amount=amount.cents, service_date=service_date,
                       text=text, status="proposed", proposed_by=str(uow.actor), proposed_at=_now())
     s = session(uow)
@@ -142,10 +147,6 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
     if row.status != "proposed":
         raise Conflict(f"proposal {proposal_id} is {row.status}, not proposed")
     pilot = pilots.get(uow, row.pilot_id)
-    reasons = [r for res in uow.hooks.avain_validate_purchase(pilot=pilot, proposal=proposal_record(row))
-               for r in (res or [])]
-    if reasons:
-        raise Refused(f"proposal {proposal_id} cannot be approved: " + "; ".join(reasons), reasons)
     s = session(uow)
     period = Period.of(row.service_date)
     status = s.get(BudgetPeriodRow, (row.pilot_id, str(period)))
@@ -157,8 +158,14 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
         DecisionRow.valid_from <= row.service_date, DecisionRow.valid_to >= row.service_date)).first()
     if decision is None:
         raise Refused(f"{row.client_code} has no decision in force on {row.service_date.isoformat()}")
-    options = uow.hooks.avain_workflow_options(pilot=pilot)
     today = today or dt.date.today()
+    facts = purchase_facts(uow, row, pilot, today)
+    reasons = [r for res in uow.hooks.avain_validate_purchase(pilot=pilot, proposal=proposal_record(row),
+                                                               facts=facts)
+               for r in (res or [])]
+    if reasons:
+        raise Refused(f"proposal {proposal_id} cannot be approved: " + "; ".join(reasons), reasons)
+    options = uow.hooks.avain_workflow_options(pilot=pilot)
     budget = ledger.account_id(s, row.pilot_id, "budget", row.client_code)
     payable = ledger.account_id(s, row.pilot_id, "payable", row.provider_id)
     tid = f"commit:{row.id}"
@@ -182,6 +189,23 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
     uow.emit("avain_proposal_approved", pilot=pilot, proposal=proposal_record(row),
              commitment=commitment_record(commitment))
     return data
+
+
+def purchase_facts(uow: UnitOfWork, row: ProposalRow, pilot, today: dt.date) -> PurchaseFacts:
+    """What the catalogue, the approvals and the client's plan say about a proposal."""
+    service = catalogue.get_service(uow, row.service)
+    provider = providers.get_row(uow, row.provider_id)
+    approved, note = providers.approval_on(uow, row.provider_id, row.pilot_id, row.service,
+                                           row.service_date, today)
+    price = catalogue.price_on(uow, row.provider_id, row.service, row.service_date)
+    plan = plans.plan_in_force(uow, row.client_code, row.service_date)
+    plan_services = tuple(i["service"] for i in json.loads(plan.items)) if plan else None
+    allowed = pilot.raw.get("services")
+    return PurchaseFacts(
+        service=catalogue.service_record(service) if service else None,
+        provider_name=provider.name, provider_approved=approved, approval_note=note,
+        catalogue_price=Money(price) if price is not None else None,
+        plan_services=plan_services, pilot_services=tuple(allowed) if allowed is not None else None)
 
 
 def reject(uow: UnitOfWork, proposal_id: int, *, reason: str) -> dict[str, Any]:

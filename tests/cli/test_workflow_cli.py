@@ -1,6 +1,7 @@
 """The budget and purchase commands, and `avain demo`, through click's CliRunner."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -29,6 +30,7 @@ def run(tmp_path):
         return json.loads(invoke(*args, "--json", actor=actor).stdout)
 
     invoke.json = js
+    invoke.tmp = tmp_path
     return invoke
 
 
@@ -36,12 +38,24 @@ def setup_month(run):
     run("worker", "add", "--pilot", "example", "--code", "02", "--name", "S", "--role", "supervisor")
     run("worker", "add", "--pilot", "example", "--code", "01", "--name", "W", "--supervisor", "example-02")
     run("worker", "add", "--pilot", "example", "--code", "04", "--name", "F", "--role", "finance")
-    run("provider", "add", "--ytunnus", "1572860-0", "--name", "Siivous Oy", "--iban", "FI2112345600000785")
+    run("provider", "add", "--ytunnus", "1572860-0", "--name", "Siivous Oy", "--iban", "FI2112345600000785",
+        "--area", "Kajaani")
+    checks = [a for c in ("prepayment_register", "provider_register", "service_level", "liability_insurance",
+                          "hb_training") for a in ("--check", f"{c}=document seen@2017-12-01")]
+    run("provider", "approve", "1572860-0", "--pilot", "example", "--service", "cleaning", "--service", "meals",
+        "--from", "2017-12-01", *checks)
+    prices = Path(run.tmp) / "prices.csv"
+    prices.write_text("provider,service,price,valid_from\n1572860-0,cleaning,\"50,00\",2017-01-01\n"
+                      "1572860-0,meals,9.50,2017-01-01\n")
+    run("catalogue", "import", prices)
     code = run.json("client", "enroll", "--pilot", "example", "--hetu", HETU, "--name", "N",
                     "--worker", "example-01", "--group", "family", "--assess", "carer_contract=yes")["code"]
+    run("plan", "set", code, "--from", "2018-01-01", "--item", "cleaning=4", "--item", "meals=10",
+        actor="worker:example-01")
     run("decision", "grant", code, "--from", "2018-01-01", "--to", "2018-12-31", actor="worker:example-01")
     opened = run.json("budget", "open-period", "--pilot", "example", "2018-01", actor="finance")
-    assert opened["clients"] == 1 and opened["amount"] == 30000
+    # 4 × 35,00 + 10 × 8,50 = 225,00 € by the example pilot's own-production prices
+    assert opened["clients"] == 1 and opened["amount"] == 22500
     return code
 
 
@@ -52,7 +66,7 @@ def test_the_workflow_through_the_commands(run):
     assert p["amount"] == 4550
     approved = run.json("proposal", "approve", p["id"], actor="worker:example-01")
     ref = approved["commitment"]["reference_rf"]
-    assert run.json("ledger", "balance", code, actor=f"client:{code}")["available"] == 30000 - 4550
+    assert run.json("ledger", "balance", code, actor=f"client:{code}")["available"] == 22500 - 4550
     inv = run.json("invoice", "record", "--provider", "1572860-0", "--number", "A-1", "--amount",
                    "40", "--ref", ref, "--date", "2018-01-20", actor="finance:example-04")
     run("invoice", "approve", inv["id"], actor="supervisor:example-02")
@@ -61,7 +75,7 @@ def test_the_workflow_through_the_commands(run):
     assert statement["totals"]["spent"] == 4000 and statement["totals"]["released"] == 550
     assert "spent" in run("ledger", "statement", code).stdout
     closed = run.json("budget", "close-period", "--pilot", "example", "2018-01", actor="finance")
-    assert closed["amount"] == 30000 - 4000
+    assert closed["amount"] == 22500 - 4000
     assert run.json("ledger", "verify")["ok"]
     assert [r["status"] for r in run.json("budget", "show", "--pilot", "example")] == ["closed"]
 

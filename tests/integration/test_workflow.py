@@ -240,7 +240,7 @@ def test_hook_avain_compute_budget(app_with):
     app.run(Actor("worker", team["worker"]), budget.grant, code, valid_from=dt.date(2018, 1, 1),
             valid_to=dt.date(2018, 12, 31), inputs={"hours": "4"})
     explained = app.run(Actor("worker", team["worker"]), budget.explain, code, JAN)
-    assert (explained["amount"], explained["rule"]) == (10000, "hours-2018")
+    assert (explained["amount"], explained["parts"][0]["rule"]) == (10000, "hours-2018")
     budget.open_period(app, FIN, "example", JAN)
     assert bal(app, code)["available"] == 10000
 
