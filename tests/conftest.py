@@ -15,14 +15,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+
 from avain.core import db as dbmod
 from avain.core.app import App
 from avain.core.auth import Actor
 from avain.core.plugins import make_plugin_manager
 from avain.core.services import pilots
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel
 
 PG_ENV = "AVAIN_TEST_POSTGRES_URL"
 

@@ -16,6 +16,9 @@ import time
 import traceback
 from pathlib import Path
 
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlmodel import Session, SQLModel
+
 from avain.core import db as dbmod
 from avain.core import ledger
 from avain.core.app import App
@@ -24,8 +27,6 @@ from avain.core.domain import Money, Period
 from avain.core.models import AccountRow, BudgetPeriodRow, ClientRow, DecisionRow, TransferRow
 from avain.core.plugins import make_plugin_manager
 from avain.core.services import budget, pilots, plans, providers, purchases, statements
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlmodel import Session, SQLModel
 
 PILOT = "example"
 JAN = Period(2018, 1)
@@ -314,8 +315,9 @@ def two_months(url: str) -> dict:
     """A fixed sequence of commands over January and February 2018: allocations, spending,
     partial and full invoices, a cancellation, a refusal, closing with lapse, an invoice
     and an expiry after the close. Returns what a user could see of the result."""
-    from avain.core.errors import AvainError
     from helpers import HETUS
+
+    from avain.core.errors import AvainError
 
     app = open_app(url)
     try:

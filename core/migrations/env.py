@@ -1,9 +1,10 @@
 """Alembic environment: runs against the engine avain hands over in ``config.attributes``."""
 
 from alembic import context
+from sqlmodel import SQLModel
+
 from avain.core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from avain.core.db import make_engine
-from sqlmodel import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrs import frozen
+
 from avain.core.domain import Money, Period
 from avain.core.errors import Refused
 

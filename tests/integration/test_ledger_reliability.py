@@ -17,13 +17,14 @@ import time
 
 import ledger_scenarios as L
 import pytest
-from avain.core import ledger
-from avain.core.errors import Conflict, Refused, ValidationError
-from avain.core.models import AccountRow, CommitmentRow, InvoiceRow, ProposalRow, TransferRow
-from avain.core.services import audit_log, purchases
 from helpers import HETUS
 from sqlalchemy import func, select
 from sqlmodel import Session
+
+from avain.core import ledger
+from avain.core.errors import Conflict, Refused
+from avain.core.models import AccountRow, CommitmentRow, InvoiceRow, ProposalRow, TransferRow
+from avain.core.services import audit_log, purchases
 
 BATCH = 200
 CLIENTS = 3000

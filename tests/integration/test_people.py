@@ -2,14 +2,15 @@
 PostgreSQL."""
 
 import pytest
+from helpers import HETUS, enroll
+from sqlalchemy import select, text
+from sqlmodel import Session
+
 from avain.core import audit
 from avain.core.auth import Actor
 from avain.core.errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from avain.core.models import AuditEventRow, ClientIdentityRow, ClientRow
 from avain.core.services import audit_log, people, pilots
-from helpers import HETUS, enroll
-from sqlalchemy import select, text
-from sqlmodel import Session
 
 
 def count(app, table):

@@ -3,6 +3,10 @@
 import datetime as dt
 
 import pytest
+from helpers import PROVIDERS, approve, month_ready, propose
+from sqlalchemy import func, select
+from sqlmodel import Session
+
 from avain.core.auth import Actor
 from avain.core.domain import Money, Period, PeriodEndPolicy, WorkflowOptions
 from avain.core.errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
@@ -10,9 +14,6 @@ from avain.core.hookspecs import hookimpl
 from avain.core.models import CommitmentRow, ProposalRow, TransferRow
 from avain.core.plugins import make_plugin_manager
 from avain.core.services import audit_log, budget, purchases, statements
-from helpers import PROVIDERS, approve, month_ready, propose
-from sqlalchemy import func, select
-from sqlmodel import Session
 
 FIN = Actor("finance")
 JAN = Period(2018, 1)

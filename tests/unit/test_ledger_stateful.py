@@ -1,14 +1,15 @@
 """Property-based test of the ledger: random sequences of allocate, commit, post, void,
 expire, close and replay, checked after every step against a simple model."""
 
-from avain.core import db as dbmod
-from avain.core import ledger
-from avain.core.errors import Refused
-from avain.core.models import PilotRow
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 from sqlmodel import Session, SQLModel
+
+from avain.core import db as dbmod
+from avain.core import ledger
+from avain.core.errors import Refused
+from avain.core.models import PilotRow
 
 CLIENTS = ("C1", "C2", "C3")
 PROVIDERS = ("P1", "P2")

@@ -1,10 +1,11 @@
 """Money and Period: integer cents, Finnish display, parsing with clear errors."""
 
 import pytest
-from avain.core.domain import MAX_CENTS, Money, Period, fi_date, positive_amount
-from avain.core.errors import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
+
+from avain.core.domain import MAX_CENTS, Money, Period, fi_date, positive_amount
+from avain.core.errors import ValidationError
 
 NBSP = "\u00a0"
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from avain.core import pilot_config
 from avain.core.domain import ConfigSection
 from avain.core.errors import ConfigError
