@@ -16,7 +16,7 @@ Steps, each written into the explanation with its inputs, price and rule version
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from attrs import frozen
@@ -175,19 +175,3 @@ SCHEMA: dict[str, Any] = {
         },
     },
 }
-
-
-def overlapping(prices: Sequence[Price]) -> list[str]:
-    """Price rows of one service whose validity ranges overlap. An open-ended row is
-    superseded by the next row's first day, so only explicit ranges can overlap."""
-    problems = []
-    by_service: dict[str, list[Price]] = {}
-    for p in prices:
-        by_service.setdefault(p.service, []).append(p)
-    for service, rows in by_service.items():
-        rows.sort(key=lambda p: p.valid_from)
-        for a, b in zip(rows, rows[1:], strict=False):
-            if a.valid_from == b.valid_from or (a.valid_to is not None and a.valid_to >= b.valid_from):
-                problems.append(f"prices of {service}: {a.valid_from.isoformat()} and "
-                                f"{b.valid_from.isoformat()} overlap")
-    return problems
