@@ -426,3 +426,39 @@ class PurchaseFacts:
     catalogue_price: Money | None  # the provider's price for the service on that date
     plan_services: tuple[str, ...] | None  # None: the client has no plan
     pilot_services: tuple[str, ...] | None  # None: the pilot allows every catalogue service
+
+
+#: What a payment backend can do; a backend declares the ones it implements.
+BACKEND_CAPABILITIES = ("load_period", "charges", "service_events", "import_statements", "reconcile")
+
+
+@frozen
+class Allocation:
+    """A client's budget for a period, as a backend loads it (to a wallet or a voucher)."""
+
+    client_code: str
+    period: Period
+    amount: Money
+
+
+@frozen
+class PaymentBackend:
+    """A payment rail a pilot names in pilot.toml (``[payment] backend = "<name>"``).
+
+    The callables receive the application and call avain's services through
+    ``app.run(actor, …)`` like any other caller; ``load_period`` runs after a month's
+    allocation committed, ``import_file`` reads the rail's statement or event file, and
+    ``reconcile`` lists every difference between the rail and the ledger.
+    """
+
+    name: str
+    description: str
+    capabilities: frozenset = field(converter=frozenset)
+    load_period: Any = None  # (app, pilot, period, allocations) -> dict
+    import_file: Any = None  # (app, actor, pilot, path) -> dict
+    reconcile: Any = None  # (app, pilot, period) -> list[dict]
+
+    def __attrs_post_init__(self):
+        unknown = set(self.capabilities) - set(BACKEND_CAPABILITIES)
+        if unknown:
+            raise ValueError(f"backend {self.name}: unknown capabilities {sorted(unknown)}")

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ConfigSection,
         Decision,
         Invoice,
+        PaymentBackend,
         Period,
         PeriodEndPolicy,
         Pilot,
@@ -104,6 +105,24 @@ def avain_services() -> Iterable[Service]:
         @hookimpl
         def avain_services():
             return [Service("cleaning", "Siivous", "support", "hour", name_en="Cleaning")]
+    """
+
+
+@hookspec
+def avain_payment_backends() -> Iterable[PaymentBackend]:
+    """Payment rails this plugin provides, as :class:`PaymentBackend` records that declare
+    what they can do (load a period's budgets, take charges or service events, import
+    statements, reconcile).
+
+    Kind: registration. Names must be unique; a pilot names its backend in pilot.toml
+    (``[payment] backend = "<name>"``). The core knows no backend by name.
+
+    Example::
+
+        @hookimpl
+        def avain_payment_backends():
+            return [PaymentBackend("wallet", "An e-wallet", {"load_period", "reconcile"},
+                                   load_period=load, reconcile=reconcile)]
     """
 
 

@@ -34,8 +34,9 @@ from .models import AccountRow, TransferRow
 from .uow import RetryableConflict
 
 #: Kinds of transfer. ``commitment`` is the only pending kind; ``post``, ``void`` and
-#: ``release`` resolve a pending transfer; ``correction`` reverses a posted one.
-POSTED_KINDS = ("allocation", "lapse", "carry-over", "payment", "correction", "funding")
+#: ``release`` resolve a pending transfer; ``correction`` reverses a posted one;
+#: ``charge`` is spending a payment backend reports (an e-wallet charge, a voucher event).
+POSTED_KINDS = ("allocation", "lapse", "carry-over", "payment", "correction", "funding", "charge")
 RESOLVING_KINDS = ("post", "void", "release")
 KINDS = ("commitment", *RESOLVING_KINDS, *POSTED_KINDS)
 

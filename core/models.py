@@ -64,6 +64,7 @@ class ClientIdentityRow(SQLModel, table=True):
     pilot_id: str = Field(foreign_key="pilot.id")
     hetu: str = Field(max_length=11)
     name: str
+    phone: str | None = Field(default=None, max_length=20)  # for payment rails that need it
 
 
 class AuditHeadRow(SQLModel, table=True):

@@ -68,13 +68,14 @@ def _assessment(values: tuple[str, ...]) -> dict[str, str]:
               help="A need-assessment fact the pilot's eligibility rules read; repeatable.")
 @click.option("--date", "on_date", type=click.DateTime(["%Y-%m-%d"]),
               help="Enrolment date (default today).")
+@click.option("--phone", help="Phone number, for payment rails that need it (never printed or logged).")
 @json_option
-def client_enroll(pilot_id, hetu, name, worker_id, group_id, control, assess, on_date, as_json):
+def client_enroll(pilot_id, hetu, name, worker_id, group_id, control, assess, on_date, phone, as_json):
     """Enroll a client; prints the pseudonymous client code."""
     data = state().run(people.enroll, pilot_id=pilot_id, hetu=hetu, name=name,
                        worker_id=worker_id, group_id=group_id, control=control,
                        assessment=_assessment(assess),
-                       on_date=on_date.date() if on_date else None)
+                       on_date=on_date.date() if on_date else None, phone=phone)
     emit(data, as_json, lambda c, d: c.print(d["code"]))
 
 

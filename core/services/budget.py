@@ -27,7 +27,7 @@ from ..domain import Decision, Money, Period, Pilot, positive_amount
 from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientRow, DecisionRow, TransferRow
 from ..uow import RetryableConflict, UnitOfWork
-from . import pilots, plans
+from . import payments, pilots, plans
 from .common import check_actor, reach_client, record, session
 
 DEFAULT_BATCH = 5000
@@ -322,7 +322,17 @@ def open_period(app: App, actor: Actor, pilot_id: str, period: Period, *,
             progress(done, start["total"])
         if finished:
             break
-    return app.run(actor, _finish_open, pilot_id, period)
+    summary = app.run(actor, _finish_open, pilot_id, period)
+    pilot = app.run(actor, pilots.get, pilot_id)
+    backend = payments.backend_for(app.pm, pilot)
+    if backend is not None and backend.load_period is not None:
+        # After the allocation committed: a backend that fails (a service down) leaves the
+        # ledger whole, and running open-period again loads again (backends load by
+        # client and month, idempotently).
+        allocations = app.run(actor, payments.period_allocations, pilot_id, period)
+        summary["backend"] = {"name": backend.name,
+                              **(backend.load_period(app, pilot, period, allocations) or {})}
+    return summary
 
 
 def _start_close(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str, Any]:

@@ -104,6 +104,17 @@ def validate_hetu(value: str, pilot: Pilot) -> str:
     return number
 
 
+def validate_phone(value: str) -> str:
+    """A Finnish or international phone number in E.164 form (+358401234567). The message
+    never repeats the number."""
+    digits = re.sub(r"[\s()-]", "", value)
+    if digits.startswith("0"):
+        digits = "+358" + digits[1:]
+    if not re.fullmatch(r"\+\d{7,15}", digits):
+        raise ValidationError("--phone: not a phone number (e.g. 040 123 4567 or +358401234567)")
+    return digits
+
+
 _CENTURY = {"+": 1800, **dict.fromkeys("-YXWVU", 1900), **dict.fromkeys("ABCDEF", 2000)}
 
 
@@ -131,7 +142,7 @@ def _reasons(results) -> list[str]:
 def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: str,
            group_id: str | None = None, control: bool = False,
            assessment: dict[str, str] | None = None,
-           on_date: dt.date | None = None) -> dict[str, Any]:
+           on_date: dt.date | None = None, phone: str | None = None) -> dict[str, Any]:
     """``avain client enroll``: validate, check eligibility and intake through the hooks,
     make the client code, store identity apart from it, audit."""
     actor = check_actor(uow, "client.enroll")
@@ -141,6 +152,7 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     if not name.strip():
         raise ValidationError("--name: must not be empty")
     hetu_value = validate_hetu(hetu, pilot)
+    phone_value = validate_phone(phone) if phone else None
     worker = get_worker_row(uow, worker_id)
     if worker.pilot_id != pilot.id:
         raise ValidationError(f"--worker: {worker_id} does not work in pilot {pilot.id}")
@@ -179,7 +191,7 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     s.add(row)
     s.flush()
     s.add(ClientIdentityRow(client_code=code, pilot_id=pilot.id, hetu=hetu_value,
-                            name=name.strip()))
+                            name=name.strip(), phone=phone_value))
     after = client_dict(row)
     record(uow, "client.enrolled", code, after=after)
     uow.emit("avain_client_enrolled", pilot=pilot, client=client_record(row))
@@ -212,7 +224,7 @@ def identify(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, str]:
     if ident is None:  # pragma: no cover - enroll writes both rows in one transaction
         raise NotFound(f"client {code} has no identity record")
     record(uow, "client.identity_read", code, purpose=reason.strip())
-    return {"name": ident.name, "hetu": ident.hetu}
+    return {"name": ident.name, "hetu": ident.hetu, "phone": ident.phone}
 
 
 def list_clients(uow: UnitOfWork, *, pilot_id: str | None = None,
