@@ -47,5 +47,10 @@ class App:
         """Run one service function as ``actor`` in its own transaction."""
         return transaction(self, actor, fn, *args, **kwargs)
 
+    def read(self, actor: Actor, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a service that only reads (no audit event either): on SQLite it does not
+        wait for, or block, writers."""
+        return transaction(self, actor, fn, *args, readonly=True, **kwargs)
+
     def close(self) -> None:
         self.engine.dispose()

@@ -65,14 +65,20 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            # Take the write lock at the start: no upgrade deadlocks between writers.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock at the start: no upgrade deadlocks between them.
+            # Read-only units of work begin deferred, so they never wait for a writer (WAL).
+            if conn.get_execution_options().get("avain_readonly"):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if backend == "postgresql":
         if u.drivername == "postgresql":
             u = u.set(drivername="postgresql+psycopg")
-        return create_engine(u, isolation_level="READ COMMITTED", pool_pre_ping=True)
+        # No pre-ping: it costs a round trip per transaction. Connections are recycled
+        # instead, and a dropped connection fails one command with a clear error.
+        return create_engine(u, isolation_level="READ COMMITTED", pool_recycle=1800)
     raise DatabaseError(
         f"--db: {safe_url(url)} uses {backend!r}; avain runs on SQLite or PostgreSQL"
     )

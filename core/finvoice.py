@@ -233,7 +233,7 @@ class _FieldReader:
             return ytunnus.format(ytunnus.validate(text))
         except StdnumError as exc:
             self.fail(SELLER_ID, f"{text!r} is not a valid Y-tunnus (business id such as 1572860-0): "
-                                 f"{_lower_first(exc.message)}")
+                                 f"{_reason(exc)}")
             return None
 
     def seller_name(self) -> str | None:
@@ -312,9 +312,10 @@ class _FieldReader:
         try:
             return stdnum_iban.validate(text)
         except StdnumError as exc:
-            self.fail(IBAN, f"{text!r} is not a valid IBAN: {_lower_first(exc.message)}")
+            self.fail(IBAN, f"{text!r} is not a valid IBAN: {_reason(exc)}")
             return None
 
 
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
+def _reason(exc: StdnumError) -> str:
+    """python-stdnum's message as the tail of ours: "the number's checksum … is invalid"."""
+    return exc.message[:1].lower() + exc.message[1:].rstrip(".")

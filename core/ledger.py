@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -82,11 +81,6 @@ class Transfer:
     created_at: dt.datetime
     replayed: bool = False
 
-    @classmethod
-    def from_row(cls, row: TransferRow, replayed: bool = False) -> Transfer:
-        return cls(row.id, row.kind, row.debit_account_id, row.credit_account_id, row.amount,
-                   row.pending, row.pending_id, row.reverses, row.period, row.memo,
-                   row.created_at, replayed)
 
 
 def now() -> dt.datetime:
@@ -94,6 +88,23 @@ def now() -> dt.datetime:
 
 
 # --- accounts -----------------------------------------------------------------------
+#
+# The write path uses SQLAlchemy Core on the tables, not ORM objects: it is the hot path
+# of every purchase and of a month's allocation, and the ORM's unit of work costs several
+# times the statements themselves.
+
+ACC = AccountRow.__table__
+TR = TransferRow.__table__
+
+
+def _is_duplicate(exc: IntegrityError, table: str) -> bool:
+    """A unique/primary-key clash on ``table`` (written by a concurrent transaction), as
+    opposed to any other integrity error."""
+    orig = exc.orig
+    constraint = getattr(getattr(orig, "diag", None), "constraint_name", None)
+    if constraint:
+        return constraint.startswith(f"{table}_pkey") or constraint.startswith("uq_account")
+    return "UNIQUE constraint failed" in str(orig) and f" {table}." in str(orig)
 
 
 def account_id(s: Session, pilot_id: str, kind: str, owner: str = "", *,
@@ -103,27 +114,25 @@ def account_id(s: Session, pilot_id: str, kind: str, owner: str = "", *,
     if kind not in ACCOUNT_KINDS:
         raise ValueError(f"unknown account kind {kind!r}")
     found = s.execute(
-        select(AccountRow.id).where(AccountRow.pilot_id == pilot_id, AccountRow.kind == kind,
-                                    AccountRow.owner == owner)
+        select(ACC.c.id).where(ACC.c.pilot_id == pilot_id, ACC.c.kind == kind, ACC.c.owner == owner)
     ).scalar_one_or_none()
     if found is not None:
         return found
     if not create:
         raise NotFound(f"no {kind} account for {owner or pilot_id}")
     try:
-        with s.begin_nested():
-            row = AccountRow(pilot_id=pilot_id, kind=kind, owner=owner, limited=kind == "budget")
-            s.add(row)
-            s.flush()
-    except IntegrityError as exc:  # created by a concurrent transaction: retry sees it
-        raise RetryableConflict(f"account {kind}/{owner} created concurrently") from exc
-    return row.id
+        return s.execute(insert(ACC).values(
+            pilot_id=pilot_id, kind=kind, owner=owner, limited=kind == "budget", debits_posted=0,
+            debits_pending=0, credits_posted=0, credits_pending=0).returning(ACC.c.id)).scalar_one()
+    except IntegrityError as exc:  # created by a concurrent transaction: the retry sees it
+        if _is_duplicate(exc, "account"):
+            raise RetryableConflict(f"account {kind}/{owner} created concurrently") from exc
+        raise
 
 
 def balance(s: Session, account: int) -> Balance:
     row = s.execute(
-        select(AccountRow.credits_posted, AccountRow.debits_posted, AccountRow.debits_pending)
-        .where(AccountRow.id == account)
+        select(ACC.c.credits_posted, ACC.c.debits_posted, ACC.c.debits_pending).where(ACC.c.id == account)
     ).one_or_none()
     if row is None:
         raise NotFound(f"no account {account}")
@@ -133,8 +142,11 @@ def balance(s: Session, account: int) -> Balance:
 # --- transfers ----------------------------------------------------------------------
 
 
-def _request_hash(**fields: Any) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+def _request_hash(kind: str, debit: int | None, credit: int | None, amount: int, pending: bool,
+                  period: str | None, reverses: str | None, pending_id: str | None = None) -> str:
+    """A fingerprint of what a transfer does, so a replayed id with other content is caught."""
+    text = f"{kind}|{debit}|{credit}|{amount}|{int(pending)}|{period}|{reverses}|{pending_id}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _check_amount(amount: int) -> None:
@@ -145,12 +157,18 @@ def _check_amount(amount: int) -> None:
 
 
 def _replay(s: Session, transfer_id: str, request_hash: str) -> Transfer | None:
-    row = s.get(TransferRow, transfer_id)
+    row = s.execute(select(TR).where(TR.c.id == transfer_id)).mappings().one_or_none()
     if row is None:
         return None
-    if row.request_hash != request_hash:
+    if row["request_hash"] != request_hash:
         raise Conflict(f"transfer id {transfer_id} was used for a different transfer")
-    return Transfer.from_row(row, replayed=True)
+    return _transfer(row, replayed=True)
+
+
+def _transfer(row, replayed: bool = False) -> Transfer:
+    return Transfer(row["id"], row["kind"], row["debit_account_id"], row["credit_account_id"],
+                    row["amount"], row["pending"], row["pending_id"], row["reverses"], row["period"],
+                    row["memo"], row["created_at"], replayed)
 
 
 def _apply(s: Session, debit: int, credit: int, *, debit_cols: dict[str, int],
@@ -160,14 +178,11 @@ def _apply(s: Session, debit: int, credit: int, *, debit_cols: dict[str, int],
     conditional on a limited account still covering it."""
     for acc in sorted((debit, credit)):
         cols = debit_cols if acc == debit else credit_cols
-        values = {name: getattr(AccountRow, name) + delta for name, delta in cols.items()}
-        stmt = update(AccountRow).where(AccountRow.id == acc).values(**values)
+        stmt = update(ACC).where(ACC.c.id == acc).values(
+            {ACC.c[name]: ACC.c[name] + delta for name, delta in cols.items()})
         if acc == debit and spend > 0:
-            stmt = stmt.where(
-                (AccountRow.limited.is_(False))
-                | (AccountRow.debits_posted + AccountRow.debits_pending + spend
-                   <= AccountRow.credits_posted)
-            )
+            stmt = stmt.where((ACC.c.limited.is_(False))
+                              | (ACC.c.debits_posted + ACC.c.debits_pending + spend <= ACC.c.credits_posted))
         if s.execute(stmt).rowcount != 1:
             if acc == debit and spend > 0:
                 b = balance(s, debit)
@@ -178,13 +193,14 @@ def _apply(s: Session, debit: int, credit: int, *, debit_cols: dict[str, int],
             raise NotFound(f"no account {acc}")
 
 
-def _insert(s: Session, row: TransferRow) -> None:
+def _insert(s: Session, values: dict[str, Any]) -> Transfer:
     try:
-        with s.begin_nested():
-            s.add(row)
-            s.flush()
+        s.execute(insert(TR).values(values))
     except IntegrityError as exc:  # same id written concurrently: the retry replays it
-        raise RetryableConflict(f"transfer {row.id} written concurrently") from exc
+        if _is_duplicate(exc, "transfer"):
+            raise RetryableConflict(f"transfer {values['id']} written concurrently") from exc
+        raise
+    return _transfer(values)
 
 
 def transfer(s: Session, transfer_id: str, *, kind: str, debit: int, credit: int, amount: int,
@@ -199,46 +215,43 @@ def transfer(s: Session, transfer_id: str, *, kind: str, debit: int, credit: int
     _check_amount(amount)
     if debit == credit:
         raise ValidationError("a transfer needs two different accounts")
-    h = _request_hash(kind=kind, debit=debit, credit=credit, amount=amount, pending=pending,
-                      period=period, reverses=reverses)
+    h = _request_hash(kind, debit, credit, amount, pending, period, reverses)
     if (replayed := _replay(s, transfer_id, h)) is not None:
         return replayed
     col = "pending" if pending else "posted"
     _apply(s, debit, credit, debit_cols={f"debits_{col}": amount},
            credit_cols={f"credits_{col}": amount}, spend=amount)
-    row = TransferRow(id=transfer_id, kind=kind, debit_account_id=debit, credit_account_id=credit,
-                      amount=amount, pending=pending, period=period, memo=memo,
-                      reverses=reverses, request_hash=h, created_at=now())
-    _insert(s, row)
-    return Transfer.from_row(row)
-
-
-def _pending_row(s: Session, pending_id: str) -> TransferRow:
-    row = s.get(TransferRow, pending_id)
-    if row is None or not row.pending:
-        raise NotFound(f"no pending transfer {pending_id}")
-    return row
+    return _insert(s, {"id": transfer_id, "kind": kind, "debit_account_id": debit,
+                       "credit_account_id": credit, "amount": amount, "pending": pending,
+                       "pending_id": None, "reverses": reverses, "period": period, "memo": memo,
+                       "request_hash": h, "created_at": now()})
 
 
 def resolved_amount(s: Session, pending_id: str) -> int:
     return int(s.execute(
-        select(func.coalesce(func.sum(TransferRow.amount), 0))
-        .where(TransferRow.pending_id == pending_id)
+        select(func.coalesce(func.sum(TR.c.amount), 0)).where(TR.c.pending_id == pending_id)
     ).scalar_one())
 
 
 def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount: int,
             memo: str | None = None) -> Transfer:
     """Post, void or release ``amount`` of a pending transfer. Never more than what is
-    still pending of it."""
+    still pending of it: the pending transfer's row is locked while this runs, so two
+    resolutions of one commitment queue up rather than both see the same remainder."""
     if kind not in RESOLVING_KINDS:
         raise ValueError(f"resolve(): {kind!r} is not post, void or release")
     _check_amount(amount)
-    p = _pending_row(s, pending_id)
-    h = _request_hash(kind=kind, pending_id=pending_id, amount=amount)
+    h = _request_hash(kind, None, None, amount, False, None, None, pending_id)
     if (replayed := _replay(s, transfer_id, h)) is not None:
         return replayed
-    left = p.amount - resolved_amount(s, pending_id)
+    resolved = (select(func.coalesce(func.sum(TR.c.amount), 0)).where(TR.c.pending_id == pending_id)
+                .scalar_subquery())
+    p = s.execute(select(TR.c.amount, TR.c.pending, TR.c.debit_account_id, TR.c.credit_account_id,
+                         TR.c.period, resolved.label("resolved"))
+                  .where(TR.c.id == pending_id).with_for_update(of=TR)).one_or_none()
+    if p is None or not p.pending:
+        raise NotFound(f"no pending transfer {pending_id}")
+    left = p.amount - int(p.resolved)
     if amount > left:
         raise Refused(f"{kind}: {Money(amount).fi()} is more than the "
                       f"{Money(left).fi()} still reserved by {pending_id}")
@@ -248,30 +261,26 @@ def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount:
     else:
         debit_cols = {"debits_pending": -amount}
         credit_cols = {"credits_pending": -amount}
-    _apply(s, p.debit_account_id, p.credit_account_id, debit_cols=debit_cols,
-           credit_cols=credit_cols)
-    row = TransferRow(id=transfer_id, kind=kind, debit_account_id=p.debit_account_id,
-                      credit_account_id=p.credit_account_id, amount=amount, pending=False,
-                      pending_id=pending_id, period=p.period, memo=memo, request_hash=h,
-                      created_at=now())
-    _insert(s, row)
-    return Transfer.from_row(row)
+    _apply(s, p.debit_account_id, p.credit_account_id, debit_cols=debit_cols, credit_cols=credit_cols)
+    return _insert(s, {"id": transfer_id, "kind": kind, "debit_account_id": p.debit_account_id,
+                       "credit_account_id": p.credit_account_id, "amount": amount, "pending": False,
+                       "pending_id": pending_id, "reverses": None, "period": p.period, "memo": memo,
+                       "request_hash": h, "created_at": now()})
 
 
 def reverse(s: Session, transfer_id: str, *, original_id: str, memo: str | None = None) -> Transfer:
     """A correction: a new transfer that moves a posted transfer's amount back. The
     original stays as it was."""
-    orig = s.get(TransferRow, original_id)
+    orig = s.execute(select(TR).where(TR.c.id == original_id)).mappings().one_or_none()
     if orig is None:
         raise NotFound(f"no transfer {original_id}")
-    if orig.pending or orig.kind in RESOLVING_KINDS or orig.kind == "correction":
-        raise Refused(f"transfer {original_id} ({orig.kind}) cannot be corrected by reversal")
-    already = s.execute(select(TransferRow.id).where(TransferRow.reverses == original_id,
-                                                     TransferRow.id != transfer_id)).first()
+    if orig["pending"] or orig["kind"] in RESOLVING_KINDS or orig["kind"] == "correction":
+        raise Refused(f"transfer {original_id} ({orig['kind']}) cannot be corrected by reversal")
+    already = s.execute(select(TR.c.id).where(TR.c.reverses == original_id, TR.c.id != transfer_id)).first()
     if already:
         raise Conflict(f"transfer {original_id} was reversed already by {already[0]}")
-    return transfer(s, transfer_id, kind="correction", debit=orig.credit_account_id,
-                    credit=orig.debit_account_id, amount=orig.amount, period=orig.period,
+    return transfer(s, transfer_id, kind="correction", debit=orig["credit_account_id"],
+                    credit=orig["debit_account_id"], amount=orig["amount"], period=orig["period"],
                     memo=memo, reverses=original_id)
 
 
@@ -293,9 +302,8 @@ def bulk_post(s: Session, rows: Sequence[dict[str, Any]]) -> int:
             "credit_account_id": r["credit"], "amount": r["amount"], "pending": False,
             "pending_id": None, "reverses": None, "period": r.get("period"),
             "memo": r.get("memo"),
-            "request_hash": _request_hash(kind=r["kind"], debit=r["debit"], credit=r["credit"],
-                                          amount=r["amount"], pending=False,
-                                          period=r.get("period"), reverses=None),
+            "request_hash": _request_hash(r["kind"], r["debit"], r["credit"], r["amount"], False,
+                                          r.get("period"), None),
             "created_at": at,
         })
         debit_sum[r["debit"]] = debit_sum.get(r["debit"], 0) + r["amount"]

@@ -54,7 +54,7 @@ _FINNISH_LETTERS = frozenset("ÄÖÅäöå")
 _SUBSTITUTES = {
     "&": "+", "ß": "ss", "Æ": "AE", "æ": "ae", "Ø": "O", "ø": "o", "Œ": "OE", "œ": "oe",
     "Þ": "TH", "þ": "th", "Ð": "D", "ð": "d", "Đ": "D", "đ": "d", "Ł": "L", "ł": "l",
-    "_": "-", '"': "'", "‘": "'", "’": "'", "“": "'", "”": "'", "–": "-", "—": "-",
+    "_": "-", '"': "'", "‘": "'", "’": "'", "“": "'", "”": "'", "–": "-", "—": "-", "⁄": "/",
 }
 
 
@@ -113,7 +113,9 @@ def latin_text(text: str, *, finnish_letters: bool = True) -> str:
         elif ch in _SUBSTITUTES:
             out.append(_SUBSTITUTES[ch])
         elif not unicodedata.combining(ch):
-            plain = "".join(c for c in unicodedata.normalize("NFKD", ch) if c in _LATIN)
+            # é → e, ﬁ → fi, ½ → 1/2; what has no Latin form at all becomes a full stop
+            plain = "".join(c if c in _LATIN else _SUBSTITUTES.get(c, "")
+                            for c in unicodedata.normalize("NFKD", ch))
             out.append(plain or ".")
     return " ".join("".join(out).split())
 

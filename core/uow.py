@@ -33,16 +33,18 @@ class RetryableConflict(Exception):
 
 
 class UnitOfWork:
-    def __init__(self, app: App, actor: Actor):
+    def __init__(self, app: App, actor: Actor, *, readonly: bool = False):
         self.app = app
         self.actor = actor
+        self.readonly = readonly
         self.hooks = app.pm.hook
         self.session: Session | None = None
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self.session = Session(self.app.engine, expire_on_commit=False)
+        engine = self.app.engine.execution_options(avain_readonly=True) if self.readonly else self.app.engine
+        self.session = Session(engine, expire_on_commit=False)
         self.session.begin()
         return self
 
@@ -86,11 +88,13 @@ def _retryable(exc: BaseException) -> bool:
     return False
 
 
-def transaction(app: App, actor: Actor, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``fn(uow, *args, **kwargs)`` in one transaction and commit it."""
+def transaction(app: App, actor: Actor, fn: Callable[..., T], *args: Any, readonly: bool = False,
+                **kwargs: Any) -> T:
+    """Run ``fn(uow, *args, **kwargs)`` in one transaction and commit it. ``readonly`` marks
+    a use case that only reads: on SQLite it then does not take the write lock."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            with UnitOfWork(app, actor) as uow:
+            with UnitOfWork(app, actor, readonly=readonly) as uow:
                 result = fn(uow, *args, **kwargs)
                 uow.commit()
         except Exception as exc:

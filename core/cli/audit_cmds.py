@@ -20,7 +20,7 @@ def audit() -> None:
 @json_option
 def log_(subject, limit, as_json):
     """Events, oldest first: who did or read what, when and why."""
-    data = state().run(audit_log.log, subject=subject, limit=limit)
+    data = state().read(audit_log.log, subject=subject, limit=limit)
     emit(data, as_json, render_table(["at", "actor", "action", "subject", "why"],
                                      ["at", "actor", "action", "subject", "purpose"], "Audit log"))
 
@@ -29,7 +29,7 @@ def log_(subject, limit, as_json):
 @json_option
 def verify(as_json):
     """Recompute every hash chain; exit 1 when anything was altered or removed."""
-    data = state().run(audit_log.verify)
+    data = state().read(audit_log.verify)
 
     def render(console, d):
         if d["ok"]:

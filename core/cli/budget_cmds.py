@@ -39,7 +39,7 @@ def grant(code, valid_from, valid_to, amount, inputs, as_json):
 @json_option
 def show(code, as_json):
     """A client's decisions."""
-    data = state().run(budget.decisions, code)
+    data = state().read(budget.decisions, code)
     emit(data, as_json, render_table(["id", "from", "to", "monthly (cents)", "decided by"],
                                      ["id", "from", "to", "monthly_amount", "decided_by"], "Decisions"))
 
@@ -50,7 +50,7 @@ def show(code, as_json):
 @json_option
 def explain(code, period, as_json):
     """The budget a month gets under the decision in force, and why."""
-    data = state().run(budget.explain, code, period or Period.of(dt.date.today()))
+    data = state().read(budget.explain, code, period or Period.of(dt.date.today()))
 
     def render(console, d):
         console.print(f"[bold]{d['client']}: budget for {d['period']} is {d['amount_fi']}[/bold]")
@@ -126,7 +126,7 @@ def close_period(pilot_id, period, batch, as_json):
 @json_option
 def budget_show(pilot_id, as_json):
     """The pilot's months and what was allocated."""
-    data = state().run(budget.periods, pilot_id)
+    data = state().read(budget.periods, pilot_id)
     emit(data, as_json, render_table(["period", "status", "budgets", "allocated"],
                                      ["period", "status", "clients", "allocated_fi"], "Periods"))
 
@@ -141,7 +141,7 @@ def ledger() -> None:
 @json_option
 def balance(code, as_json):
     """What a client's budget holds: granted, spent, reserved, available."""
-    data = state().run(statements.balance, code)
+    data = state().read(statements.balance, code)
     emit(data, as_json, lambda c, d: c.print(
         f"{d['client']}: credited {d['credits_fi']}, debited {d['posted_fi']} (spent or lapsed), "
         f"reserved {d['reserved_fi']}, available {d['available_fi']}"))
@@ -153,7 +153,7 @@ def balance(code, as_json):
 @json_option
 def statement(code, period, as_json):
     """Everything that happened to a client's budget, with dates."""
-    data = state().run(statements.statement, code, period=str(period) if period else None)
+    data = state().read(statements.statement, code, period=str(period) if period else None)
 
     def render(console, d):
         render_table(["date", "period", "what", "amount", "note"],
@@ -171,7 +171,7 @@ def statement(code, period, as_json):
 @json_option
 def verify(as_json):
     """Recompute every balance from the transfers; exit 1 with the first discrepancy."""
-    data = state().run(statements.verify)
+    data = state().read(statements.verify)
 
     def render(console, d):
         if d["ok"]:

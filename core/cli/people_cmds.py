@@ -36,7 +36,7 @@ def worker_add(pilot_id, code, name, role, supervisor_id, as_json):
 @json_option
 def worker_list(pilot_id, as_json):
     """Workers, by pilot and code."""
-    data = state().run(people.list_workers, pilot_id=pilot_id)
+    data = state().read(people.list_workers, pilot_id=pilot_id)
     emit(data, as_json, render_table(["id", "pilot", "code", "name", "role", "supervisor"],
                                      ["id", "pilot", "code", "name", "role", "supervisor"],
                                      "Workers"))
@@ -96,7 +96,7 @@ def client_show(code, reason, as_json):
 @json_option
 def client_list(pilot_id, include_ended, as_json):
     """Client codes the acting user may see."""
-    data = state().run(people.list_clients, pilot_id=pilot_id, include_ended=include_ended)
+    data = state().read(people.list_clients, pilot_id=pilot_id, include_ended=include_ended)
     emit(data, as_json, render_table(
         ["code", "pilot", "group", "worker", "control", "enrolled", "ended"],
         ["code", "pilot", "group", "worker", "control", "enrolled_on", "ended_on"], "Clients"))

@@ -19,7 +19,7 @@ def pilot() -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """Every pilot in the database with its number of HB clients."""
-    data = state().run(pilots.list_pilots)
+    data = state().read(pilots.list_pilots)
     emit(data, as_json, render_table(["id", "name", "HB clients", "from"],
                                      ["id", "name", "clients", "source"], "Pilots"))
 
@@ -29,7 +29,7 @@ def list_(as_json: bool) -> None:
 @json_option
 def show(pilot_id: str, as_json: bool) -> None:
     """A pilot's rules in words, and warnings about its targets."""
-    data = state().run(pilots.show, pilot_id)
+    data = state().read(pilots.show, pilot_id)
 
     def render(console, d):
         console.print(f"[bold]{d['name']}[/bold] ({d['id']}, client codes {d['code']}-…)")

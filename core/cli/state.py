@@ -44,6 +44,10 @@ class State:
         """Run a service as the acting user in its own transaction."""
         return self.app().run(self.actor, fn, *args, **kwargs)
 
+    def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a read-only service (one that writes no audit event)."""
+        return self.app().read(self.actor, fn, *args, **kwargs)
+
     def close(self) -> None:
         if self._app is not None:
             self._app.close()

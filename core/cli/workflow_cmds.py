@@ -89,7 +89,7 @@ def provider_revoke(business_id, pilot_id, reason, on_date, as_json):
 @json_option
 def provider_list(pilot_id, as_json):
     """Registered providers and where they are approved today."""
-    data = state().run(providers.list_providers, pilot_id=pilot_id)
+    data = state().read(providers.list_providers, pilot_id=pilot_id)
     emit(data, as_json, render_table(["Y-tunnus", "name", "approved in", "services", "areas"],
                                      ["id", "name", "approved_in", "services", "areas"], "Providers"))
 
@@ -99,7 +99,7 @@ def provider_list(pilot_id, as_json):
 @json_option
 def provider_show(business_id, as_json):
     """A provider: details, approvals with their checklists, prices, rating."""
-    data = state().run(providers.show, business_id)
+    data = state().read(providers.show, business_id)
 
     def render(c, d):
         c.print(f"[bold]{d['name']}[/bold] {d['id']} · areas: {', '.join(d['areas']) or '—'}")
@@ -145,7 +145,7 @@ def catalogue_import(path, as_json):
 @json_option
 def catalogue_export(out, on_date, as_json):
     """Publish approved providers with their services and prices (no personal data)."""
-    data = state().run(catalogue.export, on_date=on_date)
+    data = state().read(catalogue.export, on_date=on_date)
     if out:
         written = catalogue.write_export(data, Path(out))
         if not as_json:
@@ -166,7 +166,7 @@ def catalogue_export(out, on_date, as_json):
 @json_option
 def catalogue_search(service, area, min_price, max_price, pilot_id, on_date, sort, as_json):
     """Find and compare approved providers by service, area and price."""
-    data = state().run(catalogue.search, service=service, area=area, min_price=min_price,
+    data = state().read(catalogue.search, service=service, area=area, min_price=min_price,
                        max_price=max_price, on_date=on_date, pilot_id=pilot_id, sort=sort)
     emit(data, as_json, render_table(
         ["service", "provider", "name", "price", "per", "rating", "ratings", "areas"],
@@ -189,7 +189,7 @@ def catalogue_rate(invoice_id, stars, text, as_json):
 @json_option
 def catalogue_services(as_json):
     """Every service of the catalogue."""
-    data = state().run(catalogue.list_services)
+    data = state().read(catalogue.list_services)
     emit(data, as_json, render_table(["code", "nimi", "namn", "name", "category", "unit", "note"],
                                      ["code", "name_fi", "name_sv", "name_en", "category", "unit", "note"],
                                      "Services"))
@@ -226,7 +226,7 @@ def plan_set(code, valid_from, items, carer_days_off, round_the_clock, as_json):
 @json_option
 def plan_show(code, as_json):
     """Every version of a client's plan."""
-    data = state().run(plans.show, code)
+    data = state().read(plans.show, code)
     emit(data, as_json, render_table(["version", "from", "items", "carer's days off", "round-the-clock"],
                                      ["version", "valid_from", "items", "carer_days_off", "round_the_clock"],
                                      f"Plan {code}"))
@@ -282,7 +282,7 @@ def proposal_reject(proposal_id, reason, as_json):
 @json_option
 def proposal_list(status, code, as_json):
     """Proposals the acting user may see."""
-    data = state().run(purchases.list_proposals, status=status, code=code)
+    data = state().read(purchases.list_proposals, status=status, code=code)
     emit(data, as_json, render_table(
         ["id", "client", "service", "provider", "amount", "date", "status", "reason"],
         ["id", "client", "service", "provider", "amount_fi", "date", "status", "reason"], "Proposals"))
@@ -299,7 +299,7 @@ def commitment() -> None:
 @json_option
 def commitment_list(status, code, as_json):
     """Commitments the acting user may see."""
-    data = state().run(purchases.list_commitments, status=status, code=code)
+    data = state().read(purchases.list_commitments, status=status, code=code)
     emit(data, as_json, render_table(
         ["id", "client", "provider", "amount", "reference", "status", "expires", "flag"],
         ["id", "client", "provider", "amount_fi", "reference", "status", "expires_on", "flag"], "Commitments"))
@@ -375,7 +375,7 @@ def invoice_pay(invoice_id, as_json):
 @json_option
 def invoice_list(status, as_json):
     """Invoices the acting user may see."""
-    data = state().run(purchases.list_invoices, status=status)
+    data = state().read(purchases.list_invoices, status=status)
     emit(data, as_json, render_table(
         ["id", "provider", "number", "amount", "client", "status"],
         ["id", "provider", "number", "amount_fi", "client", "status"], "Invoices"))

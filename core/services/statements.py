@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from .. import ledger
+from .. import auth, ledger
 from ..audit import ORGANISER
 from ..domain import Money
-from ..errors import Conflict, NotFound, Refused, ValidationError
-from ..models import AccountRow, CommitmentRow, InvoiceRow, TransferRow
+from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
+from ..models import AccountRow, ClientRow, CommitmentRow, InvoiceRow, TransferRow, WorkerRow
 from ..uow import UnitOfWork
 from .common import check_actor, reach_client, record, session
 
@@ -29,10 +29,25 @@ def _budget_account(uow: UnitOfWork, code: str, action: str) -> tuple[int | None
 
 
 def balance(uow: UnitOfWork, code: str) -> dict[str, Any]:
-    """``avain ledger balance``: one row read, whatever the history's length."""
-    acc, pilot_id = _budget_account(uow, code, "ledger.read")
-    b = ledger.balance(session(uow), acc) if acc else ledger.Balance(0, 0, 0, 0)
-    return {"client": code, "pilot": pilot_id, **b.as_dict()}
+    """``avain ledger balance``: one statement reads the client, their scope and the
+    budget's running totals, whatever the history's length."""
+    actor = check_actor(uow, "ledger.read")
+    c, a, w = ClientRow.__table__.c, ledger.ACC.c, WorkerRow.__table__.c
+    row = session(uow).execute(
+        select(c.pilot_id, c.worker_id, c.assistant_id, w.supervisor_id,
+               a.credits_posted, a.debits_posted, a.debits_pending)
+        .select_from(ClientRow.__table__
+                     .outerjoin(ledger.ACC, (a.pilot_id == c.pilot_id) & (a.kind == "budget") & (a.owner == c.code))
+                     .outerjoin(WorkerRow.__table__, w.id == c.worker_id))
+        .where(c.code == code)).one_or_none()
+    if row is None:
+        raise NotFound(f"no client {code!r}; see `avain client list`")
+    if actor.role in auth.SCOPED and not auth.can_reach_client(
+            actor, code=code, worker_id=row.worker_id, supervisor_id=row.supervisor_id,
+            assistant_id=row.assistant_id):
+        raise PermissionDenied(f"{actor} may not read the ledger of {code}")
+    b = ledger.Balance(0, row.credits_posted or 0, row.debits_posted or 0, row.debits_pending or 0)
+    return {"client": code, "pilot": row.pilot_id, **b.as_dict()}
 
 
 def statement(uow: UnitOfWork, code: str, *, period: str | None = None) -> dict[str, Any]:
