@@ -6,6 +6,7 @@ Registered first and marked ``trylast``, so any plugin that answers wins.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from .domain import (
     Applicant,
@@ -66,15 +67,22 @@ def avain_workflow_options(pilot: Pilot) -> WorkflowOptions:
 @hookimpl(trylast=True)
 def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> BudgetAmount:
     """The amount written on the decision, else the pilot's default, capped by the pilot's
-    monthly cap."""
+    monthly cap. (Called once per client every month: kept to integer work.)"""
     if decision.monthly_amount is not None:
-        amount, why = decision.monthly_amount, f"{decision.monthly_amount.fi()} per month by decision {decision.id}"
+        cents = decision.monthly_amount.cents
+        why = f"{_fi(cents)} per month by decision {decision.id}"
     else:
-        default = pilot.raw.get("budget", {}).get("default_monthly", 0)
-        amount, why = Money(default), f"the pilot's default monthly budget {Money(default).fi()}"
-    if pilot.monthly_cap is not None and amount > pilot.monthly_cap:
-        amount, why = pilot.monthly_cap, f"{why}, capped at {pilot.monthly_cap.fi()}"
-    return BudgetAmount(amount, why, "decision")
+        cents = pilot.raw.get("budget", {}).get("default_monthly", 0)
+        why = f"the pilot's default monthly budget {_fi(cents)}"
+    cap = pilot.monthly_cap
+    if cap is not None and cents > cap.cents:
+        cents, why = cap.cents, f"{why}, capped at {_fi(cap.cents)}"
+    return BudgetAmount(Money(cents), why, "decision")
+
+
+@functools.lru_cache(maxsize=4096)
+def _fi(cents: int) -> str:
+    return Money(cents).fi()
 
 
 @hookimpl(trylast=True)

@@ -36,12 +36,16 @@ DEFAULT_BATCH = 5000
 # --- decisions ------------------------------------------------------------------------
 
 
-def decision_record(row: DecisionRow) -> Decision:
+_NO_INPUTS = MappingProxyType({})
+
+
+def decision_record(row) -> Decision:
+    """The hook's view of a decision row (an ORM row or a Core row)."""
     return Decision(
         id=row.id, client_code=row.client_code, pilot_id=row.pilot_id,
         valid_from=row.valid_from, valid_to=row.valid_to,
         monthly_amount=Money(row.monthly_amount) if row.monthly_amount is not None else None,
-        inputs=MappingProxyType(json.loads(row.inputs)),
+        inputs=_NO_INPUTS if row.inputs == "{}" else MappingProxyType(json.loads(row.inputs)),
     )
 
 
@@ -237,18 +241,23 @@ def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) 
     codes = s.execute(_clients_query(pilot_id, period, run.cursor, limit=batch)).scalars().all()
     if not codes:
         return 0, True
-    decisions: dict[str, list[DecisionRow]] = {}
-    for d in s.execute(select(DecisionRow).join(ClientRow, ClientRow.code == DecisionRow.client_code)
-                       .where(*_covering(pilot_id, period), DecisionRow.client_code.in_(codes))).scalars():
-        decisions.setdefault(d.client_code, []).append(d)
-    accounts = dict(s.execute(select(AccountRow.owner, AccountRow.id).where(
-        AccountRow.pilot_id == pilot_id, AccountRow.kind == "budget",
-        AccountRow.owner.in_(codes))).all())
+    # Core rows and key ranges (the run works in code order), not ORM objects and long
+    # IN lists: this loop runs once per client of the pilot every month.
+    first, last = codes[0], codes[-1]
+    d = DecisionRow.__table__.c
+    decisions: dict[str, list] = {}
+    for row in s.execute(select(*DecisionRow.__table__.c)
+                         .join(ClientRow, ClientRow.code == d.client_code)
+                         .where(*_covering(pilot_id, period), d.client_code >= first, d.client_code <= last)):
+        decisions.setdefault(row.client_code, []).append(row)
+    acc = ledger.ACC.c
+    accounts = dict(s.execute(select(acc.owner, acc.id).where(
+        acc.pilot_id == pilot_id, acc.kind == "budget", acc.owner >= first, acc.owner <= last)).all())
     for code in codes:
         if code not in accounts:
             accounts[code] = ledger.account_id(s, pilot_id, "budget", code)
     ids = [alloc_id(pilot_id, period, c) for c in codes]
-    done = set(s.execute(select(TransferRow.id).where(TransferRow.id.in_(ids))).scalars())
+    done = set(s.execute(select(ledger.TR.c.id).where(ledger.TR.c.id.between(ids[0], ids[-1]))).scalars())
     funding = ledger.account_id(s, pilot_id, "funding")
     transfers = []
     for code, tid in zip(codes, ids, strict=True):
@@ -272,9 +281,11 @@ def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) 
 def _carry_in(s, pilot_id: str, period: Period, codes: list[str], accounts: dict[str, int]) -> list[dict]:
     """Amounts carried over from the previous month come back to each budget."""
     prev = period.previous()
-    out_ids = [f"carry-out:{pilot_id}:{prev}:{c}" for c in codes]
-    carried = s.execute(select(TransferRow.id, TransferRow.amount).where(
-        TransferRow.id.in_(out_ids))).all()
+    wanted = set(codes)
+    carried = [(tid, amount) for tid, amount in s.execute(
+        select(TransferRow.id, TransferRow.amount).where(TransferRow.id.between(
+            f"carry-out:{pilot_id}:{prev}:{codes[0]}", f"carry-out:{pilot_id}:{prev}:{codes[-1]}"))).all()
+        if tid.rsplit(":", 1)[1] in wanted]
     if not carried:
         return []
     holding = ledger.account_id(s, pilot_id, "carried")
