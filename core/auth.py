@@ -37,6 +37,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "invoice.record": frozenset({"finance"}),
     "invoice.approve": frozenset({"worker", "supervisor", "finance"}),
     "invoice.pay": frozenset({"finance"}),
+    "finance.read": frozenset({"admin", "finance"}),
     "invoice.read": frozenset({"admin", "worker", "supervisor", "finance", "evaluator"}),
     "ledger.read": frozenset(ROLES),
     "ledger.verify": frozenset({"admin", "finance"}),

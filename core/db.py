@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -118,8 +119,21 @@ def is_empty(engine: Engine) -> bool:
 
 
 def upgrade(engine: Engine) -> None:
-    """Apply every migration up to head (``avain db upgrade``)."""
-    command.upgrade(alembic_config(engine), "head")
+    """Apply every migration up to head (``avain db upgrade``), after checking the database
+    is avain's (or empty) and not from a newer avain."""
+    current = current_revision(engine)
+    if current is None and not is_empty(engine):
+        raise DatabaseError(f"{safe_url(engine.url)} holds tables that are not avain's; use another database")
+    if current is not None and current not in _known_revisions():
+        raise DatabaseError(f"{safe_url(engine.url)} was written by a newer avain (schema {current}); upgrade avain")
+    try:
+        command.upgrade(alembic_config(engine), "head")
+    except CommandError as exc:
+        raise DatabaseError(f"cannot upgrade {safe_url(engine.url)}: {exc}") from exc
+
+
+def _known_revisions() -> set[str]:
+    return {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
 def ensure_schema(engine: Engine, *, create: bool) -> bool:
@@ -138,9 +152,7 @@ def ensure_schema(engine: Engine, *, create: bool) -> bool:
         raise DatabaseError(
             f"{safe_url(engine.url)} holds tables that are not avain's; use another database"
         )
-    scripts = ScriptDirectory.from_config(alembic_config())
-    known = {rev.revision for rev in scripts.walk_revisions()}
-    if current not in known:
+    if current not in _known_revisions():
         raise DatabaseError(
             f"{safe_url(engine.url)} was written by a newer avain (schema {current}); "
             "upgrade avain"

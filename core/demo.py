@@ -24,6 +24,7 @@ from .errors import Conflict, Refused
 from .models import ClientRow, TransferRow, WorkerRow
 from .plugins import collect
 from .services import budget, catalogue, people, pilots, plans, providers, purchases, statements
+from .services import finance as finance_svc
 
 DEMO_PERIOD = Period(2018, 1)
 
@@ -204,8 +205,13 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
             approver = {"supervisor": Actor("supervisor", sup), "worker": worker,
                         "finance": Actor("finance", controller)}[wf.invoice_approver]
             app.run(approver, purchases.approve_invoice, inv["id"])
-            app.run(Actor("finance", finance), purchases.pay, inv["id"])
-            counts["paid"] += 1
+    # Finance pays the month's approved invoices in one SEPA batch, confirmed by the bank.
+    if counts["invoiced"]:
+        batch = app.run(Actor("finance", finance), finance_svc.create_batch, pilot_id=pilot_id,
+                        execution_date=DEMO_PERIOD.last_day)
+        paid = app.run(Actor("finance", finance), finance_svc.confirm_batch, batch["id"])
+        counts["paid"] = len(paid["invoices"])
+        counts["payment_batch"] = batch["message_id"]
     closed = budget.close_period(app, Actor("finance", finance), pilot_id, DEMO_PERIOD)
     client_rows = []
     for code in hb:

@@ -343,9 +343,52 @@ class InvoiceRow(SQLModel, table=True):
     commitment_id: int = Field(foreign_key="commitment.id", unique=True)
     client_code: str = Field(foreign_key="client.code", max_length=64)
     pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
-    status: str = Field(max_length=16, index=True)  # recorded, approved, paid
+    status: str = Field(max_length=16, index=True)  # recorded, approved, batched, paid
+    batch_id: int | None = Field(default=None, foreign_key="payment_batch.id")
     recorded_by: str = Field(max_length=100)
     recorded_at: dt.datetime
     approved_by: str | None = Field(default=None, max_length=100)
     approved_at: dt.datetime | None = None
     paid_at: dt.datetime | None = None
+
+
+# --- the finance rail -----------------------------------------------------------------
+
+
+class InvoiceReviewRow(SQLModel, table=True):
+    """An e-invoice that could not be recorded by itself (no matching commitment, above
+    it, a duplicate number…): kept with the reason until finance handles it."""
+
+    __tablename__ = "invoice_review"
+    __table_args__ = (Index("ix_review_provider_number", "provider_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=255)
+    provider_id: str = Field(max_length=20)
+    provider_name: str | None = None
+    number: str = Field(max_length=64)
+    amount: int = Field(sa_type=BigInteger)
+    reference: str | None = Field(default=None, max_length=25)
+    reason: str
+    status: str = Field(default="open", max_length=16)  # open, resolved
+    received_at: dt.datetime
+    resolved_by: str | None = Field(default=None, max_length=100)
+    resolution: str | None = None
+
+
+class PaymentBatchRow(SQLModel, table=True):
+    """A SEPA credit-transfer batch of approved invoices: prepared (file written), then
+    confirmed (the bank took it: invoices paid) or cancelled (invoices approved again)."""
+
+    __tablename__ = "payment_batch"
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    message_id: str = Field(unique=True, max_length=35)
+    execution_date: dt.date
+    version: str = Field(max_length=2)
+    status: str = Field(max_length=16)  # prepared, confirmed, cancelled
+    count: int
+    total: int = Field(sa_type=BigInteger)
+    document: str = Field(sa_column=Column(Text, nullable=False))  # the pain.001 XML as sent
+    created_by: str = Field(max_length=100)
+    created_at: dt.datetime
+    resolved_at: dt.datetime | None = None

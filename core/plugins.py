@@ -56,6 +56,15 @@ class AvainPluginManager(pluggy.PluginManager):
         self.sources: dict[str, str] = {}
 
 
+def _register(pm: AvainPluginManager, plugin: Any, name: str | None = None) -> None:
+    """Register, turning pluggy's complaint about a hookimpl that asks for an argument its
+    hook does not have into a PluginError naming the plugin."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {name or getattr(plugin, '__name__', plugin)}: {exc}") from exc
+
+
 def make_plugin_manager(extra: Iterable[Any] = ()) -> AvainPluginManager:
     """A fresh manager: core fallbacks, the built-in plugins, entry-point plugins, then
     ``extra`` (plugin objects, as tests register). Misspelt hooks fail here."""
@@ -63,7 +72,7 @@ def make_plugin_manager(extra: Iterable[Any] = ()) -> AvainPluginManager:
     pm.add_hookspecs(hookspecs)
     allowed = _allowed()
     for module_name in CORE_PLUGINS:
-        pm.register(importlib.import_module(module_name), name=_short_name(module_name))
+        _register(pm, importlib.import_module(module_name), _short_name(module_name))
     for module_name in DEFAULT_PLUGINS:
         name = _short_name(module_name)
         if allowed is not None and name not in allowed:
@@ -72,7 +81,7 @@ def make_plugin_manager(extra: Iterable[Any] = ()) -> AvainPluginManager:
             module = importlib.import_module(module_name)
         except ImportError as exc:  # a broken install, not a user mistake
             raise PluginError(f"built-in plugin {name} cannot be imported: {exc}") from exc
-        pm.register(module, name=name)
+        _register(pm, module, name)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if allowed is not None and ep.name not in allowed:
             continue
@@ -82,11 +91,11 @@ def make_plugin_manager(extra: Iterable[Any] = ()) -> AvainPluginManager:
             plugin = ep.load()
         except Exception as exc:
             raise PluginError(f"plugin {ep.name} ({ep.value}) cannot be loaded: {exc}") from exc
-        pm.register(plugin, name=ep.name)
+        _register(pm, plugin, ep.name)
         dist = getattr(ep, "dist", None)
         pm.sources[ep.name] = f"entry point {dist.name} {dist.version}" if dist else "entry point"
     for plugin in extra:
-        pm.register(plugin)
+        _register(pm, plugin)
     check(pm)
     return pm
 

@@ -64,11 +64,14 @@ class UnitOfWork:
         self._committed = True
 
     def dispatch(self) -> None:
+        """Call every handler of every queued event, each on its own: one handler that
+        fails is logged and does not keep the others from running."""
         for hook_name, kwargs in self._events:
-            try:
-                getattr(self.hooks, hook_name)(**kwargs)
-            except Exception:  # an event handler must not undo what was committed
-                log.exception("event hook %s failed", hook_name)
+            for impl in getattr(self.hooks, hook_name).get_hookimpls():
+                try:
+                    impl.function(**{name: kwargs[name] for name in impl.argnames})
+                except Exception:  # an event handler must not undo what was committed
+                    log.exception("event hook %s failed (plugin %s)", hook_name, impl.plugin_name)
         self._events.clear()
 
 

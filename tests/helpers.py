@@ -35,6 +35,7 @@ def enroll(app, actor=None, *, hetu, worker, group="family", control=False, **kw
 
 
 PROVIDERS = ["1572860-0", "0737546-2"]
+IBANS = ["FI2112345600000785", "FI5542345670000081"]
 #: A plan with the services the tests buy, monthly quantities.
 PLAN = {"cleaning": 4, "meals": 20, "escort": 2}
 #: Evidence for every approval criterion of the example pilot.
@@ -80,7 +81,7 @@ def month_ready(app, *, clients=2, period=None, grant=True):
 
     team = add_team(app)
     for i, pid in enumerate(PROVIDERS):
-        app.run(Actor("admin"), providers.add, business_id=pid, name=f"Provider {i}")
+        app.run(Actor("admin"), providers.add, business_id=pid, name=f"Provider {i}", iban=IBANS[i])
         approve_provider(app, pid)
     set_prices(app)
     codes = [enroll(app, hetu=HETUS[i], worker=team["worker"]) for i in range(clients)]
@@ -116,3 +117,15 @@ def approve(app, team, proposal_id, *, today=None):
 
     return app.run(Actor("worker", team["worker"]), purchases.approve, proposal_id,
                    today=today or dt.date(2018, 1, 10))["commitment"]
+
+
+def pay_approved(app, *, day=None):
+    """Pay every approved invoice of the example pilot the only way avain pays: a SEPA
+    batch, confirmed. Returns the confirmed batch."""
+    import datetime as dt
+
+    from avain.core.services import finance
+
+    batch = app.run(Actor("finance"), finance.create_batch, pilot_id="example",
+                    execution_date=day or dt.date(2018, 1, 31))
+    return app.run(Actor("finance"), finance.confirm_batch, batch["id"])

@@ -9,7 +9,7 @@ import sys
 import click
 
 from ..auth import Actor
-from ..errors import AvainError, ValidationError
+from ..errors import AvainError, PluginError, ValidationError
 from .state import State
 
 
@@ -22,7 +22,12 @@ class AvainGroup(click.Group):
             from ..plugins import collect
 
             state = State.of(root)
-            root.meta["plugin_commands"] = {c.name: c for c in collect(state.pm, "avain_commands")}
+            commands = {c.name: c for c in collect(state.pm, "avain_commands")}
+            clash = sorted(set(commands) & set(self.commands))
+            if clash:
+                raise PluginError(f"avain_commands: a plugin's command {', '.join(clash)} has the name "
+                                  "of a core command")
+            root.meta["plugin_commands"] = commands
         return root.meta["plugin_commands"]
 
     def list_commands(self, ctx):
@@ -35,10 +40,10 @@ class AvainGroup(click.Group):
         return sorted(names)
 
     def get_command(self, ctx, name):
-        cmd = super().get_command(ctx, name)
-        if cmd is None and ctx.parent is None:
-            cmd = self._plugin_commands(ctx).get(name)
-        return cmd
+        if ctx.parent is None and not ctx.resilient_parsing:
+            plugin_commands = self._plugin_commands(ctx)  # refuses a clash with a core command
+            return super().get_command(ctx, name) or plugin_commands.get(name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx):
         if ctx.parent is not None:

@@ -35,7 +35,8 @@ def demo(pilot_ids, reset, seed, clients, as_json):
             console.print(f"{w['proposed']} proposals: {w['approved']} approved, {w['rejected']} rejected, "
                           f"{w['refused_budget']} refused for lack of budget, {w['refused_rules']} by the "
                           f"pilot's rules; {w['cancelled']} commitments "
-                          f"cancelled; {w['invoiced']} invoices recorded, {w['paid']} paid")
+                          f"cancelled; {w['invoiced']} invoices recorded, {w['paid']} paid in SEPA batch "
+                          f"{w.get('payment_batch', '—')}")
             render_table(["client", "granted", "spent", "released", "lapsed", "reserved", "entries"],
                          ["client", "granted", "spent", "released", "lapsed", "reserved", "lines"],
                          "Statements")(console, p["statements"])

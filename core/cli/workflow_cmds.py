@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..services import catalogue, plans, providers, purchases
+from ..errors import AvainError
+from ..services import catalogue, finance, plans, providers, purchases
 from .output import emit, json_option, render_table
 from .params import DATE, MONEY, MONEY_ANY, key_values
 from .state import state
@@ -361,17 +362,58 @@ def invoice_approve(invoice_id, as_json):
     emit(data, as_json, lambda c, d: c.print(f"invoice {d['id']} approved"))
 
 
-@invoice.command("pay")
-@click.argument("invoice_id", type=int, metavar="ID")
+@invoice.command("import")
+@click.argument("paths", metavar="FILE…", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @json_option
-def invoice_pay(invoice_id, as_json):
-    """Pay an approved invoice to the provider."""
-    data = state().run(purchases.pay, invoice_id)
-    emit(data, as_json, lambda c, d: c.print(f"invoice {d['id']} paid"))
+def invoice_import(paths, as_json):
+    """Read Finvoice 3.0 e-invoices; each is recorded against its commitment by reference,
+    or queued for review with the reason."""
+    st = state()
+    results, failed = [], []
+    for path in paths:
+        try:
+            results.append(st.run(finance.import_invoice_file, path))
+        except AvainError as exc:
+            failed.append({"file": path, "errors": getattr(exc, "errors", None) or [str(exc)]})
+
+    def render(c, d):
+        for r in d["imported"]:
+            c.print(f"{r['file']}: {len(r['recorded'])} recorded, {len(r['queued'])} queued for review, "
+                    f"{r['unchanged']} already known")
+            for q in r["queued"]:
+                c.print(f"  invoice {q['number']}: {q['reason']}")
+        for f in d["failed"]:
+            for e in f["errors"]:
+                c.print(f"[red]{e}[/red]")
+
+    emit({"imported": results, "failed": failed}, as_json, render)
+    if failed:
+        click.get_current_context().exit(1)
+
+
+@invoice.command("queue")
+@click.option("--all", "include_resolved", is_flag=True, help="Include resolved items.")
+@json_option
+def invoice_queue(include_resolved, as_json):
+    """E-invoices waiting for finance's review, with the reason."""
+    data = state().read(finance.review_queue, include_resolved=include_resolved)
+    emit(data, as_json, render_table(["id", "file", "provider", "number", "amount", "reason", "status"],
+                                     ["id", "source", "provider", "number", "amount_fi", "reason", "status"],
+                                     "Review queue"))
+
+
+@invoice.command("resolve")
+@click.argument("review_id", type=int, metavar="ID")
+@click.option("--note", required=True, help="What was done with it.")
+@json_option
+def invoice_resolve(review_id, note, as_json):
+    """Close a queued e-invoice."""
+    data = state().run(finance.resolve_review, review_id, note=note)
+    emit(data, as_json, lambda c, d: c.print(f"review item {d['id']} resolved"))
 
 
 @invoice.command("list")
-@click.option("--status", type=click.Choice(["recorded", "approved", "paid"]))
+@click.option("--status", type=click.Choice(["recorded", "approved", "batched", "paid"]))
 @json_option
 def invoice_list(status, as_json):
     """Invoices the acting user may see."""
@@ -381,4 +423,62 @@ def invoice_list(status, as_json):
         ["id", "provider", "number", "amount_fi", "client", "status"], "Invoices"))
 
 
-COMMANDS = [provider, catalogue_group, plan, proposal, commitment, invoice]
+@click.group()
+def pay() -> None:
+    """Payments to providers: SEPA credit-transfer batches (pain.001)."""
+
+
+@pay.command("batch")
+@click.option("--pilot", "pilot_id", required=True, help="Pilot id: its payment.debtor account pays.")
+@click.option("--date", "execution_date", type=DATE, required=True, help="Requested execution date.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Write the pain.001 file here.")
+@click.option("--version", type=click.Choice(["09", "03"]), default="09", show_default=True,
+              help="pain.001.001.09, or .03 for older banks.")
+@json_option
+def pay_batch(pilot_id, execution_date, out, version, as_json):
+    """Collect approved invoices into a SEPA batch; they are paid when it is confirmed."""
+    st = state()
+    data = st.run(finance.create_batch, pilot_id=pilot_id, execution_date=execution_date, version=version)
+    if out:
+        Path(out).write_bytes(st.read(finance.batch_document, data["id"]))
+        data["file"] = out
+
+    def render(c, d):
+        c.print(f"batch {d['id']} ({d['message_id']}): {d['count']} payments, {d['total_fi']}, "
+                f"execution {d['execution_date']}" + (f" → {d['file']}" if d.get("file") else ""))
+        for s in d["skipped"]:
+            c.print(f"[yellow]invoice {s['invoice']} not included: {s['reason']}[/yellow]")
+        c.print(f"after the bank accepts it: avain pay confirm {d['id']}")
+
+    emit(data, as_json, render)
+
+
+@pay.command("confirm")
+@click.argument("batch_id", type=int, metavar="BATCH")
+@json_option
+def pay_confirm(batch_id, as_json):
+    """The bank accepted the batch: pay its invoices."""
+    data = state().run(finance.confirm_batch, batch_id)
+    emit(data, as_json, lambda c, d: c.print(f"batch {d['id']} confirmed: {d['count']} invoices paid, {d['total_fi']}"))
+
+
+@pay.command("cancel")
+@click.argument("batch_id", type=int, metavar="BATCH")
+@json_option
+def pay_cancel(batch_id, as_json):
+    """The batch did not go out: its invoices wait for the next batch."""
+    data = state().run(finance.cancel_batch, batch_id)
+    emit(data, as_json, lambda c, d: c.print(f"batch {d['id']} cancelled"))
+
+
+@pay.command("list")
+@json_option
+def pay_list(as_json):
+    """Payment batches."""
+    data = state().read(finance.list_batches)
+    emit(data, as_json, render_table(["id", "pilot", "message", "date", "payments", "total", "status"],
+                                     ["id", "pilot", "message_id", "execution_date", "count", "total_fi", "status"],
+                                     "Payment batches"))
+
+
+COMMANDS = [provider, catalogue_group, plan, proposal, commitment, invoice, pay]

@@ -75,7 +75,8 @@ def invoice_dict(row: InvoiceRow) -> dict[str, Any]:
     return {"id": row.id, "provider": row.provider_id, "number": row.number,
             "amount": row.amount, "amount_fi": Money(row.amount).fi(),
             "reference": row.reference, "commitment": row.commitment_id,
-            "client": row.client_code, "status": row.status, "recorded_by": row.recorded_by,
+            "client": row.client_code, "status": row.status, "batch": row.batch_id,
+            "recorded_by": row.recorded_by,
             "approved_by": row.approved_by,
             "paid_at": row.paid_at.isoformat() if row.paid_at else None}
 
@@ -87,7 +88,7 @@ def _get(uow: UnitOfWork, model, ident: int, noun: str):
     return row
 
 
-def _transition(uow: UnitOfWork, model, ident: int, *, frm: str, to: dict[str, Any]) -> None:
+def transition(uow: UnitOfWork, model, ident: int, *, frm: str, to: dict[str, Any]) -> None:
     """Move a row from status ``frm`` exactly once: a concurrent or repeated step finds
     no row in that status and is refused."""
     result = session(uow).execute(
@@ -171,7 +172,7 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
     tid = f"commit:{row.id}"
     ledger.transfer(s, tid, kind="commitment", debit=budget, credit=payable, amount=row.amount,
                     pending=True, period=str(period), memo=f"{row.service} from {row.provider_id}")
-    _transition(uow, ProposalRow, row.id, frm="proposed",
+    transition(uow, ProposalRow, row.id, frm="proposed",
                 to={"status": "approved", "decided_by": str(uow.actor), "decided_at": _now(),
                     "reason": note})
     commitment = CommitmentRow(
@@ -213,7 +214,7 @@ def reject(uow: UnitOfWork, proposal_id: int, *, reason: str) -> dict[str, Any]:
     if not reason or not reason.strip():
         raise ValidationError("--reason: say why the proposal is rejected")
     row, _ = _proposal_for_decision(uow, proposal_id)
-    _transition(uow, ProposalRow, row.id, frm="proposed",
+    transition(uow, ProposalRow, row.id, frm="proposed",
                 to={"status": "rejected", "decided_by": str(uow.actor), "decided_at": _now(),
                     "reason": reason.strip()})
     session(uow).refresh(row)
@@ -263,7 +264,7 @@ def cancel(uow: UnitOfWork, commitment_id: int) -> dict[str, Any]:
     """Cancel a pending commitment: its money goes back to the budget at once."""
     c = _get(uow, CommitmentRow, commitment_id, "commitment")
     reach_client(uow, c.client_code, "commitment.cancel")
-    _transition(uow, CommitmentRow, c.id, frm="pending",
+    transition(uow, CommitmentRow, c.id, frm="pending",
                 to={"status": "voided", "resolved_at": _now()})
     _release(uow, c, c.amount, kind="void", memo="commitment cancelled")
     session(uow).refresh(c)
@@ -282,7 +283,7 @@ def expire(uow: UnitOfWork, *, on_date: dt.date | None = None) -> dict[str, Any]
         CommitmentRow.status == "pending", CommitmentRow.expires_on < on_date)
         .order_by(CommitmentRow.id)).scalars().all()
     for c in due:
-        _transition(uow, CommitmentRow, c.id, frm="pending",
+        transition(uow, CommitmentRow, c.id, frm="pending",
                     to={"status": "expired", "resolved_at": _now()})
         _release(uow, c, c.amount, kind="void", memo=f"expired on {c.expires_on.isoformat()}")
         record(uow, "commitment.expired", c.client_code, before={"status": "pending"},
@@ -356,7 +357,7 @@ def record_invoice(uow: UnitOfWork, *, provider_id: str, number: str, amount: Mo
         raise Refused(f"the client has not confirmed receiving the service of commitment {c.id}")
     if amount.cents > c.amount:
         raise Refused(f"--amount: {amount.fi()} is above the commitment's {Money(c.amount).fi()}")
-    _transition(uow, CommitmentRow, c.id, frm="pending",
+    transition(uow, CommitmentRow, c.id, frm="pending",
                 to={"status": "posted", "amount_posted": amount.cents, "resolved_at": _now()})
     ledger.resolve(s, f"post:{c.transfer_id}", pending_id=c.transfer_id, kind="post",
                    amount=amount.cents, memo=f"invoice {number}")
@@ -384,7 +385,7 @@ def approve_invoice(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
     reach_client(uow, inv.client_code, "invoice.approve")
     if inv.recorded_by == str(actor):
         raise PermissionDenied("the invoice must be approved by someone other than who recorded it")
-    _transition(uow, InvoiceRow, inv.id, frm="recorded",
+    transition(uow, InvoiceRow, inv.id, frm="recorded",
                 to={"status": "approved", "approved_by": str(actor), "approved_at": _now()})
     session(uow).refresh(inv)
     record(uow, "invoice.approved", inv.client_code, before={"status": "recorded"},
@@ -393,10 +394,11 @@ def approve_invoice(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
 
 
 def pay(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
-    """Finance pays an approved invoice to the provider, exactly once."""
+    """An invoice in a confirmed payment batch is paid, exactly once (called by
+    ``finance.confirm_batch``; invoices are paid only through batches)."""
     check_actor(uow, "invoice.pay")
     inv = _get(uow, InvoiceRow, invoice_id, "invoice")
-    _transition(uow, InvoiceRow, inv.id, frm="approved", to={"status": "paid", "paid_at": _now()})
+    transition(uow, InvoiceRow, inv.id, frm="batched", to={"status": "paid", "paid_at": _now()})
     s = session(uow)
     payable = ledger.account_id(s, inv.pilot_id, "payable", inv.provider_id)
     bank = ledger.account_id(s, inv.pilot_id, "bank")

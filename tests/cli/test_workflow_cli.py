@@ -70,7 +70,12 @@ def test_the_workflow_through_the_commands(run):
     inv = run.json("invoice", "record", "--provider", "1572860-0", "--number", "A-1", "--amount",
                    "40", "--ref", ref, "--date", "2018-01-20", actor="finance:example-04")
     run("invoice", "approve", inv["id"], actor="supervisor:example-02")
-    assert run.json("invoice", "pay", inv["id"], actor="finance")["status"] == "paid"
+    out = Path(run.tmp) / "pain001.xml"
+    batch = run.json("pay", "batch", "--pilot", "example", "--date", "2018-01-31", "--out", out, actor="finance")
+    assert batch["count"] == 1 and b"pain.001.001.09" in out.read_bytes()
+    assert run.json("invoice", "list", "--status", "batched")[0]["id"] == inv["id"]
+    run("pay", "confirm", batch["id"], actor="finance")
+    assert run.json("invoice", "list", "--status", "paid")[0]["id"] == inv["id"]
     statement = run.json("ledger", "statement", code, "--period", "2018-01")
     assert statement["totals"]["spent"] == 4000 and statement["totals"]["released"] == 550
     assert "spent" in run("ledger", "statement", code).stdout
@@ -96,8 +101,8 @@ def test_out_of_order_and_other_workers_are_refused(run):
                  "--amount", "20", "--date", "2018-01-12", actor=f"client:{code}")
     r = run("proposal", "approve", p["id"], actor="worker:example-03", ok=1)
     assert "not allowed" in r.stderr or "may not" in r.stderr
-    r = run("invoice", "pay", "1", actor="finance", ok=1)
-    assert r.stderr == "error: no invoice 1\n"
+    r = run("pay", "confirm", "1", actor="finance", ok=1)
+    assert r.stderr == "error: no payment batch 1\n"
     run("proposal", "reject", p["id"], "--reason", "not in the plan", actor="worker:example-01")
     r = run("proposal", "approve", p["id"], actor="worker:example-01", ok=1)
     assert "rejected" in r.stderr

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import CHECKS, HETUS, PROVIDERS, approve, approve_provider, enroll, month_ready, propose
+from helpers import CHECKS, HETUS, PROVIDERS, approve, approve_provider, enroll, month_ready, pay_approved, propose
 
 from avain.core.auth import Actor
 from avain.core.domain import Money, Period
@@ -162,7 +162,7 @@ def test_search_sorts_by_price_or_rating_and_export_has_no_personal_data(app, tm
     with pytest.raises(Conflict, match="not paid yet"):
         app.run(Actor("client", code), catalogue.rate, inv["id"], stars=5)
     app.run(Actor("supervisor", team["supervisor"]), purchases.approve_invoice, inv["id"])
-    app.run(Actor("finance"), purchases.pay, inv["id"])
+    pay_approved(app)
     with pytest.raises(PermissionDenied):
         app.run(Actor("worker", team["worker"]), catalogue.rate, inv["id"], stars=5)
     with pytest.raises(ValidationError, match="--stars"):

@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from helpers import PROVIDERS, approve, month_ready, propose
+from helpers import PROVIDERS, approve, month_ready, pay_approved, propose
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -13,7 +13,7 @@ from avain.core.errors import Conflict, NotFound, PermissionDenied, Refused, Val
 from avain.core.hookspecs import hookimpl
 from avain.core.models import CommitmentRow, ProposalRow, TransferRow
 from avain.core.plugins import make_plugin_manager
-from avain.core.services import audit_log, budget, purchases, statements
+from avain.core.services import audit_log, budget, finance, purchases, statements
 
 FIN = Actor("finance")
 JAN = Period(2018, 1)
@@ -44,9 +44,15 @@ def test_a_purchase_from_proposal_to_payment(app):
     assert (b["posted"], b["reserved"], b["available"]) == (10000, 0, 20000)  # rest released
     sup = Actor("supervisor", team["supervisor"])
     assert app.run(sup, purchases.approve_invoice, inv["id"])["status"] == "approved"
-    assert app.run(Actor("finance", team["finance"]), purchases.pay, inv["id"])["status"] == "paid"
-    with pytest.raises(Conflict, match="paid, not approved"):
-        app.run(Actor("finance", team["finance"]), purchases.pay, inv["id"])
+    batch = app.run(Actor("finance", team["finance"]), finance.create_batch, pilot_id="example",
+                    execution_date=dt.date(2018, 1, 31))
+    assert (batch["count"], batch["total"]) == (1, 10000)
+    with pytest.raises(Conflict, match="batched, not recorded"):
+        app.run(Actor("supervisor", team["supervisor"]), purchases.approve_invoice, inv["id"])
+    assert app.run(Actor("finance", team["finance"]), finance.confirm_batch, batch["id"])["invoices"] == [inv["id"]]
+    with pytest.raises(Conflict, match="confirmed, not prepared"):
+        app.run(Actor("finance", team["finance"]), finance.confirm_batch, batch["id"])
+    assert app.run(Actor("admin"), purchases.list_invoices)[0]["status"] == "paid"
     st = app.run(Actor("admin"), statements.statement, code)
     assert st["totals"] == {"granted": 30000, "committed": 12000, "spent": 10000, "released": 2000}
     assert app.run(Actor("admin"), statements.verify)["ok"]
@@ -143,9 +149,10 @@ def test_invoice_rules(app):
     with pytest.raises(PermissionDenied, match="approved by the supervisor"):
         app.run(Actor("worker", team["worker"]), purchases.approve_invoice, inv["id"])
     with pytest.raises(PermissionDenied):
-        app.run(Actor("supervisor", team["supervisor"]), purchases.pay, inv["id"])
-    with pytest.raises(Conflict, match="recorded, not approved"):
-        app.run(FIN, purchases.pay, inv["id"])
+        app.run(Actor("supervisor", team["supervisor"]), finance.create_batch, pilot_id="example",
+                execution_date=dt.date(2018, 1, 31))
+    with pytest.raises(Refused, match="no approved invoice to pay"):
+        app.run(FIN, finance.create_batch, pilot_id="example", execution_date=dt.date(2018, 1, 31))
 
 
 def test_cancelled_and_expired_commitments_release_their_money(app):
@@ -339,7 +346,7 @@ def test_hook_avain_invoice_paid(app_with):
     inv = record(app, c, amount=3500)
     app.run(Actor("supervisor", team["supervisor"]), purchases.approve_invoice, inv["id"])
     assert not any(e[0] == "paid" for e in seen)
-    app.run(FIN, purchases.pay, inv["id"])
+    pay_approved(app)
     assert ("paid", inv["id"], 3500) in seen
 
 

@@ -1,0 +1,767 @@
+"""The ``avain`` command line through click's CliRunner, on a temporary SQLite file given
+with ``--db``: what people type and what they see (stdout, stderr, exit code), and that a
+refused command writes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from importlib.metadata import version
+from pathlib import Path
+
+import click
+import finvoice_samples
+import pytest
+from click.testing import CliRunner
+from helpers import HETUS
+
+from avain.core import db as dbmod
+from avain.core.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_TOML = ROOT / "plugins" / "example_pilot" / "pilot.toml"
+
+OTHER_PILOT = """\
+id = "other"
+name = "Another pilot"
+code = "OT"
+
+[[groups]]
+id = "adults"
+code = "A"
+name = "Adults"
+"""
+
+BAD_PILOT = """\
+id = "Bad Id"
+name = "x"
+code = "x1"
+
+[[groups]]
+id = "a"
+code = "A"
+name = "A"
+
+[budget]
+monthly_cap = -5
+surprise = 1
+"""
+
+#: Clients of the populated database (see ``populated_template``).
+MINE = "EX-F-01-001"  # example-01's client, supervised by example-02
+THEIRS = "EX-E-03-001"  # example-03's client
+
+RUNNER = CliRunner(env={"AVAIN_DB": None, "AVAIN_LOAD_PLUGINS": None})
+
+
+def avain(db: Path | str | None, *args: str, env: dict | None = None):
+    prefix = ["--db", str(db)] if db is not None else []
+    return RUNNER.invoke(cli, [*prefix, *args], env=env)
+
+
+def ok(result) -> click.testing.Result:
+    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
+    return result
+
+
+def as_json(result):
+    """The whole of stdout is exactly one JSON document."""
+    return json.loads(ok(result).stdout)
+
+
+def counts(db: Path) -> dict[str, int]:
+    """Rows per table: a refused command must leave every one unchanged."""
+    conn = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+    finally:
+        conn.close()
+
+
+def sql(db: Path, statement: str, *params) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute(statement, params)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def assert_refused(result, *needles: str, exit_code: int = 1) -> str:
+    """Refused cleanly: the exit code, nothing on stdout, one line on stderr naming what
+    was wrong, and never a traceback."""
+    assert result.exit_code == exit_code, f"exit {result.exit_code}\n{result.output}"
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+@pytest.fixture(autouse=True)
+def _no_environment(monkeypatch):
+    monkeypatch.delenv("AVAIN_DB", raising=False)
+    monkeypatch.delenv("AVAIN_LOAD_PLUGINS", raising=False)
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    """A database file that does not exist yet."""
+    return tmp_path / "avain.db"
+
+
+@pytest.fixture(scope="module")
+def populated_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("populated") / "avain.db"
+    ok(avain(path, "init", "--json"))
+    for code, role, extra in (("02", "supervisor", ()), ("01", "worker", ("--supervisor", "example-02")),
+                              ("03", "worker", ()), ("05", "evaluator", ()), ("06", "assistant", ())):
+        ok(avain(path, "worker", "add", "--pilot", "example", "--code", code, "--name", f"Worker {code}",
+                 "--role", role, *extra, "--json"))
+    for hetu, worker, group in ((HETUS[0], "example-01", "family"), (HETUS[1], "example-03", "elderly")):
+        ok(avain(path, "client", "enroll", "--pilot", "example", "--hetu", hetu, "--name", "Testi Asiakas",
+                 "--worker", worker, "--group", group, "--assess", "carer_contract=yes", "--json"))
+    return path
+
+
+@pytest.fixture
+def populated(tmp_path, populated_template) -> Path:
+    """init, a supervisor (02) with a worker (01), another worker (03), an evaluator (05),
+    an HB assistant (06), and one client each for 01 and 03."""
+    path = tmp_path / "avain.db"
+    shutil.copy(populated_template, path)
+    return path
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- the database ------------------------------------------------------------------
+
+
+def test_init_creates_a_database_and_loads_the_plugins_pilots(db):
+    result = ok(avain(db, "init"))
+    assert "avain database ready" in result.stdout
+    assert "example" in result.stdout
+    assert db.exists()
+    again = as_json(avain(db, "init", "--json"))
+    assert again == {"database": f"sqlite:///{db}", "schema": dbmod.head_revision(),
+                     "pilots_loaded": []}
+
+
+def test_any_command_creates_a_missing_database(db):
+    pilots = as_json(avain(db, "pilot", "list", "--json"))
+    assert [p["id"] for p in pilots] == ["example"]
+    assert db.exists()
+
+
+def test_the_database_comes_from_avain_db_else_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    as_json(avain(None, "pilot", "list", "--json"))
+    assert (tmp_path / "avain.db").exists()
+    elsewhere = tmp_path / "elsewhere.db"
+    as_json(avain(None, "pilot", "list", "--json", env={"AVAIN_DB": str(elsewhere)}))
+    assert elsewhere.exists()
+    chosen = tmp_path / "chosen.db"
+    as_json(avain(chosen, "pilot", "list", "--json", env={"AVAIN_DB": str(elsewhere)}))
+    assert chosen.exists()
+
+
+def test_db_upgrade_on_a_current_database_changes_nothing(populated):
+    before = counts(populated)
+    data = as_json(avain(populated, "db", "upgrade", "--json"))
+    assert data["from"] == data["to"] == dbmod.head_revision()
+    assert data["pilots_loaded"] == []
+    assert counts(populated) == before
+
+
+# --- pilots --------------------------------------------------------------------------
+
+
+def test_pilot_list_and_show(populated):
+    listed = ok(avain(populated, "pilot", "list")).stdout
+    assert "example" in listed and "Example family-care pilot" in listed
+    assert as_json(avain(populated, "pilot", "list", "--json")) == [
+        {"id": "example", "name": "Example family-care pilot", "source": "plugin example",
+         "clients": 2}]
+    shown = ok(avain(populated, "pilot", "show", "example")).stdout
+    assert "Example family-care pilot" in shown
+    assert "HB clients: 2, controls: 0" in shown
+    assert "at most 15 HB clients in group family" in shown
+    assert "warning: 2 HB clients enrolled, the target is at least 5" in shown
+    data = as_json(avain(populated, "pilot", "show", "example", "--json"))
+    assert data["code"] == "EX" and data["clients"] == 2
+    assert data["workflow"]["invoice_approver"] == "supervisor"
+
+
+def test_pilot_check_accepts_a_valid_file(populated):
+    result = ok(avain(populated, "pilot", "check", str(EXAMPLE_TOML)))
+    assert result.stdout.strip() == f"{EXAMPLE_TOML}: pilot example is valid"
+    assert as_json(avain(populated, "pilot", "check", str(EXAMPLE_TOML), "--json")) == {
+        "file": str(EXAMPLE_TOML), "ok": True, "id": "example"}
+
+
+def test_pilot_check_prints_every_error_with_its_path(tmp_path, db):
+    bad = write(tmp_path, "bad.toml", BAD_PILOT)
+    result = avain(db, "pilot", "check", str(bad))
+    assert result.exit_code == 1
+    assert result.stdout == "" and "Traceback" not in result.output
+    expected = [
+        f"{bad}: budget.monthly_cap: -5 is less than the minimum of 0",
+        f"{bad}: code: 'x1' does not match '^[A-Z0-9]{{1,6}}$'",
+        f"{bad}: id: 'Bad Id' does not match '^[a-z][a-z0-9-]{{1,40}}$'",
+    ]
+    lines = result.stderr.splitlines()
+    for line in expected:
+        assert line in lines
+    assert any(line.startswith(f"{bad}: budget: Additional properties are not allowed ('surprise'")
+               for line in lines)
+    assert len(lines) == 4
+    data = json.loads(avain(db, "pilot", "check", str(bad), "--json").stdout)
+    assert data["ok"] is False and data["file"] == str(bad)
+    assert data["errors"] == lines
+
+
+def test_pilot_add_adds_a_data_only_pilot_once(populated, tmp_path):
+    other = write(tmp_path, "other.toml", OTHER_PILOT)
+    assert ok(avain(populated, "pilot", "add", str(other))).stdout.strip() == "pilot other added"
+    listed = {p["id"]: p for p in as_json(avain(populated, "pilot", "list", "--json"))}
+    assert listed["other"]["source"] == "file other.toml"
+    before = counts(populated)
+    assert_refused(avain(populated, "pilot", "add", str(other)),
+                   "pilot other exists already (from file other.toml)")
+    assert_refused(avain(populated, "pilot", "add", str(EXAMPLE_TOML)),
+                   "pilot example exists already (from plugin example)")
+    assert counts(populated) == before
+
+
+# --- workers and clients ---------------------------------------------------------------
+
+
+def test_worker_add_prints_the_id_and_worker_list_shows_it(populated):
+    added = ok(avain(populated, "worker", "add", "--pilot", "example", "--code", "07",
+                     "--name", "Uusi Työntekijä", "--role", "finance"))
+    assert added.stdout.strip() == "example-07"
+    text = ok(avain(populated, "worker", "list", "--pilot", "example")).stdout
+    assert "example-07" in text and "finance" in text
+    workers = {w["id"]: w for w in as_json(avain(populated, "worker", "list", "--json"))}
+    assert workers["example-07"] == {"id": "example-07", "pilot": "example", "code": "07",
+                                     "name": "Uusi Työntekijä", "role": "finance",
+                                     "supervisor": None}
+    assert workers["example-01"]["supervisor"] == "example-02"
+
+
+def test_client_enroll_prints_the_code_and_nothing_identifying(populated):
+    result = ok(avain(populated, "client", "enroll", "--pilot", "example", "--hetu", HETUS[2],
+                      "--name", "Maija Meikäläinen", "--worker", "example-01", "--group", "family",
+                      "--assess", "carer_contract=yes"))
+    assert result.stdout.strip() == "EX-F-01-002"
+    result = ok(avain(populated, "client", "enroll", "--pilot", "example", "--hetu", HETUS[3],
+                      "--name", "Matti Meikäläinen", "--worker", "example-01", "--group", "elderly",
+                      "--control", "--json"))
+    data = json.loads(result.stdout)
+    assert data["code"] == "EX-E-01-003" and data["control"] is True
+    for secret in (HETUS[2], HETUS[3], "Meikäläinen"):
+        assert secret not in result.output
+
+
+def test_client_show_as_their_worker_reveals_identity_and_logs_why(populated):
+    data = as_json(avain(populated, "--as", "worker:example-01", "client", "show", MINE,
+                         "--reason", "home visit", "--json"))
+    assert data["code"] == MINE
+    assert data["name"] == "Testi Asiakas" and data["hetu"] == HETUS[0]
+    text = ok(avain(populated, "--as", "worker:example-01", "client", "show", MINE)).stdout
+    assert HETUS[0] in text
+    log = as_json(avain(populated, "audit", "log", "--subject", MINE, "--json"))
+    reads = [e for e in log if e["action"] == "client.identity_read"]
+    assert [(e["actor"], e["purpose"]) for e in reads] == [
+        ("worker:example-01", "home visit"), ("worker:example-01", "client show")]
+    assert all(HETUS[0] not in json.dumps(e) for e in log)
+
+
+def test_client_show_as_an_evaluator_gives_the_code_never_the_identity(populated):
+    before = counts(populated)
+    for actor in ("evaluator", "evaluator:example-05"):
+        result = ok(avain(populated, "--as", actor, "client", "show", MINE, "--json"))
+        data = json.loads(result.stdout)
+        assert data["code"] == MINE and "name" not in data and "hetu" not in data
+        assert HETUS[0] not in result.output and "Testi" not in result.output
+        assert HETUS[0] not in ok(avain(populated, "--as", actor, "client", "show", MINE)).stdout
+    assert counts(populated) == before  # nothing identifying was read, nothing logged
+
+
+def test_client_list_shows_what_the_acting_user_may_see(populated):
+    def codes(*actor):
+        return sorted(c["code"] for c in as_json(avain(populated, *actor, "client", "list", "--json")))
+
+    assert codes() == sorted([MINE, THEIRS])
+    assert codes("--as", "worker:example-01") == [MINE]
+    assert codes("--as", "worker:example-03") == [THEIRS]
+    assert codes("--as", "supervisor:example-02") == [MINE]
+    assert codes("--as", "evaluator") == sorted([MINE, THEIRS])
+    assert codes("--as", "assistant:example-06") == []
+    assert codes("--as", f"client:{MINE}") == [MINE]
+    text = ok(avain(populated, "client", "list")).stdout
+    assert MINE in text and THEIRS in text
+
+
+def test_client_end_and_assist(populated):
+    ok(avain(populated, "client", "assist", MINE, "--assistant", "example-06"))
+    assert [c["code"] for c in as_json(avain(populated, "--as", "assistant:example-06", "client",
+                                              "list", "--json"))] == [MINE]
+    ended = as_json(avain(populated, "client", "end", MINE, "--date", "2030-01-31", "--json"))
+    assert ended["ended_on"] == "2030-01-31"
+    assert [c["code"] for c in as_json(avain(populated, "client", "list", "--json"))] == [THEIRS]
+    every = as_json(avain(populated, "client", "list", "--all", "--json"))
+    assert sorted(c["code"] for c in every) == sorted([MINE, THEIRS])
+    assert_refused(avain(populated, "client", "end", MINE), f"client {MINE} ended on 2030-01-31 already")
+
+
+# --- audit, plugins, version -------------------------------------------------------------
+
+
+def test_audit_log_and_verify(populated):
+    text = ok(avain(populated, "audit", "log")).stdout
+    assert "client.enrolled" in text and "worker.added" in text
+    events = as_json(avain(populated, "audit", "log", "--json"))
+    assert {e["action"] for e in events} >= {"pilot.added", "worker.added", "client.enrolled"}
+    mine = as_json(avain(populated, "audit", "log", "--subject", MINE, "--json"))
+    assert [e["action"] for e in mine] == ["client.enrolled"]
+    verified = as_json(avain(populated, "audit", "verify", "--json"))
+    assert verified == {"ok": True, "events": len(events), "problems": []}
+    assert ok(avain(populated, "audit", "verify")).stdout.strip() == (
+        f"audit trail intact: {len(events)} events")
+
+
+def test_audit_verify_exits_1_when_the_trail_was_altered(populated):
+    sql(populated, "UPDATE audit_event SET actor = 'someone' WHERE subject = ?", MINE)
+    result = avain(populated, "audit", "verify")
+    assert result.exit_code == 1
+    assert f"stream {MINE}: event 1 has been altered" in result.stdout
+    data = json.loads(avain(populated, "audit", "verify", "--json").stdout)
+    assert data["ok"] is False and data["problems"] == [f"stream {MINE}: event 1 has been altered"]
+
+
+def test_audit_log_is_for_the_administrator_and_the_client_themself(populated):
+    assert_refused(avain(populated, "--as", "worker:example-01", "audit", "log"),
+                   "worker is not allowed to audit.read")
+    own = as_json(avain(populated, "--as", f"client:{MINE}", "audit", "log", "--json"))
+    assert {e["subject"] for e in own} == {MINE}
+
+
+def test_plugin_list(db):
+    plugins = as_json(avain(db, "plugin", "list", "--json"))
+    by_name = {p["name"]: p for p in plugins}
+    assert by_name["defaults"]["source"] == "core"
+    assert by_name["example_pilot"] == {
+        "name": "example_pilot", "source": "built-in", "module": "avain.plugins.example_pilot",
+        "hooks": sorted(by_name["example_pilot"]["hooks"])}
+    assert "avain_pilots" in by_name["example_pilot"]["hooks"]
+    assert "example_pilot" in ok(avain(db, "plugin", "list")).stdout
+    assert not db.exists()  # listing plugins needs no database
+
+
+def test_version(db):
+    assert ok(avain(db, "--version")).stdout.strip() == f"avain, version {version('avain')}"
+
+
+# --- --json: exactly one JSON document --------------------------------------------------
+
+RECEIPTS_PILOT = """\
+id = "receipts"
+name = "A pilot where clients confirm receipt"
+code = "RC"
+
+[[groups]]
+id = "adults"
+code = "A"
+name = "Adults"
+
+[workflow]
+confirm_receipt = true
+
+[budget]
+default_monthly = 10000
+months_open = 2
+"""
+
+PROVIDER = "1572860-0"
+OTHER_PROVIDER = "0737546-2"
+STATUTORY = ("prepayment_register", "provider_register", "service_level", "liability_insurance")
+
+
+def checks(*criteria: str) -> list[str]:
+    return [a for c in criteria for a in ("--check", f"{c}=document seen@2017-12-01")]
+
+
+@pytest.fixture(scope="module")
+def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The populated database with a month of work in it: two providers (one approved and
+    priced), a plan and a decision for MINE, January 2018 open, proposals in every state,
+    commitments pending and posted, invoices recorded, approved and paid, and a second
+    pilot whose clients confirm receipt. Returns the file and the ids the recipes need."""
+    folder = tmp_path_factory.mktemp("busy")
+    path = folder / "avain.db"
+    shutil.copy(populated_template, path)
+
+    def run(*args):
+        return as_json(avain(path, *args, "--json"))
+
+    worker, client = ("--as", "worker:example-01"), ("--as", f"client:{MINE}")
+    run("provider", "add", "--ytunnus", PROVIDER, "--name", "Siivouspalvelu Oy", "--iban", "FI2112345600000785",
+        "--area", "Kajaani")
+    run("provider", "add", "--ytunnus", OTHER_PROVIDER, "--name", "Kotiapu Ry", "--area", "Kajaani")
+    run("provider", "approve", PROVIDER, "--pilot", "example", "--service", "cleaning", "--service", "meals",
+        "--from", "2017-12-01", *checks(*STATUTORY, "hb_training"))
+    prices = write(folder, "prices.csv", "provider,service,price,valid_from\n"
+                                         f"{PROVIDER},cleaning,50.00,2017-01-01\n{PROVIDER},meals,9.50,2017-01-01\n")
+    run("catalogue", "import", str(prices))
+    run(*worker, "plan", "set", MINE, "--from", "2018-01-01", "--item", "cleaning=4", "--item", "meals=10")
+    run(*worker, "decision", "grant", MINE, "--from", "2018-01-01", "--to", "2018-12-31")
+    run("--as", "finance", "budget", "open-period", "--pilot", "example", "2018-01")
+
+    def purchase():
+        return run(*client, "proposal", "create", MINE, "--service", "cleaning", "--provider", PROVIDER,
+                   "--amount", "35", "--date", "2018-01-15")["id"]
+
+    def approve(proposal):
+        return run(*worker, "proposal", "approve", str(proposal))["commitment"]
+
+    def invoice(commitment, number):
+        return run("--as", "finance", "invoice", "record", "--provider", PROVIDER, "--number", number,
+                   "--amount", "35", "--ref", commitment["reference"], "--date", "2018-01-20")["id"]
+
+    pending = approve(purchase())
+    recorded = invoice(approve(purchase()), "INV-1")
+    paid = invoice(approve(purchase()), "INV-3")
+    run("--as", "supervisor:example-02", "invoice", "approve", str(paid))
+    first = run("--as", "finance", "pay", "batch", "--pilot", "example", "--date", "2018-01-31")
+    run("--as", "finance", "pay", "confirm", str(first["id"]))
+    batched = invoice(approve(purchase()), "INV-2")
+    run("--as", "supervisor:example-02", "invoice", "approve", str(batched))
+    prepared = run("--as", "finance", "pay", "batch", "--pilot", "example", "--date", "2018-02-05")
+    approved = invoice(approve(purchase()), "INV-4")
+    run("--as", "supervisor:example-02", "invoice", "approve", str(approved))
+    unmatched = write(folder, "unmatched.xml", finvoice_samples.make(
+        seller_id=PROVIDER, number="E-404", amount=4000, reference="1232").decode())
+    queued = run("--as", "finance", "invoice", "import", str(unmatched))["imported"][0]["queued"][0]["review"]
+    open_proposal = purchase()
+
+    run("pilot", "add", str(write(folder, "receipts.toml", RECEIPTS_PILOT)))
+    run("worker", "add", "--pilot", "receipts", "--code", "01", "--name", "R")
+    receipt_client = run("client", "enroll", "--pilot", "receipts", "--hetu", HETUS[4], "--name", "R",
+                         "--worker", "receipts-01")["code"]
+    run("provider", "approve", PROVIDER, "--pilot", "receipts", "--service", "cleaning", "--from", "2017-12-01",
+        *checks(*STATUTORY))
+    as_receipts_worker = ("--as", "worker:receipts-01")
+    run(*as_receipts_worker, "plan", "set", receipt_client, "--from", "2018-01-01", "--item", "cleaning=2")
+    run(*as_receipts_worker, "decision", "grant", receipt_client, "--from", "2018-01-01", "--to", "2018-12-31",
+        "--amount", "100")
+    run("--as", "finance", "budget", "open-period", "--pilot", "receipts", "2018-01")
+    proposal = run("--as", f"client:{receipt_client}", "proposal", "create", receipt_client, "--service",
+                   "cleaning", "--provider", PROVIDER, "--amount", "20", "--date", "2018-01-20")["id"]
+    to_confirm = run(*as_receipts_worker, "proposal", "approve", str(proposal))["commitment"]
+
+    facts = {"pending_commitment": pending["id"], "pending_ref": pending["reference"],
+             "recorded_invoice": recorded, "approved_invoice": approved, "paid_invoice": paid,
+             "prepared_batch": prepared["id"], "review_item": queued,
+             "paid_transfer": f"pay:{paid}", "open_proposal": open_proposal,
+             "receipt_client": receipt_client, "receipt_commitment": to_confirm["id"]}
+    return path, {k: str(v) for k, v in facts.items()}
+
+
+@pytest.fixture
+def busy(tmp_path, busy_template) -> tuple[Path, dict[str, str]]:
+    path = tmp_path / "avain.db"
+    shutil.copy(busy_template[0], path)
+    return path, busy_template[1]
+
+
+#: How to run each command that takes --json: on the populated database (people,
+#: pilots, audit) ...
+JSON_RECIPES: dict[str, list[str]] = {
+    "avain init": ["init"],
+    "avain db upgrade": ["db", "upgrade"],
+    "avain pilot list": ["pilot", "list"],
+    "avain pilot show": ["pilot", "show", "example"],
+    "avain pilot check": ["pilot", "check", "{example_toml}"],
+    "avain pilot add": ["pilot", "add", "{other_toml}"],
+    "avain worker add": ["worker", "add", "--pilot", "example", "--code", "07", "--name", "N"],
+    "avain worker list": ["worker", "list"],
+    "avain client enroll": ["client", "enroll", "--pilot", "example", "--hetu", HETUS[2], "--name", "N",
+                            "--worker", "example-01", "--group", "family", "--assess", "carer_contract=yes"],
+    "avain client show": ["client", "show", MINE],
+    "avain client list": ["client", "list"],
+    "avain client end": ["client", "end", THEIRS],
+    "avain client assist": ["client", "assist", MINE, "--assistant", "example-06"],
+    "avain audit log": ["audit", "log"],
+    "avain audit verify": ["audit", "verify"],
+    "avain plugin list": ["plugin", "list"],
+}
+
+#: ... and on the busy one (decisions, budgets, purchases; {…} are its ids). A command
+#: with --json that is in neither fails test_every_json_command_has_a_recipe.
+WORKFLOW_RECIPES: dict[str, list[str]] = {
+    "avain demo": ["demo", "--reset", "--pilot", "example", "--clients", "1"],
+    "avain decision grant": ["--as", "worker:example-03", "decision", "grant", THEIRS, "--from", "2018-01-01",
+                             "--to", "2018-06-30", "--amount", "150"],
+    "avain decision show": ["decision", "show", MINE],
+    "avain decision explain": ["decision", "explain", MINE, "--period", "2018-02"],
+    "avain budget open-period": ["--as", "finance", "budget", "open-period", "--pilot", "receipts", "2018-02"],
+    "avain budget close-period": ["--as", "finance", "budget", "close-period", "--pilot", "example",
+                                  "2018-01"],
+    "avain budget show": ["budget", "show", "--pilot", "example"],
+    "avain ledger balance": ["ledger", "balance", MINE],
+    "avain ledger statement": ["ledger", "statement", MINE, "--period", "2018-01"],
+    "avain ledger verify": ["ledger", "verify"],
+    "avain ledger correct": ["--as", "finance", "ledger", "correct", "{paid_transfer}", "--reason",
+                             "paid to the wrong account"],
+    "avain provider add": ["provider", "add", "--ytunnus", "2345678-0", "--name", "Ateriapalvelu Oy",
+                           "--area", "Sotkamo"],
+    "avain provider list": ["provider", "list"],
+    "avain provider show": ["provider", "show", PROVIDER],
+    "avain provider approve": ["provider", "approve", OTHER_PROVIDER, "--pilot", "example", "--service", "meals",
+                               "--from", "2018-01-01", *checks(*STATUTORY, "hb_training")],
+    "avain provider revoke": ["provider", "revoke", PROVIDER, "--pilot", "example", "--reason",
+                              "liability insurance lapsed", "--date", "2018-02-01"],
+    "avain catalogue services": ["catalogue", "services"],
+    "avain catalogue import": ["catalogue", "import", "{prices_csv}"],
+    "avain catalogue export": ["catalogue", "export", "--date", "2018-01-15"],
+    "avain catalogue search": ["catalogue", "search", "--service", "cleaning", "--date", "2018-01-15"],
+    "avain catalogue rate": ["--as", f"client:{MINE}", "catalogue", "rate", "{paid_invoice}", "--stars", "4"],
+    "avain plan set": ["--as", "worker:example-01", "plan", "set", MINE, "--from", "2018-02-01",
+                       "--item", "cleaning=2"],
+    "avain plan show": ["plan", "show", MINE],
+    "avain proposal create": ["--as", f"client:{MINE}", "proposal", "create", MINE, "--service", "meals",
+                              "--provider", PROVIDER, "--amount", "12,50", "--date", "2018-01-20",
+                              "--text", "lunch deliveries"],
+    "avain proposal approve": ["--as", "worker:example-01", "proposal", "approve", "{open_proposal}"],
+    "avain proposal reject": ["--as", "worker:example-01", "proposal", "reject", "{open_proposal}",
+                              "--reason", "not in the plan"],
+    "avain proposal list": ["proposal", "list"],
+    "avain commitment list": ["commitment", "list"],
+    "avain commitment cancel": ["--as", "worker:example-01", "commitment", "cancel", "{pending_commitment}"],
+    "avain commitment expire": ["--as", "finance", "commitment", "expire", "--date", "2100-01-01"],
+    "avain commitment confirm": ["--as", "client:{receipt_client}", "commitment", "confirm",
+                                 "{receipt_commitment}"],
+    "avain invoice record": ["--as", "finance", "invoice", "record", "--provider", PROVIDER, "--number",
+                             "INV-9", "--amount", "35", "--ref", "{pending_ref}"],
+    "avain invoice approve": ["--as", "supervisor:example-02", "invoice", "approve", "{recorded_invoice}"],
+    "avain invoice list": ["invoice", "list"],
+    "avain invoice import": ["--as", "finance", "invoice", "import", "{finvoice}"],
+    "avain invoice queue": ["invoice", "queue"],
+    "avain invoice resolve": ["--as", "finance", "invoice", "resolve", "{review_item}", "--note",
+                              "asked the provider for the right reference"],
+    "avain pay batch": ["--as", "finance", "pay", "batch", "--pilot", "example", "--date", "2018-02-28"],
+    "avain pay confirm": ["--as", "finance", "pay", "confirm", "{prepared_batch}"],
+    "avain pay cancel": ["--as", "finance", "pay", "cancel", "{prepared_batch}"],
+    "avain pay list": ["pay", "list"],
+}
+
+
+def json_commands() -> list[str]:
+    found = []
+
+    def walk(cmd: click.Command, ctx: click.Context, path: str) -> None:
+        if any(isinstance(p, click.Option) and "--json" in p.opts for p in cmd.params):
+            found.append(path)
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                walk(sub, click.Context(sub, parent=ctx, info_name=name), f"{path} {name}")
+
+    walk(cli, click.Context(cli, info_name="avain"), "avain")
+    return found
+
+
+def test_every_json_command_has_a_recipe():
+    commands = set(json_commands())
+    recipes = set(JSON_RECIPES) | set(WORKFLOW_RECIPES)
+    missing = sorted(commands - recipes)
+    assert not missing, f"add these commands to JSON_RECIPES or WORKFLOW_RECIPES: {missing}"
+    assert not recipes - commands, f"recipes for commands that do not exist: {sorted(recipes - commands)}"
+
+
+def _run_recipe(db: Path, recipe: list[str], facts: dict[str, str], tmp_path: Path):
+    files = {"example_toml": EXAMPLE_TOML, "other_toml": write(tmp_path, "other.toml", OTHER_PILOT),
+             "prices_csv": write(tmp_path, "prices.csv", f"provider,service,price,valid_from\n"
+                                                         f"{OTHER_PROVIDER},meals,9.00,2018-01-01\n")}
+    if "pending_ref" in facts:
+        files["finvoice"] = write(tmp_path, "invoice.xml", finvoice_samples.make(
+            seller_id=PROVIDER, number="E-1", amount=3500, reference=facts["pending_ref"]).decode())
+    args = [a.format(**files, **facts) for a in recipe]
+    result = avain(db, *args, "--json")
+    data = as_json(result)  # json.loads of the whole of stdout
+    assert isinstance(data, dict | list) and data
+
+
+@pytest.mark.parametrize("path", sorted(JSON_RECIPES))
+def test_json_output_is_exactly_one_document(path, populated, tmp_path):
+    _run_recipe(populated, JSON_RECIPES[path], {}, tmp_path)
+
+
+@pytest.mark.parametrize("path", sorted(WORKFLOW_RECIPES))
+def test_workflow_json_output_is_exactly_one_document(path, busy, tmp_path):
+    db, facts = busy
+    _run_recipe(db, WORKFLOW_RECIPES[path], facts, tmp_path)
+
+
+# --- refusals: exit 1, one line naming the field or file, nothing written -----------------
+
+ENROLL = ["client", "enroll", "--pilot", "example", "--name", "N", "--worker", "example-01",
+          "--group", "family", "--assess", "carer_contract=yes"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    pytest.param([*ENROLL, "--hetu", "010594Y123X"], "--hetu: not a valid henkilötunnus", id="hetu-checksum"),
+    pytest.param([*ENROLL, "--hetu", "320194-123W"], "--hetu: not a valid henkilötunnus", id="hetu-date"),
+    pytest.param([*ENROLL, "--hetu", "12345"], "--hetu: not a valid henkilötunnus", id="hetu-format"),
+    pytest.param([*ENROLL, "--hetu", "311299A9008"], "--hetu: temporary numbers", id="hetu-temporary"),
+    pytest.param([*ENROLL, "--hetu", HETUS[0]], "--hetu: this person is already a client", id="hetu-twice"),
+    pytest.param(["client", "enroll", "--pilot", "nope", "--hetu", HETUS[2], "--name", "N",
+                  "--worker", "example-01"], "--pilot: no pilot 'nope'", id="unknown-pilot"),
+    pytest.param(["client", "enroll", "--pilot", "example", "--hetu", HETUS[2], "--name", "N",
+                  "--worker", "example-77", "--group", "family"], "--worker: no worker 'example-77'",
+                 id="unknown-worker"),
+    pytest.param(["client", "enroll", "--pilot", "example", "--hetu", HETUS[2], "--name", "N",
+                  "--worker", "example-05", "--group", "family"], "--worker: example-05 is a evaluator",
+                 id="not-a-personal-worker"),
+    pytest.param(["client", "enroll", "--pilot", "example", "--hetu", HETUS[2], "--name", "N",
+                  "--worker", "example-01", "--group", "kids"], "--group: 'kids'", id="unknown-group"),
+    pytest.param(["client", "enroll", "--pilot", "example", "--hetu", HETUS[2], "--name", "N",
+                  "--worker", "example-01", "--group", "family"], "family-carer contract is required",
+                 id="not-eligible"),
+    pytest.param(["--as", "worker:example-01", "client", "enroll", "--pilot", "example", "--hetu", HETUS[2],
+                  "--name", "N", "--worker", "example-03", "--group", "family", "--assess",
+                  "carer_contract=yes"], "for themself only", id="enroll-for-another-worker"),
+    pytest.param(["worker", "add", "--pilot", "example", "--code", "01", "--name", "N"],
+                 "--code: pilot example has a worker with code 01 already", id="worker-code-twice"),
+    pytest.param(["worker", "add", "--pilot", "example", "--code", "abc", "--name", "N"], "--code: 'abc'",
+                 id="worker-code-format"),
+    pytest.param(["worker", "add", "--pilot", "nope", "--code", "09", "--name", "N"], "--pilot: no pilot",
+                 id="worker-unknown-pilot"),
+    pytest.param(["worker", "add", "--pilot", "example", "--code", "09", "--name", "N", "--supervisor",
+                  "example-03"], "--supervisor: example-03 is not a supervisor", id="worker-bad-supervisor"),
+    pytest.param(["--as", "worker:example-01", "worker", "add", "--pilot", "example", "--code", "09",
+                  "--name", "N"], "worker is not allowed to worker.add", id="worker-add-not-admin"),
+    pytest.param(["client", "show", "EX-F-99-999"], "no client 'EX-F-99-999'", id="unknown-client"),
+    pytest.param(["--as", "worker:example-03", "client", "show", MINE], f"may not client read {MINE}",
+                 id="another-workers-client"),
+    pytest.param(["client", "show", MINE, "--reason", " "], "--reason", id="identity-without-reason"),
+    pytest.param(["--as", "worker:example-99", "client", "list"], "--as: no worker example-99",
+                 id="acting-as-nobody"),
+    pytest.param(["--as", "worker:example-02", "client", "list"], "--as: example-02 is a supervisor",
+                 id="acting-in-the-wrong-role"),
+    pytest.param(["pilot", "show", "nope"], "ID: no pilot 'nope'", id="pilot-show-unknown"),
+    pytest.param(["pilot", "add", "{missing}"], "nope.toml: no such file", id="pilot-file-missing"),
+    pytest.param(["pilot", "add", "{broken}"], "broken.toml: not valid TOML", id="pilot-malformed-toml"),
+    pytest.param(["pilot", "check", "{broken}"], "broken.toml: not valid TOML", id="pilot-check-malformed"),
+])
+def test_bad_input_is_refused_with_one_line_and_writes_nothing(populated, tmp_path, args, needle):
+    broken = write(tmp_path, "broken.toml", 'id = "x"\nname = \n')
+    args = [a.format(missing=tmp_path / "nope.toml", broken=broken) for a in args]
+    before = counts(populated)
+    result = avain(populated, *args)
+    line = assert_refused(result, needle)
+    assert counts(populated) == before
+    # Neither the henkilötunnus typed nor a stored name is ever repeated.
+    secrets = ["Testi Asiakas"] + [args[i + 1] for i, a in enumerate(args) if a == "--hetu"]
+    for secret in secrets:
+        assert secret not in result.output, line
+
+
+def test_schema_violations_are_refused_each_on_a_line_with_the_file_and_key(populated, tmp_path):
+    bad = write(tmp_path, "bad.toml", BAD_PILOT)
+    before = counts(populated)
+    result = avain(populated, "pilot", "add", str(bad))
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 4
+    assert all(line.startswith(f"{bad}: ") for line in lines)
+    assert f"{bad}: budget.monthly_cap: -5 is less than the minimum of 0" in lines
+    assert counts(populated) == before
+
+
+@pytest.mark.parametrize("url, needle", [
+    ("postgresql+psycopg://nobody@127.0.0.1:1/x", "cannot reach the database postgresql+psycopg://nobody@127.0.0.1:1/x"),
+    ("mysql://nobody@127.0.0.1/x", "--db: mysql://nobody@127.0.0.1/x uses 'mysql'"),
+])
+def test_an_unusable_database_url_is_refused(url, needle):
+    for args in (["pilot", "list"], ["init"]):
+        assert_refused(avain(url, *args), needle)
+
+
+def test_an_older_schema_asks_for_db_upgrade_and_db_upgrade_fixes_it(db):
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    revisions = [r.revision for r in ScriptDirectory.from_config(dbmod.alembic_config()).walk_revisions()]
+    oldest, head = revisions[-1], revisions[0]
+    assert oldest != head, "needs two migrations"
+    engine = dbmod.make_engine(f"sqlite:///{db}")
+    command.upgrade(dbmod.alembic_config(engine), oldest)
+    engine.dispose()
+    before = counts(db)
+    assert_refused(avain(db, "pilot", "list"),
+                   f"has an older schema ({oldest}, this avain needs {head})", "run `avain db upgrade`")
+    assert counts(db) == before
+    upgraded = as_json(avain(db, "db", "upgrade", "--json"))
+    assert (upgraded["from"], upgraded["to"], upgraded["pilots_loaded"]) == (oldest, head, ["example"])
+    assert [p["id"] for p in as_json(avain(db, "pilot", "list", "--json"))] == ["example"]
+
+
+def test_a_schema_from_a_newer_avain_is_refused(populated):
+    sql(populated, "UPDATE alembic_version SET version_num = 'ffff_from_the_future'")
+    before = counts(populated)
+    assert_refused(avain(populated, "client", "list"),
+                   "was written by a newer avain (schema ffff_from_the_future)", "upgrade avain")
+    assert counts(populated) == before
+
+
+def test_a_database_that_is_not_avains_is_refused(populated):
+    sql(populated, "DELETE FROM alembic_version")
+    before = counts(populated)
+    assert_refused(avain(populated, "client", "list"), "holds tables that are not avain's")
+    assert counts(populated) == before
+
+
+@pytest.mark.parametrize("command", [["init"], ["db", "upgrade"]])
+@pytest.mark.parametrize("damage, needle", [
+    ("UPDATE alembic_version SET version_num = 'ffff_from_the_future'", "newer avain"),
+    ("DELETE FROM alembic_version", "not avain's"),
+])
+def test_init_and_db_upgrade_refuse_a_database_they_cannot_upgrade(populated, command, damage, needle):
+    sql(populated, damage)
+    before = counts(populated)
+    assert_refused(avain(populated, *command), needle)
+    assert counts(populated) == before
+
+
+# --- usage errors: exit 2 ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--as", "boss", "pilot", "list"], "--as"),
+    (["--as", "worker", "client", "list"], "--as"),
+    (["client", "enroll", "--pilot", "example"], "--hetu"),
+    (["client", "enroll", "--pilot", "example", "--hetu", "x", "--name", "N", "--worker", "w",
+      "--assess", "no-equals-sign"], "--assess"),
+    (["worker", "add", "--pilot", "example", "--code", "09", "--name", "N", "--role", "boss"], "--role"),
+    (["no-such-command"], "no-such-command"),
+])
+def test_usage_errors_exit_2(populated, args, needle):
+    before = counts(populated)
+    result = avain(populated, *args)
+    assert result.exit_code == 2, result.output
+    assert needle in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+    assert counts(populated) == before
