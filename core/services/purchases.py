@@ -225,18 +225,23 @@ def reject(uow: UnitOfWork, proposal_id: int, *, reason: str) -> dict[str, Any]:
     return proposal_dict(row)
 
 
-def list_proposals(uow: UnitOfWork, *, status: str | None = None,
-                   code: str | None = None) -> list[dict[str, Any]]:
-    check_actor(uow, "proposal.read")
-    q = select(ProposalRow).order_by(ProposalRow.id)
-    clause = scope_clause(uow, ProposalRow.client_code)
+def _scoped_rows(uow: UnitOfWork, model, action: str, *, status: str | None, code: str | None) -> list:
+    """Rows of ``model`` (which has client_code and status) the actor may see, filtered."""
+    check_actor(uow, action)
+    q = select(model).order_by(model.id)
+    clause = scope_clause(uow, model.client_code)
     if clause is not None:
         q = q.where(clause)
     if status:
-        q = q.where(ProposalRow.status == status)
+        q = q.where(model.status == status)
     if code:
-        q = q.where(ProposalRow.client_code == code)
-    return [proposal_dict(r) for r in session(uow).execute(q).scalars()]
+        q = q.where(model.client_code == code)
+    return list(session(uow).execute(q).scalars())
+
+
+def list_proposals(uow: UnitOfWork, *, status: str | None = None,
+                   code: str | None = None) -> list[dict[str, Any]]:
+    return [proposal_dict(r) for r in _scoped_rows(uow, ProposalRow, "proposal.read", status=status, code=code)]
 
 
 # --- commitments -----------------------------------------------------------------------
@@ -312,16 +317,7 @@ def confirm_receipt(uow: UnitOfWork, commitment_id: int, *, on_date: dt.date | N
 
 def list_commitments(uow: UnitOfWork, *, status: str | None = None,
                      code: str | None = None) -> list[dict[str, Any]]:
-    check_actor(uow, "proposal.read")
-    q = select(CommitmentRow).order_by(CommitmentRow.id)
-    clause = scope_clause(uow, CommitmentRow.client_code)
-    if clause is not None:
-        q = q.where(clause)
-    if status:
-        q = q.where(CommitmentRow.status == status)
-    if code:
-        q = q.where(CommitmentRow.client_code == code)
-    return [commitment_dict(r) for r in session(uow).execute(q).scalars()]
+    return [commitment_dict(r) for r in _scoped_rows(uow, CommitmentRow, "proposal.read", status=status, code=code)]
 
 
 # --- invoices --------------------------------------------------------------------------
@@ -414,12 +410,5 @@ def pay(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
 
 
 def list_invoices(uow: UnitOfWork, *, status: str | None = None) -> list[dict[str, Any]]:
-    check_actor(uow, "invoice.read")
-    q = select(InvoiceRow).order_by(InvoiceRow.id)
-    clause = scope_clause(uow, InvoiceRow.client_code)
-    if clause is not None:
-        q = q.where(clause)
-    if status:
-        q = q.where(InvoiceRow.status == status)
-    return [invoice_dict(r) for r in session(uow).execute(q).scalars()]
+    return [invoice_dict(r) for r in _scoped_rows(uow, InvoiceRow, "invoice.read", status=status, code=None)]
 
