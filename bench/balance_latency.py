@@ -11,16 +11,16 @@ and a sample of accounts folded from their transfers through the indexes).
 Then, for a few thousand random client codes (warm cache, one process), four ways to get
 one client's balance are timed, interleaved:
 
-- ``service``: ``app.run(Actor("admin"), statements.balance, code)`` — what
-  ``avain ledger balance`` does (unit of work, Session, role check, client row, account
-  id, balance row).
+- ``service``: ``app.read(Actor("admin"), statements.balance, code)`` — what
+  ``avain ledger balance`` does (a read-only unit of work, Session, role check, and one
+  statement joining the client, the worker and the budget account's totals).
 - ``service_sql_replayed``: the very SQL the service sends for one lookup (captured with
   ``before_cursor_execute``, plus the pool pre-ping and SQLite's ``BEGIN IMMEDIATE``),
   replayed on a plain driver connection, with the same transaction boundaries.
 - ``bare_sql``: one statement on a plain driver connection, in autocommit: the client's
   pilot and its budget account's totals (client LEFT JOIN account on the unique key).
-- ``service_select1``: ``app.run`` of a function that only runs ``SELECT 1``: the fixed
-  cost of one service-layer transaction.
+- ``service_select1``: ``app.read`` of a function that only runs ``SELECT 1``: the fixed
+  cost of one read-only service-layer transaction.
 
     python bench/balance_latency.py                                  # 10M, both engines
     python bench/balance_latency.py --transfers 200000 --lookups 1000  # quick
@@ -309,7 +309,7 @@ def capture_lookup(app, code: str) -> list[tuple[str, Any]]:
     event.listen(app.engine, "before_cursor_execute", before)
     dialect.do_ping = ping
     try:
-        app.run(Actor("admin"), statements.balance, code)
+        app.read(Actor("admin"), statements.balance, code)
     finally:
         event.remove(app.engine, "before_cursor_execute", before)
         dialect.do_ping = real_ping
@@ -348,7 +348,7 @@ def measure(engine_name: str, url: str, raw_connect, accounts: int, lookups: int
     bare_sql += "%s" if is_pg else "?"
 
     def service(code):
-        r = app.run(actor, statements.balance, code)
+        r = app.read(actor, statements.balance, code)
         assert r["client"] == code
 
     def replayed(code):
@@ -368,10 +368,10 @@ def measure(engine_name: str, url: str, raw_connect, accounts: int, lookups: int
         cur.close()
 
     def select1(code):
-        app.run(actor, lambda uow: session(uow).execute(text("SELECT 1")).all())
+        app.read(actor, lambda uow: session(uow).execute(text("SELECT 1")).all())
 
     # a check that the replay reads what the service reads
-    got = app.run(actor, statements.balance, codes[1])
+    got = app.read(actor, statements.balance, codes[1])
     cur = raw_auto.cursor()
     cur.execute(bare_sql, (codes[1],))
     row = cur.fetchone()

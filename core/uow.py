@@ -43,7 +43,14 @@ class UnitOfWork:
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        engine = self.app.engine.execution_options(avain_readonly=True) if self.readonly else self.app.engine
+        engine = self.app.engine
+        if self.readonly:
+            # SQLite: a deferred BEGIN (see db.make_engine). PostgreSQL: no BEGIN/COMMIT round
+            # trips; under READ COMMITTED each statement has its own snapshot anyway.
+            options = {"avain_readonly": True}
+            if engine.dialect.name == "postgresql":
+                options["isolation_level"] = "AUTOCOMMIT"
+            engine = engine.execution_options(**options)
         self.session = Session(engine, expire_on_commit=False)
         self.session.begin()
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from .. import auth, ledger
 from ..audit import ORGANISER
@@ -28,18 +28,26 @@ def _budget_account(uow: UnitOfWork, code: str, action: str) -> tuple[int | None
     return acc, client.pilot_id
 
 
+def _balance_query():
+    c, a, w = ClientRow.__table__.c, ledger.ACC.c, WorkerRow.__table__.c
+    return (select(c.pilot_id, c.worker_id, c.assistant_id, w.supervisor_id,
+                   a.credits_posted, a.debits_posted, a.debits_pending)
+            .select_from(ClientRow.__table__
+                         .outerjoin(ledger.ACC, (a.pilot_id == c.pilot_id) & (a.kind == "budget")
+                                    & (a.owner == c.code))
+                         .outerjoin(WorkerRow.__table__, w.id == c.worker_id))
+            .where(c.code == bindparam("code")))
+
+
+#: Built once: composing the statement costs more than running it.
+_BALANCE = _balance_query()
+
+
 def balance(uow: UnitOfWork, code: str) -> dict[str, Any]:
     """``avain ledger balance``: one statement reads the client, their scope and the
     budget's running totals, whatever the history's length."""
     actor = check_actor(uow, "ledger.read")
-    c, a, w = ClientRow.__table__.c, ledger.ACC.c, WorkerRow.__table__.c
-    row = session(uow).execute(
-        select(c.pilot_id, c.worker_id, c.assistant_id, w.supervisor_id,
-               a.credits_posted, a.debits_posted, a.debits_pending)
-        .select_from(ClientRow.__table__
-                     .outerjoin(ledger.ACC, (a.pilot_id == c.pilot_id) & (a.kind == "budget") & (a.owner == c.code))
-                     .outerjoin(WorkerRow.__table__, w.id == c.worker_id))
-        .where(c.code == code)).one_or_none()
+    row = session(uow).execute(_BALANCE, {"code": code}).one_or_none()
     if row is None:
         raise NotFound(f"no client {code!r}; see `avain client list`")
     if actor.role in auth.SCOPED and not auth.can_reach_client(
