@@ -229,10 +229,8 @@ def _worker(mode: str, url: str, conninfo: str, tag: str, worker: int, budgets: 
                 tid, pid = _ids(tag, worker, n)
                 mapping = {
                     CAPTURE_COMMIT: tid, CAPTURE_POST: pid, cap_b: budget, cap_p: payable,
-                    templ["hash_commit"]: _request_hash(
-                        kind="commitment", debit=budget, credit=payable, amount=AMOUNT,
-                        pending=True, period=PERIOD, reverses=None),
-                    templ["hash_post"]: _request_hash(kind="post", pending_id=tid, amount=AMOUNT),
+                    templ["hash_commit"]: _request_hash("commitment", budget, payable, AMOUNT, True, PERIOD, None),
+                    templ["hash_post"]: _request_hash("post", None, None, AMOUNT, False, None, None, tid),
                 }
                 for txn in _substitute(txns, mapping, dt.datetime.now(dt.UTC)):
                     with conn.cursor() as cur:

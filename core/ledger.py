@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from attrs import frozen
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
@@ -156,8 +156,42 @@ def _check_amount(amount: int) -> None:
         raise ValidationError("amount: must be more than zero")
 
 
+# The hot statements are built once, with bound parameters: composing a statement costs
+# more client time than the database spends running it.
+_SELECT_TRANSFER = select(TR).where(TR.c.id == bindparam("tid"))
+_INSERT_TRANSFER = insert(TR)
+_RESOLUTIONS = TR.alias("resolution")
+_RESOLVE_PENDING = (
+    select(TR.c.amount, TR.c.pending, TR.c.debit_account_id, TR.c.credit_account_id, TR.c.period,
+           select(func.coalesce(func.sum(_RESOLUTIONS.c.amount), 0))
+           .where(_RESOLUTIONS.c.pending_id == bindparam("pid")).scalar_subquery().label("resolved"))
+    .where(TR.c.id == bindparam("pid")).with_for_update(of=TR)
+)
+
+
+def _update_totals(columns: tuple[str, ...], *, guarded: bool):
+    """UPDATE account SET col = col + :d_col … WHERE id = :acc [AND still covered]."""
+    stmt = update(ACC).where(ACC.c.id == bindparam("acc")).values(
+        {ACC.c[name]: ACC.c[name] + bindparam(f"d_{name}") for name in columns})
+    if guarded:
+        stmt = stmt.where((ACC.c.limited.is_(False))
+                          | (ACC.c.debits_posted + ACC.c.debits_pending + bindparam("spend")
+                             <= ACC.c.credits_posted))
+    return stmt
+
+
+_UPDATES: dict[tuple[tuple[str, ...], bool], Any] = {}
+
+
+def _update_stmt(columns: tuple[str, ...], guarded: bool):
+    key = (columns, guarded)
+    if key not in _UPDATES:
+        _UPDATES[key] = _update_totals(columns, guarded=guarded)
+    return _UPDATES[key]
+
+
 def _replay(s: Session, transfer_id: str, request_hash: str) -> Transfer | None:
-    row = s.execute(select(TR).where(TR.c.id == transfer_id)).mappings().one_or_none()
+    row = s.execute(_SELECT_TRANSFER, {"tid": transfer_id}).mappings().one_or_none()
     if row is None:
         return None
     if row["request_hash"] != request_hash:
@@ -178,12 +212,11 @@ def _apply(s: Session, debit: int, credit: int, *, debit_cols: dict[str, int],
     conditional on a limited account still covering it."""
     for acc in sorted((debit, credit)):
         cols = debit_cols if acc == debit else credit_cols
-        stmt = update(ACC).where(ACC.c.id == acc).values(
-            {ACC.c[name]: ACC.c[name] + delta for name, delta in cols.items()})
-        if acc == debit and spend > 0:
-            stmt = stmt.where((ACC.c.limited.is_(False))
-                              | (ACC.c.debits_posted + ACC.c.debits_pending + spend <= ACC.c.credits_posted))
-        if s.execute(stmt).rowcount != 1:
+        guarded = acc == debit and spend > 0
+        params = {"acc": acc, **{f"d_{name}": delta for name, delta in cols.items()}}
+        if guarded:
+            params["spend"] = spend
+        if s.execute(_update_stmt(tuple(cols), guarded), params).rowcount != 1:
             if acc == debit and spend > 0:
                 b = balance(s, debit)
                 raise InsufficientFunds(
@@ -195,7 +228,7 @@ def _apply(s: Session, debit: int, credit: int, *, debit_cols: dict[str, int],
 
 def _insert(s: Session, values: dict[str, Any]) -> Transfer:
     try:
-        s.execute(insert(TR).values(values))
+        s.execute(_INSERT_TRANSFER, values)
     except IntegrityError as exc:  # same id written concurrently: the retry replays it
         if _is_duplicate(exc, "transfer"):
             raise RetryableConflict(f"transfer {values['id']} written concurrently") from exc
@@ -244,11 +277,7 @@ def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount:
     h = _request_hash(kind, None, None, amount, False, None, None, pending_id)
     if (replayed := _replay(s, transfer_id, h)) is not None:
         return replayed
-    resolved = (select(func.coalesce(func.sum(TR.c.amount), 0)).where(TR.c.pending_id == pending_id)
-                .scalar_subquery())
-    p = s.execute(select(TR.c.amount, TR.c.pending, TR.c.debit_account_id, TR.c.credit_account_id,
-                         TR.c.period, resolved.label("resolved"))
-                  .where(TR.c.id == pending_id).with_for_update(of=TR)).one_or_none()
+    p = s.execute(_RESOLVE_PENDING, {"pid": pending_id}).one_or_none()
     if p is None or not p.pending:
         raise NotFound(f"no pending transfer {pending_id}")
     left = p.amount - int(p.resolved)
