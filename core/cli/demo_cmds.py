@@ -41,6 +41,8 @@ def demo(pilot_ids, reset, seed, clients, as_json):
                          ["client", "granted", "spent", "released", "lapsed", "reserved", "lines"],
                          "Statements")(console, p["statements"])
             console.print(f"month closed: {p['closed']['amount_fi']} {p['closed']['policy']}")
+        for s in d.get("skipped", []):
+            console.print(f"[yellow]pilot {s['pilot']} not run: it {s['why']}[/yellow]")
         ledger = d["ledger"]
         status = "[green]ok[/green]" if ledger["ok"] else f"[red]{ledger['problems'][0]}[/red]"
         console.print(f"ledger verify: {status} ({ledger['transfers']} transfers, "

@@ -48,10 +48,18 @@ def period_allocations(uow: UnitOfWork, pilot_id: str, period: Period) -> list[A
         .where(AccountRow.pilot_id == pilot_id, AccountRow.kind == "budget",
                TransferRow.period == str(period), TransferRow.kind.in_(("allocation", "carry-over")))
         .order_by(AccountRow.owner)).all()
+    # Corrections that reversed an allocation take it back out.
+    reversed_ = s.execute(
+        select(AccountRow.owner, TransferRow.amount)
+        .join(AccountRow, AccountRow.id == TransferRow.debit_account_id)
+        .where(AccountRow.pilot_id == pilot_id, AccountRow.kind == "budget",
+               TransferRow.period == str(period), TransferRow.kind == "correction")).all()
     totals: dict[str, int] = {}
     for code, amount in rows:
         totals[code] = totals.get(code, 0) + amount
-    return [Allocation(code, period, Money(amount)) for code, amount in totals.items()]
+    for code, amount in reversed_:
+        totals[code] = totals.get(code, 0) - amount
+    return [Allocation(code, period, Money(amount)) for code, amount in totals.items() if amount > 0]
 
 
 def charge_id(backend: str, external_id: str) -> str:
