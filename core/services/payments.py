@@ -122,7 +122,8 @@ def ledger_charges(uow: UnitOfWork, *, backend: str, pilot_id: str, period: Peri
     s = session(uow)
     prefix = f"{backend}:"
     rows = s.execute(select(TransferRow).where(
-        TransferRow.kind == "charge", TransferRow.period == str(period), TransferRow.id.like(prefix + "%"))
+        TransferRow.kind == "charge", TransferRow.period == str(period),
+        TransferRow.id.startswith(prefix, autoescape=True))
     ).scalars().all()
     cancelled = set(s.execute(select(TransferRow.reverses).where(
         TransferRow.reverses.in_([r.id for r in rows]))).scalars()) if rows else set()
