@@ -182,13 +182,14 @@ def _clients_query(pilot_id: str, period: Period, after: str, *, count: bool = F
                    limit: int | None = None):
     """Clients of the pilot with a decision in force in ``period``, after ``after`` in code
     order (the run's cursor)."""
-    codes = (select(DecisionRow.client_code)
-             .join(ClientRow, ClientRow.code == DecisionRow.client_code)
-             .where(*_covering(pilot_id, period), DecisionRow.client_code > after)
-             .group_by(DecisionRow.client_code))
+    code = DecisionRow.__table__.c.client_code  # a Core column: plain rows, no ORM loading
+    codes = (select(code)
+             .join(ClientRow, ClientRow.code == code)
+             .where(*_covering(pilot_id, period), code > after)
+             .group_by(code))
     if count:
         return select(func.count()).select_from(codes.subquery())
-    q = codes.order_by(DecisionRow.client_code)
+    q = codes.order_by(code)
     return q.limit(limit) if limit else q
 
 
