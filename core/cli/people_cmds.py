@@ -7,6 +7,7 @@ import click
 from ..domain import ROLES
 from ..services import people
 from .output import emit, json_option, render_mapping, render_table
+from .params import key_values
 from .state import state
 
 WORKER_ROLES = [r for r in ROLES if r != "client"]
@@ -47,16 +48,6 @@ def client() -> None:
     """Clients: enrolment, lookup, end of the client relationship."""
 
 
-def _assessment(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--assess")
-        out[key.strip()] = val.strip()
-    return out
-
-
 @client.command("enroll")
 @click.option("--pilot", "pilot_id", required=True, help="Pilot id.")
 @click.option("--hetu", required=True, help="Henkilötunnus (never printed or logged).")
@@ -74,7 +65,7 @@ def client_enroll(pilot_id, hetu, name, worker_id, group_id, control, assess, on
     """Enroll a client; prints the pseudonymous client code."""
     data = state().run(people.enroll, pilot_id=pilot_id, hetu=hetu, name=name,
                        worker_id=worker_id, group_id=group_id, control=control,
-                       assessment=_assessment(assess),
+                       assessment=key_values(assess, "--assess"),
                        on_date=on_date.date() if on_date else None, phone=phone)
     emit(data, as_json, lambda c, d: c.print(d["code"]))
 
