@@ -1,6 +1,21 @@
 """Shared test helpers: made-up people and a team of workers."""
 
+from pathlib import Path
+
 from avain.core.auth import Actor
+
+#: The example pilot's pilot.toml, and a second data-only pilot for `pilot add`.
+EXAMPLE_TOML = Path(__file__).resolve().parents[1] / "plugins" / "example_pilot" / "pilot.toml"
+OTHER_PILOT = """\
+id = "other"
+name = "Another pilot"
+code = "OT"
+
+[[groups]]
+id = "adults"
+code = "A"
+name = "Adults"
+"""
 
 #: Valid henkilötunnus numbers of made-up people (checked by python-stdnum).
 HETUS = ["010594Y123W", "010594-123W", "131052-308T", "150320A1237", "020202A234Y",

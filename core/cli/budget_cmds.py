@@ -86,6 +86,16 @@ def _progress(label: str):
     return progress, update
 
 
+def _run_with_progress(label: str, run, pilot_id: str, period, batch: int):
+    """A bulk run (open or close a month) as the acting user, with a progress bar on stderr."""
+    st = state()
+    progress, update = _progress(label)
+    try:
+        return run(st.app(), st.actor, pilot_id, period, batch=batch, progress=update)
+    finally:
+        progress.stop()
+
+
 @budget_group.command("open-period")
 @click.option("--pilot", "pilot_id", required=True)
 @click.argument("period", type=PERIOD)
@@ -94,12 +104,7 @@ def _progress(label: str):
 @json_option
 def open_period(pilot_id, period, batch, as_json):
     """Allocate every active decision's budget for the month (idempotent, resumable)."""
-    st = state()
-    progress, update = _progress(f"allocating {pilot_id} {period}")
-    try:
-        data = budget.open_period(st.app(), st.actor, pilot_id, period, batch=batch, progress=update)
-    finally:
-        progress.stop()
+    data = _run_with_progress(f"allocating {pilot_id} {period}", budget.open_period, pilot_id, period, batch)
     emit(data, as_json, lambda c, d: c.print(
         f"{d['pilot']} {d['period']} open: {d['clients']} budgets, {d['amount_fi']} allocated"))
 
@@ -111,12 +116,7 @@ def open_period(pilot_id, period, batch, as_json):
 @json_option
 def close_period(pilot_id, period, batch, as_json):
     """Lapse or carry over the month's unused budgets (the pilot's policy), then close it."""
-    st = state()
-    progress, update = _progress(f"closing {pilot_id} {period}")
-    try:
-        data = budget.close_period(st.app(), st.actor, pilot_id, period, batch=batch, progress=update)
-    finally:
-        progress.stop()
+    data = _run_with_progress(f"closing {pilot_id} {period}", budget.close_period, pilot_id, period, batch)
     emit(data, as_json, lambda c, d: c.print(
         f"{d['pilot']} {d['period']} closed: {d['amount_fi']} {d['policy']} from {d['clients']} budgets"))
 

@@ -14,24 +14,12 @@ import click
 import finvoice_samples
 import pytest
 from click.testing import CliRunner
-from helpers import HETUS
+from helpers import EXAMPLE_TOML, HETUS, OTHER_PILOT
 
 from avain.core import db as dbmod
 from avain.core.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_TOML = ROOT / "plugins" / "example_pilot" / "pilot.toml"
-
-OTHER_PILOT = """\
-id = "other"
-name = "Another pilot"
-code = "OT"
-
-[[groups]]
-id = "adults"
-code = "A"
-name = "Adults"
-"""
 
 BAD_PILOT = """\
 id = "Bad Id"

@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from pathlib import Path
 from types import SimpleNamespace
 
 import click
 import pytest
 from click.testing import CliRunner
 from conftest import open_app
-from helpers import HETUS, add_team, enroll
+from helpers import HETUS, OTHER_PILOT, add_team, enroll
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -39,19 +38,6 @@ from avain.core.hookspecs import hookimpl
 from avain.core.models import ClientRow
 from avain.core.plugins import collect, loaded_plugins, make_plugin_manager
 from avain.core.services import audit_log, budget, people, pilots
-
-EXAMPLE_TOML = Path(__file__).parents[2] / "plugins" / "example_pilot" / "pilot.toml"
-
-OTHER_PILOT = """\
-id = "other"
-name = "Another pilot"
-code = "OT"
-
-[[groups]]
-id = "adults"
-code = "A"
-name = "Adults"
-"""
 
 
 @pytest.fixture(autouse=True)
