@@ -201,14 +201,18 @@ def list_providers(uow: UnitOfWork, *, pilot_id: str | None = None,
     check_actor(uow, "provider.read")
     on_date = on_date or dt.date.today()
     s = session(uow)
+    # The approvals in force that day, all in one query, grouped by provider.
+    q = select(ProviderApprovalRow).where(
+        ProviderApprovalRow.valid_from <= on_date, ProviderApprovalRow.valid_to >= on_date,
+        (ProviderApprovalRow.revoked_on.is_(None)) | (ProviderApprovalRow.revoked_on > on_date))
+    if pilot_id:
+        q = q.where(ProviderApprovalRow.pilot_id == pilot_id)
+    in_force: dict[str, list[ProviderApprovalRow]] = {}
+    for a in s.execute(q).scalars():
+        in_force.setdefault(a.provider_id, []).append(a)
     out = []
     for row in s.execute(select(ProviderRow).order_by(ProviderRow.name)).scalars():
-        q = select(ProviderApprovalRow).where(ProviderApprovalRow.provider_id == row.id)
-        if pilot_id:
-            q = q.where(ProviderApprovalRow.pilot_id == pilot_id)
-        approvals = s.execute(q).scalars().all()
-        current = [a for a in approvals if a.valid_from <= on_date <= a.valid_to and
-                   (a.revoked_on is None or a.revoked_on > on_date)]
+        current = in_force.get(row.id, [])
         out.append({**as_dict(row), "approved_in": sorted({a.pilot_id for a in current}),
                     "services": sorted({c for a in current for c in json.loads(a.services)})})
     return out
