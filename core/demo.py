@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from faker import Faker
@@ -19,7 +22,7 @@ from sqlmodel import Session, SQLModel
 from . import db as dbmod
 from .app import App
 from .auth import Actor
-from .domain import Money, Period
+from .domain import Money, Period, RailSimulation
 from .errors import Conflict, Refused
 from .models import ClientRow, TransferRow, WorkerRow
 from .plugins import collect
@@ -48,35 +51,44 @@ def reset(app: App) -> None:
 
 def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
         clients_per_pilot: int = 8) -> dict[str, Any]:
-    """Run the demo month; returns a machine-readable summary."""
+    """Run the demo month; returns a machine-readable summary.
+
+    A pilot whose payment backend loads budgets into an outside service (an e-wallet, a
+    voucher system) runs against the backend's local simulator, started for the demo and
+    stopped after it; a backend without one is skipped and named."""
     admin = Actor("admin")
     if not is_empty(app):
         raise Conflict("the database is not empty: give --reset to start it afresh, or point "
                        "--db at a new file")
     app.run(admin, pilots.sync_plugin_pilots)
     available = [p.name for p in collect(app.pm, "avain_pilots")]
-    if pilot_ids:
-        for pid in pilot_ids:
-            app.run(admin, pilots.get, pid)
-    chosen, skipped = list(pilot_ids or []), []
-    if not pilot_ids:
-        # Pilots whose payment backend loads budgets into an outside service (an e-wallet, a
-        # voucher system) need that service running; by default the demo runs the others.
-        for pid in available:
-            backend = payments.backend_for(app.pm, app.run(admin, pilots.get, pid))
-            if backend is not None and backend.load_period is not None:
-                skipped.append({"pilot": pid, "backend": backend.name,
-                                "why": f"needs the {backend.name} service; start its simulator and "
-                                       f"run `avain demo --pilot {pid}`"})
-            else:
-                chosen.append(pid)
+    for pid in pilot_ids or ():
+        app.run(admin, pilots.get, pid)
+    chosen, skipped = [], []
+    backends = {}
+    for pid in pilot_ids or sorted(available):
+        backend = payments.backend_for(app.pm, app.run(admin, pilots.get, pid))
+        if backend is not None and backend.load_period is not None and backend.simulator is None:
+            skipped.append({"pilot": pid, "backend": backend.name,
+                            "why": f"needs the {backend.name} service, and its plugin has no simulator"})
+            continue
+        chosen.append(pid)
+        backends[pid] = backend if backend is not None and backend.simulator is not None else None
     fake = Faker("fi_FI")
     fake.seed_instance(seed)
     rng = random.Random(seed)
     provider_ids = _providers(app, fake)
     summary = {"period": str(DEMO_PERIOD), "pilots": [], "skipped": skipped}
-    for pid in chosen:
-        summary["pilots"].append(_pilot_month(app, pid, fake, rng, provider_ids, clients_per_pilot))
+    with tempfile.TemporaryDirectory(prefix="avain-demo-") as workdir, ExitStack() as running:
+        for pid in chosen:
+            rail = None
+            if backends[pid] is not None:
+                folder = Path(workdir) / pid
+                folder.mkdir()
+                rail = running.enter_context(backends[pid].simulator(folder, DEMO_PERIOD))
+                for section, values in rail.settings.items():
+                    app.run(admin, pilots.configure_section, pid, section, values)
+            summary["pilots"].append(_pilot_month(app, pid, fake, rng, provider_ids, clients_per_pilot, rail))
     summary["ledger"] = app.run(admin, statements.verify)
     summary["audit_events"] = app.run(admin, _audit_count)
     return summary
@@ -112,6 +124,8 @@ def _catalogue(app: App, pilot, provider_ids: list[str], rng: random.Random) -> 
         app.run(admin, providers.approve, pid, pilot_id=pilot.id, services=offered, checks=checks,
                 valid_from=DEMO_PERIOD.first_day - dt.timedelta(days=31))
         for code in offered:
+            if app.run(admin, lambda uow, p=pid, c=code: catalogue.price_on(uow, p, c, DEMO_PERIOD.first_day)):
+                continue  # priced already for another pilot: one price list per provider
             base = own.get(code, 3000)
             app.run(admin, catalogue.set_price, provider_id=pid, service=code,
                     price=Money(base * rng.randint(85, 115) // 100 // 10 * 10),
@@ -120,7 +134,7 @@ def _catalogue(app: App, pilot, provider_ids: list[str], rng: random.Random) -> 
 
 
 def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
-                 provider_ids: list[str], n_clients: int) -> dict[str, Any]:
+                 provider_ids: list[str], n_clients: int, rail: RailSimulation | None) -> dict[str, Any]:
     admin = Actor("admin")
     pilot = app.run(admin, pilots.get, pilot_id)
     wf = app.run(admin, lambda uow: uow.hooks.avain_workflow_options(pilot=pilot))
@@ -168,6 +182,12 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
                 items={s: rng.randint(2, 6) for s in chosen}, carer_days_off=rng.random() < 0.5)
         app.run(worker, budget.grant, code, valid_from=start, valid_to=dt.date(2018, 12, 31))
     opened = budget.open_period(app, Actor("finance", finance), pilot_id, DEMO_PERIOD)
+    if rail is not None:
+        # The rail is the purchase: providers charge the wallet or record service events,
+        # and finance imports what the rail reports.
+        played = rail.play_month(app, app.run(admin, pilots.get, pilot_id), DEMO_PERIOD, clients=hb,
+                                 providers=provider_ids, finance=Actor("finance", finance), rng=rng)
+        return _month_end(app, pilot_id, finance, hb, controls, refused, opened, {"rail": played})
 
     counts = {"proposed": 0, "approved": 0, "rejected": 0, "refused_budget": 0, "refused_rules": 0,
               "invoiced": 0,
@@ -224,6 +244,13 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
         paid = app.run(Actor("finance", finance), finance_svc.confirm_batch, batch["id"])
         counts["paid"] = len(paid["invoices"])
         counts["payment_batch"] = batch["message_id"]
+    return _month_end(app, pilot_id, finance, hb, controls, refused, opened, {"workflow": counts})
+
+
+def _month_end(app: App, pilot_id: str, finance: str, hb: list[str], controls: list[str], refused: list[str],
+               opened: dict[str, Any], month: dict[str, Any]) -> dict[str, Any]:
+    """Close the month and gather each client's statement."""
+    admin = Actor("admin")
     closed = budget.close_period(app, Actor("finance", finance), pilot_id, DEMO_PERIOD)
     client_rows = []
     for code in hb:
@@ -231,10 +258,10 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
         t = st["totals"]
         client_rows.append({
             "client": code, "lines": len(st["lines"]), "available": st["balance"]["available"],
-            **{k: Money(t.get(k, 0)).fi() for k in ("granted", "spent", "released", "lapsed")},
+            **{k: Money(t.get(k, 0)).fi() for k in ("granted", "spent", "corrected", "released", "lapsed")},
             "reserved": Money(st["balance"]["reserved"]).fi()})
     return {"pilot": pilot_id, "clients": len(hb), "controls": len(controls),
-            "enrolment_refusals": refused, "opened": opened, "workflow": counts, "closed": closed,
+            "enrolment_refusals": refused, "opened": opened, **month, "closed": closed,
             "statements": client_rows}
 
 

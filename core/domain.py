@@ -433,6 +433,21 @@ BACKEND_CAPABILITIES = ("load_period", "charges", "service_events", "import_stat
 
 
 @frozen
+class RailSimulation:
+    """A payment rail running on a local simulator (``PaymentBackend.simulator``).
+
+    ``settings`` points a pilot at the simulator: ``{config section: {key: value}}``
+    merged into the pilot's ``[plugins.<section>]``. ``play_month(app, pilot, period, *,
+    clients, providers, finance, rng)`` plays a month of purchases on the rail as its
+    providers would (charges, service events), imports what the rail reports into the
+    ledger as ``finance`` and reconciles; it returns a summary dict.
+    """
+
+    settings: Any
+    play_month: Any
+
+
+@frozen
 class Allocation:
     """A client's budget for a period, as a backend loads it (to a wallet or a voucher)."""
 
@@ -457,6 +472,9 @@ class PaymentBackend:
     load_period: Any = None  # (app, pilot, period, allocations) -> dict
     import_file: Any = None  # (app, actor, pilot, path) -> dict
     reconcile: Any = None  # (app, pilot, period) -> list[dict]
+    #: ``(workdir, period) -> context manager yielding a RailSimulation``: the rail played
+    #: by a local simulator, for ``avain demo`` and training; None when there is none.
+    simulator: Any = None
 
     def __attrs_post_init__(self):
         unknown = set(self.capabilities) - set(BACKEND_CAPABILITIES)

@@ -44,5 +44,11 @@ class DatabaseError(AvainError):
     """The database cannot be reached, or its schema is not the one this avain expects."""
 
 
+class ServiceUnavailable(AvainError):
+    """An outside service a plugin talks to (an e-wallet, a voucher system) cannot be
+    reached, timed out or broke off its answer. Nothing it was asked for can be assumed
+    done, and nothing was posted in avain for it: running the command again is safe."""
+
+
 class PluginError(AvainError):
     """A plugin is broken: a misspelt hook, a duplicate record name, a bad registration."""

@@ -28,17 +28,20 @@ def demo(pilot_ids, reset, seed, clients, as_json):
 
     def render(console, d):
         for p in d["pilots"]:
-            w = p["workflow"]
             console.rule(f"[bold]{p['pilot']}[/bold] · {d['period']}")
             console.print(f"{p['clients']} HB clients and {p['controls']} controls enrolled; "
                           f"{p['opened']['amount_fi']} allocated to {p['opened']['clients']} budgets")
-            console.print(f"{w['proposed']} proposals: {w['approved']} approved, {w['rejected']} rejected, "
-                          f"{w['refused_budget']} refused for lack of budget, {w['refused_rules']} by the "
-                          f"pilot's rules; {w['cancelled']} commitments "
-                          f"cancelled; {w['invoiced']} invoices recorded, {w['paid']} paid in SEPA batch "
-                          f"{w.get('payment_batch', '—')}")
-            render_table(["client", "granted", "spent", "released", "lapsed", "reserved", "entries"],
-                         ["client", "granted", "spent", "released", "lapsed", "reserved", "lines"],
+            if "rail" in p:
+                console.print(_rail_line(p["rail"]), markup=False, highlight=False, soft_wrap=True)
+            else:
+                w = p["workflow"]
+                console.print(f"{w['proposed']} proposals: {w['approved']} approved, {w['rejected']} rejected, "
+                              f"{w['refused_budget']} refused for lack of budget, {w['refused_rules']} by the "
+                              f"pilot's rules; {w['cancelled']} commitments "
+                              f"cancelled; {w['invoiced']} invoices recorded, {w['paid']} paid in SEPA batch "
+                              f"{w.get('payment_batch', '—')}")
+            render_table(["client", "granted", "spent", "cancelled", "released", "lapsed", "reserved", "entries"],
+                         ["client", "granted", "spent", "corrected", "released", "lapsed", "reserved", "lines"],
                          "Statements")(console, p["statements"])
             console.print(f"month closed: {p['closed']['amount_fi']} {p['closed']['policy']}")
         for s in d.get("skipped", []):
@@ -52,6 +55,19 @@ def demo(pilot_ids, reset, seed, clients, as_json):
     emit(summary, as_json, render)
     if not summary["ledger"]["ok"]:
         click.get_current_context().exit(1)
+
+
+def _rail_line(r: dict) -> str:
+    """A month on a payment rail in one sentence: what providers did, what the rail
+    refused, what was imported, and whether the rail and the ledger agree."""
+    refused = ", ".join(f"{n} {why}" for why, n in r["refused"].items()) or "none"
+    did = (f"{r['charges']} wallet charges ({r['cancelled']} cancelled the same day)" if "charges" in r
+           else f"{r['events']} service events")
+    imported = ", ".join(f"{n} {k}" for k, n in r["imported"].items())
+    agree = ("in step" if not r["differences"] else
+             f"{len(r['differences'])} differences (first: {r['differences'][0].get('detail', r['differences'][0])})")
+    return (f"{r['rail']} simulator: {did}; refused: {refused}; imported: {imported}; "
+            f"{r['rail']} and the ledger: {agree}")
 
 
 COMMANDS = [demo]

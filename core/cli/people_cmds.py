@@ -113,4 +113,19 @@ def client_assist(code, assistant_id, as_json):
     emit(data, as_json, lambda c, d: c.print(f"{d['code']}: assistant {d['assistant']}"))
 
 
+@client.command("phone")
+@click.argument("code")
+@click.argument("phone", metavar="PHONE", required=False)
+@click.option("--remove", is_flag=True, help="Remove the number instead.")
+@json_option
+def client_phone(code, phone, remove, as_json):
+    """Set the phone number a payment rail (an e-wallet) knows the client by; never printed."""
+    if (phone is None) == (not remove):
+        raise click.UsageError("give a PHONE or --remove, not both")
+    data = state().run(people.set_phone, code, None if remove else phone)
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['code']}: phone number {'set' if d['phone'] == 'set' else 'removed'}"
+        + ("" if d["changed"] else " (unchanged)")))
+
+
 COMMANDS = [worker, client]

@@ -104,14 +104,14 @@ def validate_hetu(value: str, pilot: Pilot) -> str:
     return number
 
 
-def validate_phone(value: str) -> str:
+def validate_phone(value: str, *, field: str = "--phone") -> str:
     """A Finnish or international phone number in E.164 form (+358401234567). The message
-    never repeats the number."""
+    names ``field`` and never repeats the number."""
     digits = re.sub(r"[\s()-]", "", value)
     if digits.startswith("0"):
         digits = "+358" + digits[1:]
     if not re.fullmatch(r"\+\d{7,15}", digits):
-        raise ValidationError("--phone: not a phone number (e.g. 040 123 4567 or +358401234567)")
+        raise ValidationError(f"{field}: not a phone number (e.g. 040 123 4567 or +358401234567)")
     return digits
 
 
@@ -257,6 +257,23 @@ def end(uow: UnitOfWork, code: str, *, on_date: dt.date | None = None) -> dict[s
     after = client_dict(row)
     record(uow, "client.ended", code, before=before, after=after)
     return after
+
+
+def set_phone(uow: UnitOfWork, code: str, phone: str | None) -> dict[str, Any]:
+    """``avain client phone``: set (or, with None, remove) the phone number a payment rail
+    knows the client by. The number is identity data: stored with the name, never in the
+    audit trail, which records only that it changed."""
+    row = reach_client(uow, code, "client.contact")
+    value = validate_phone(phone, field="PHONE") if phone else None
+    ident = session(uow).get(ClientIdentityRow, code)
+    if ident is None:  # pragma: no cover - enroll writes both rows in one transaction
+        raise NotFound(f"client {code} has no identity record")
+    changed = ident.phone != value
+    if changed:
+        ident.phone = value
+        session(uow).add(ident)
+        record(uow, "client.phone_set" if value else "client.phone_removed", code)
+    return {"code": row.code, "phone": "set" if value else "none", "changed": changed}
 
 
 def assign_assistant(uow: UnitOfWork, code: str, assistant_id: str) -> dict[str, Any]:

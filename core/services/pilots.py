@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from .. import pilot_config
 from ..audit import ORGANISER
 from ..domain import Pilot, thaw
-from ..errors import Conflict, NotFound
+from ..errors import ConfigError, Conflict, NotFound
 from ..models import ClientRow, PilotRow
 from ..plugins import collect
 from ..uow import UnitOfWork
@@ -58,7 +58,7 @@ def sync_plugin_pilots(uow: UnitOfWork) -> list[str]:
     s = session(uow)
     touched = []
     sections = config_sections(uow)
-    for source in collect(uow.app.pm, "avain_pilots"):
+    for source in sorted(collect(uow.app.pm, "avain_pilots"), key=lambda source: source.name):
         pilot, data = pilot_config.load_file(source.path, sections)
         origin = f"plugin {source.name}"
         row = s.get(PilotRow, pilot.id)
@@ -76,6 +76,27 @@ def sync_plugin_pilots(uow: UnitOfWork) -> list[str]:
                    before={"config": before}, after={"config": data})
             touched.append(pilot.id)
     return touched
+
+
+def configure_section(uow: UnitOfWork, pilot_id: str, section: str, values: dict[str, Any]) -> Pilot:
+    """Set keys of a pilot's ``[plugins.<section>]`` (where a plugin's service answers,
+    say), validated like the whole pilot.toml and audited with the old and new values."""
+    check_actor(uow, "pilot.add")
+    s = session(uow)
+    row = s.get(PilotRow, pilot_id)
+    if row is None:
+        raise NotFound(f"--pilot: no pilot {pilot_id!r}")
+    data = json.loads(row.config)
+    before = dict(data.get("plugins", {}).get(section) or {})
+    data.setdefault("plugins", {})[section] = {**before, **values}
+    errors = pilot_config.validate(data, config_sections(uow), source=f"pilot {pilot_id}")
+    if errors:
+        raise ConfigError("\n".join(errors), errors)
+    row.config = json.dumps(data, sort_keys=True)
+    s.add(row)
+    record(uow, "pilot.updated", pilot_id, stream=ORGANISER, before={section: before},
+           after={section: data["plugins"][section]})
+    return Pilot.from_config(data)
 
 
 def get(uow: UnitOfWork, pilot_id: str, *, field: str = "--pilot") -> Pilot:

@@ -16,7 +16,7 @@ from .common import check_actor, reach_client, record, session
 
 #: How each kind of transfer reads on a client's statement.
 LABELS = {"allocation": "granted", "carry-over": "carried over", "commitment": "committed",
-          "post": "spent", "void": "released", "release": "released", "lapse": "lapsed",
+          "post": "spent", "charge": "spent", "void": "released", "release": "released", "lapse": "lapsed",
           "correction": "corrected"}
 
 

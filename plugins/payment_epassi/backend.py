@@ -125,7 +125,9 @@ def post_report(uow: UnitOfWork, pilot_id: str, rows: list[WalletTransaction],
     rejected = list(rejected)
     skipped: list[dict[str, str]] = []
     counts = {"charges": 0, "cancellations": 0, "replayed": 0}
-    ledger_rows = [r for r in rows if r.type == "charge"] + [r for r in rows if r.type == "cancel"]
+    # In the order they happened: a wallet spends money a cancellation gave back, and the
+    # ledger must see the cancellation before that charge (ties keep the report's order).
+    ledger_rows = sorted((r for r in rows if r.type in ("charge", "cancel")), key=lambda r: r.timestamp)
     for r in ledger_rows:
         if r.client_ref not in mine:
             skipped.append({"where": r.where, "reason": f"{r.client_ref} is not a client of {pilot_id}"})
@@ -197,8 +199,10 @@ def cancel(pilot: Pilot, transaction: str) -> dict[str, Any]:
 
 
 def payment_backend() -> PaymentBackend:
+    from .demo import simulation  # the demo module plays the month through this one
+
     return PaymentBackend(
         BACKEND, "ePassi e-wallet: one month's budget on the client's wallet, charged by providers "
                  "by phone number; charges imported to the ledger and reconciled",
         {"load_period", "charges", "import_statements", "reconcile"},
-        load_period=load_period, import_file=import_file, reconcile=reconcile)
+        load_period=load_period, import_file=import_file, reconcile=reconcile, simulator=simulation)

@@ -14,14 +14,12 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from avain.core.errors import AvainError, NotFound, Refused, ValidationError
+from avain.core.errors import AvainError, NotFound, Refused, ServiceUnavailable, ValidationError
 
 DEFAULT_TIMEOUT = 10.0
 
 
-class ServiceUnavailable(AvainError):
-    """The ePassi service cannot be reached, timed out or failed; nothing it was asked
-    for can be assumed done. Running the command again is safe."""
+__all__ = ["EpassiClient", "ServiceUnavailable"]  # the core's error, raised for ePassi
 
 
 class EpassiClient:

@@ -314,6 +314,12 @@ def reconcile(app, pilot: Pilot, period: Period, *, actor: Actor = SYSTEM) -> li
     return diffs
 
 
+def _simulation(workdir, period: Period):
+    from .demo import simulation  # the demo plays its month through this module
+
+    return simulation(workdir, period)
+
+
 BACKEND = PaymentBackend(
     NAME,
     "PSOP balance vouchers (saldoseteli): a voucher per client and month, service events booked daily",
@@ -321,4 +327,5 @@ BACKEND = PaymentBackend(
     load_period=load_period,
     import_file=import_file,
     reconcile=reconcile,
+    simulator=_simulation,
 )

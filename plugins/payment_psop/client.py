@@ -17,12 +17,12 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode
 from urllib.request import Request, urlopen
 
-from avain.core.errors import AvainError, Conflict, NotFound, ValidationError
+from avain.core.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
 
 PAGE = 5000
 
 
-class PsopUnavailable(AvainError):
+class PsopUnavailable(ServiceUnavailable):
     """PSOP cannot be reached, or broke off an answer."""
 
 

@@ -112,15 +112,23 @@ def test_out_of_order_and_other_workers_are_refused(run):
 
 def test_demo_runs_a_month_and_refuses_a_database_with_data(run):
     summary = run.json("demo")
-    [pilot] = summary["pilots"]
+    pilot, wallet, vouchers = summary["pilots"]
+    assert [pilot["pilot"], wallet["pilot"], vouchers["pilot"]] == ["example", "example-epassi", "example-psop"]
     assert pilot["clients"] == 8 and pilot["controls"] == 4
     assert pilot["workflow"]["paid"] > 0 and pilot["workflow"]["rejected"] > 0
+    assert wallet["rail"]["differences"] == [] and vouchers["rail"]["differences"] == []
     assert summary["ledger"]["ok"]
     r = run("demo", ok=1)
     assert "--reset" in r.stderr
     again = run.json("demo", "--reset")
-    assert again["pilots"][0]["workflow"] == pilot["workflow"]  # same seed, same month
+    # Same seed, same month, on every rail.
+    assert [p.get("workflow") or p["rail"] for p in again["pilots"]] == [
+        pilot["workflow"], wallet["rail"], vouchers["rail"]]
     assert run.json("ledger", "verify")["ok"]
     assert run.json("audit", "verify")["ok"]
     text = run("demo", "--reset").stdout
     assert "ledger verify: ok" in text and "Statements" in text
+    assert "epassi simulator: " in text and "epassi and the ledger: in step" in text
+    assert "psop simulator: " in text and "psop and the ledger: in step" in text
+    one = run.json("demo", "--reset", "--pilot", "example-psop", "--clients", "2")
+    assert [p["pilot"] for p in one["pilots"]] == ["example-psop"] and one["ledger"]["ok"]

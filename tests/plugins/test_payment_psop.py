@@ -30,7 +30,7 @@ from avain.core.cli import state as cli_state
 from avain.core.domain import Money, Period
 from avain.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from avain.core.models import AuditEventRow, TransferRow
-from avain.core.plugins import DEFAULT_PLUGINS, make_plugin_manager
+from avain.core.plugins import make_plugin_manager
 from avain.core.services import budget, payments, people, pilots, plans, providers, statements
 from avain.core.services.common import session
 from avain.plugins.payment_psop import backend, client, events, posting
@@ -50,8 +50,10 @@ PLAN = {HOME: 10, PA: 20}
 
 
 def psop_pm():
-    """A fresh plugin manager with the PSOP plugin (once it is a default plugin, as is)."""
-    return make_plugin_manager(extra=[] if PLUGIN in DEFAULT_PLUGINS else [payment_psop])
+    """A fresh plugin manager: the PSOP plugin comes in through its entry point."""
+    pm = make_plugin_manager()
+    assert pm.is_registered(payment_psop)
+    return pm
 
 
 def pilot_file(tmp_path: Path, url: str) -> Path:

@@ -1,0 +1,81 @@
+"""``avain demo`` on both engines: every shipped pilot's month, the rails through their
+simulators, and a rail without a simulator skipped by name."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from conftest import open_app
+from helpers import EXAMPLE_TOML
+
+from avain.core import demo
+from avain.core.auth import Actor
+from avain.core.domain import PaymentBackend, PilotSource
+from avain.core.hookspecs import hookimpl
+from avain.core.plugins import make_plugin_manager
+from avain.core.services import statements
+
+
+def _spent(app, code: str) -> int:
+    return sum(line["amount"] for line in app.read(Actor("admin"), statements.statement, code)["lines"]
+               if line["what"] == "spent")
+
+
+def test_the_demo_month_runs_every_shipped_pilot_and_each_rail_agrees_with_the_ledger(app):
+    summary = demo.run(app, clients_per_pilot=4)
+    by = {p["pilot"]: p for p in summary["pilots"]}
+    assert sorted(by) == ["example", "example-epassi", "example-psop"] and summary["skipped"] == []
+    assert summary["ledger"]["ok"], summary["ledger"]["problems"]
+    assert by["example"]["workflow"]["paid"] > 0
+
+    wallet = by["example-epassi"]["rail"]
+    assert wallet["rail"] == "epassi" and wallet["charges"] > 0
+    assert (wallet["imported"]["charges"], wallet["imported"]["cancellations"]) == (wallet["charges"],
+                                                                                    wallet["cancelled"])
+    assert wallet["differences"] == []
+
+    vouchers = by["example-psop"]["rail"]
+    assert vouchers["rail"] == "psop" and vouchers["events"] > 0 and sum(vouchers["refused"].values()) > 0
+    assert (vouchers["imported"]["posted"], vouchers["imported"]["rejected"]) == (vouchers["events"], 0)
+    assert vouchers["differences"] == []
+
+    for pid in ("example-epassi", "example-psop"):
+        codes = [row["client"] for row in by[pid]["statements"]]
+        assert sum(_spent(app, code) for code in codes) > 0, f"{pid}: the rail's charges are not spent"
+        # The month closed: nothing is left on the budgets, what was not spent lapsed.
+        assert all(app.read(Actor("admin"), statements.balance, c)["available"] == 0 for c in codes)
+
+
+class RailWithoutSimulator:
+    """A pilot on a rail that loads budgets into an outside service and ships no simulator."""
+
+    def __init__(self, tmp_path: Path):
+        text = EXAMPLE_TOML.read_text(encoding="utf-8")
+        for old, new in [('id = "example"', 'id = "outside"'), ('code = "EX"', 'code = "OU"'),
+                         ("[payment]\n", '[payment]\nbackend = "outside"\n')]:
+            assert old in text, "the example pilot.toml changed: update this test"
+            text = text.replace(old, new, 1)
+        self.path = tmp_path / "outside.toml"
+        self.path.write_text(text, encoding="utf-8")
+
+    @hookimpl
+    def avain_pilots(self):
+        return [PilotSource("outside", str(self.path))]
+
+    @hookimpl
+    def avain_payment_backends(self):
+        return [PaymentBackend("outside", "A service with no stand-in", {"load_period"},
+                               load_period=lambda app, pilot, period, allocations: {})]
+
+
+def test_a_pilot_on_a_rail_without_a_simulator_is_skipped_and_named(db_url, tmp_path):
+    app = open_app(db_url, make_plugin_manager(extra=[RailWithoutSimulator(tmp_path)]))
+    try:
+        summary = demo.run(app, pilot_ids=["outside", "example"], clients_per_pilot=2)
+    finally:
+        app.close()
+    assert [p["pilot"] for p in summary["pilots"]] == ["example"]
+    assert summary["skipped"] == [{"pilot": "outside", "backend": "outside",
+                                   "why": "needs the outside service, and its plugin has no simulator"}]
+    assert summary["ledger"]["ok"] and summary["period"] == str(dt.date(2018, 1, 1))[:7]
