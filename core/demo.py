@@ -151,6 +151,7 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
     assistant = add("93", "assistant")
 
     start = DEMO_PERIOD.first_day
+    taken: set[str] = set()
     hb: list[str] = []
     controls: list[str] = []
     refused: list[str] = []
@@ -160,7 +161,7 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
         worker = workers[i % len(workers)]
         try:
             code = app.run(Actor("worker", worker), people.enroll, pilot_id=pilot_id,
-                           hetu=fake.unique.ssn(min_age=1, max_age=90), name=fake.name(),
+                           hetu=_hetu(pilot, group.id, rng, taken), name=fake.name(),
                            worker_id=worker, group_id=group.id, control=control,
                            assessment=_assessment(pilot, group.id), on_date=start,
                            phone=f"+35840{rng.randint(1000000, 9999999)}")["code"]
@@ -265,10 +266,37 @@ def _month_end(app: App, pilot_id: str, finance: str, hb: list[str], controls: l
             "statements": client_rows}
 
 
+def _demo_of(pilot, group_id: str) -> dict[str, Any]:
+    """The group's ``demo`` table of pilot.toml: how to make a typical client of it."""
+    return next((g.get("demo") or {} for g in pilot.raw.get("groups", []) if g["id"] == group_id), {})
+
+
 def _assessment(pilot, group_id: str) -> dict[str, str]:
-    """Need-assessment facts that make a demo client eligible; pilots' rules read what they
-    need and ignore the rest."""
-    return {"carer_contract": "yes", "need": "continuous", "can_plan": "yes", "group": group_id}
+    """Need-assessment facts of a typical client of the group (its pilot.toml ``demo``
+    table), else facts that make a client of the example pilots eligible."""
+    return dict(_demo_of(pilot, group_id).get("assessment")
+                or {"carer_contract": "yes", "need": "continuous", "can_plan": "yes", "group": group_id})
+
+
+_HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
+
+
+def _hetu(pilot, group_id: str, rng: random.Random, taken: set[str]) -> str:
+    """A synthetic henkilötunnus of someone whose age on the demo month's first day is in the
+    group's ``demo.ages`` (default 1–90), with an individual number from the range that is
+    never given to real people (900–999 is for temporary numbers, so 800–899 is used: the
+    demo's people are made up, and their names are Faker's)."""
+    low, high = _demo_of(pilot, group_id).get("ages") or (1, 90)
+    while True:
+        years = rng.randint(low, high)
+        born = DEMO_PERIOD.first_day.replace(year=DEMO_PERIOD.first_day.year - years - 1) + dt.timedelta(
+            days=rng.randint(1, 364))
+        sign = {18: "+", 19: "-", 20: "A"}[born.year // 100]
+        digits = f"{born:%d%m%y}{rng.randint(800, 899):03d}"
+        code = f"{born:%d%m%y}{sign}{digits[6:]}{_HETU_CHECK[int(digits) % 31]}"
+        if code not in taken:
+            taken.add(code)
+            return code
 
 
 def _worker_of(app: App, code: str) -> str:

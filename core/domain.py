@@ -290,6 +290,8 @@ class Applicant:
     worker_id: str
     control: bool
     birth_date: dt.date | None = None
+    #: The day of the enrolment: age limits and time windows are judged on it.
+    on_date: dt.date | None = None
 
 
 @frozen

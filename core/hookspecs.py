@@ -242,6 +242,22 @@ def avain_validate_purchase(pilot: Pilot, proposal: Proposal, facts: PurchaseFac
 # --- policy ---------------------------------------------------------------
 
 
+@hookspec
+def avain_pilot_rules(pilot: Pilot) -> list[str] | None:
+    """The pilot's own rules in words (who is eligible, how clients are numbered, …) for
+    ``avain pilot show``; None or empty when the pilot is not yours.
+
+    Kind: description. Every plugin's sentences are listed after the core's.
+
+    Example::
+
+        @hookimpl
+        def avain_pilot_rules(pilot):
+            if pilot.id == "mine":
+                return ["a family-carer contract is required"]
+    """
+
+
 @hookspec(firstresult=True)
 def avain_workflow_options(pilot: Pilot) -> WorkflowOptions | None:
     """Which optional workflow steps the pilot uses and who approves invoices.

@@ -169,7 +169,7 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     ).first():
         raise Conflict(f"--hetu: this person is already a client of pilot {pilot.id}")
     applicant = Applicant(pilot_id=pilot.id, group_id=group.id, worker_id=worker.id,
-                          control=control, birth_date=birth_date(hetu_value))
+                          control=control, birth_date=birth_date(hetu_value), on_date=on_date)
     reasons = _reasons(uow.hooks.avain_check_eligibility(
         pilot=pilot, client=applicant, assessment=MappingProxyType(dict(assessment or {}))))
     if not control:

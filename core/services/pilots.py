@@ -153,10 +153,21 @@ def show(uow: UnitOfWork, pilot_id: str) -> dict[str, Any]:
                  else "no receipt confirmation by the client")
     rules.append(f"invoices approved by the {options.invoice_approver}")
     rules.append(f"payment commitments valid {options.commitment_days} days")
+    for sentences in uow.hooks.avain_pilot_rules(pilot=pilot):
+        rules.extend(sentences or ())
     warnings = []
     target = pilot.raw.get("intake", {}).get("min_clients_target")
     if target is not None and enrolled < target:
         warnings.append(f"{enrolled} HB clients enrolled, the target is at least {target}")
+    per_group = dict(s.execute(
+        select(ClientRow.group_id, func.count()).where(ClientRow.pilot_id == pilot.id, ClientRow.control.is_(False),
+                                                       ClientRow.ended_on.is_(None)).group_by(ClientRow.group_id)
+    ).all())
+    for g in pilot.raw.get("groups", []):
+        minimum = g.get("min_clients_target")
+        if minimum is not None and per_group.get(g["id"], 0) < minimum:
+            warnings.append(f"group {g['id']}: {per_group.get(g['id'], 0)} HB clients enrolled, "
+                            f"the target is at least {minimum}")
     return {
         "id": pilot.id,
         "name": pilot.name,

@@ -179,7 +179,7 @@ def test_pilot_list_and_show(populated):
     assert "example" in listed and "Example family-care pilot" in listed
     listed = as_json(avain(populated, "pilot", "list", "--json"))
     assert [p["id"] for p in listed] == SHIPPED_PILOTS
-    assert listed[0] == {"id": "example", "name": "Example family-care pilot", "source": "plugin example",
+    assert listed[1] == {"id": "example", "name": "Example family-care pilot", "source": "plugin example",
                          "clients": 2}
     shown = ok(avain(populated, "pilot", "show", "example")).stdout
     assert "Example family-care pilot" in shown
@@ -497,7 +497,8 @@ def busy(tmp_path, busy_template) -> tuple[Path, dict[str, str]]:
 
 #: How to run each command that takes --json: on the populated database (people,
 #: pilots, audit) ...
-SHIPPED_PILOTS = ["example", "example-epassi", "example-psop"]
+SHIPPED_PILOTS = ["eksote", "example", "example-epassi", "example-psop", "hameenlinna", "kainuu-respite",
+                  "kainuu-voucher", "pori", "tampere", "vantaa"]
 
 JSON_RECIPES: dict[str, list[str]] = {
     "avain init": ["init"],

@@ -111,7 +111,8 @@ def test_out_of_order_and_other_workers_are_refused(run):
 
 
 def test_demo_runs_a_month_and_refuses_a_database_with_data(run):
-    summary = run.json("demo")
+    three = ["--pilot", "example", "--pilot", "example-epassi", "--pilot", "example-psop"]
+    summary = run.json("demo", *three)
     pilot, wallet, vouchers = summary["pilots"]
     assert [pilot["pilot"], wallet["pilot"], vouchers["pilot"]] == ["example", "example-epassi", "example-psop"]
     assert pilot["clients"] == 8 and pilot["controls"] == 4
@@ -120,13 +121,13 @@ def test_demo_runs_a_month_and_refuses_a_database_with_data(run):
     assert summary["ledger"]["ok"]
     r = run("demo", ok=1)
     assert "--reset" in r.stderr
-    again = run.json("demo", "--reset")
+    again = run.json("demo", "--reset", *three)
     # Same seed, same month, on every rail.
     assert [p.get("workflow") or p["rail"] for p in again["pilots"]] == [
         pilot["workflow"], wallet["rail"], vouchers["rail"]]
     assert run.json("ledger", "verify")["ok"]
     assert run.json("audit", "verify")["ok"]
-    text = run("demo", "--reset").stdout
+    text = run("demo", "--reset", *three).stdout
     assert "ledger verify: ok" in text and "Statements" in text
     assert "epassi simulator: " in text and "epassi and the ledger: in step" in text
     assert "psop simulator: " in text and "psop and the ledger: in step" in text

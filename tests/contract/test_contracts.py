@@ -36,7 +36,7 @@ PLUGINS = ROOT / "plugins"
 DOCS = ROOT / "docs"
 TESTS = ROOT / "tests"
 
-KINDS = ("registration", "decision", "checks", "policy", "events")
+KINDS = ("registration", "decision", "checks", "policy", "description", "events")
 
 #: Words that name a pilot (or a pilot's payment system). None may appear in core/.
 PILOT_WORDS = ("kainuu", "pori", "tampere", "vantaa", "hameenlinna", "hämeenlinna", "eksote",

@@ -14,7 +14,7 @@ from avain.core.auth import Actor
 from avain.core.domain import PaymentBackend, PilotSource
 from avain.core.hookspecs import hookimpl
 from avain.core.plugins import make_plugin_manager
-from avain.core.services import statements
+from avain.core.services import pilots, statements
 
 
 def _spent(app, code: str) -> int:
@@ -23,7 +23,7 @@ def _spent(app, code: str) -> int:
 
 
 def test_the_demo_month_runs_every_shipped_pilot_and_each_rail_agrees_with_the_ledger(app):
-    summary = demo.run(app, clients_per_pilot=4)
+    summary = demo.run(app, pilot_ids=["example", "example-epassi", "example-psop"], clients_per_pilot=4)
     by = {p["pilot"]: p for p in summary["pilots"]}
     assert sorted(by) == ["example", "example-epassi", "example-psop"] and summary["skipped"] == []
     assert summary["ledger"]["ok"], summary["ledger"]["problems"]
@@ -79,3 +79,18 @@ def test_a_pilot_on_a_rail_without_a_simulator_is_skipped_and_named(db_url, tmp_
     assert summary["skipped"] == [{"pilot": "outside", "backend": "outside",
                                    "why": "needs the outside service, and its plugin has no simulator"}]
     assert summary["ledger"]["ok"] and summary["period"] == str(dt.date(2018, 1, 1))[:7]
+
+
+def test_the_demo_runs_every_pilot_on_one_database_each_with_its_own_rules(app):
+    summary = demo.run(app, clients_per_pilot=3)
+    by = {p["pilot"]: p for p in summary["pilots"]}
+    assert len(by) == 10 and summary["skipped"] == [] and summary["ledger"]["ok"]
+    for pid, month in by.items():
+        pilot = app.read(Actor("admin"), pilots.get, pid)
+        codes = [row["client"] for row in month["statements"]]
+        assert len(codes) == 3 and month["enrolment_refusals"] == [], (pid, month["enrolment_refusals"])
+        assert all(c.startswith(f"{pilot.code}-") for c in codes), (pid, codes)
+    # Kainuu numbers clients by worker code and ordinal; the others by pilot-group-worker-ordinal.
+    assert [r["client"] for r in by["kainuu-respite"]["statements"]] == ["KO-0101", "KO-0201", "KO-0102"]
+    assert by["kainuu-respite"]["rail"]["rail"] == "epassi" and by["kainuu-voucher"]["rail"]["rail"] == "psop"
+    assert by["pori"]["workflow"]["proposed"] > 0

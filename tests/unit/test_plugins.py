@@ -498,6 +498,20 @@ def test_hook_avain_check_intake(app_with):
 # --- policy -------------------------------------------------------------------------
 
 
+def test_hook_avain_pilot_rules(avain):
+    class Describes:
+        @hookimpl
+        def avain_pilot_rules(self, pilot):
+            return ["clients are numbered by the moon"] if pilot.id == "example" else None
+
+    plain = json.loads(avain("pilot", "show", "example", "--json").stdout)["rules"]
+    shown = json.loads(avain("pilot", "show", "example", "--json", plugins=[Describes()]).stdout)["rules"]
+    assert shown == [*plain, "clients are numbered by the moon"]
+    assert "clients are numbered by the moon" in avain("pilot", "show", "example", plugins=[Describes()]).stdout
+    other = json.loads(avain("pilot", "show", "example-psop", "--json", plugins=[Describes()]).stdout)["rules"]
+    assert "clients are numbered by the moon" not in other
+
+
 def test_hook_avain_workflow_options(avain):
     class ReceiptsAndWorkers:
         @hookimpl
