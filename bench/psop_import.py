@@ -144,13 +144,15 @@ def build(db_path: Path, work: Path, n_clients: int):
     from avain.core.app import App
     from avain.core.auth import Actor
     from avain.core.domain import Money, Period
-    from avain.core.plugins import DEFAULT_PLUGINS, make_plugin_manager
+    from avain.core.plugins import make_plugin_manager
     from avain.core.services import budget, people, pilots, plans, providers
     from avain.core.services.common import session
     from avain.plugins import payment_psop
     from avain.plugins.payment_psop.simulator import Simulator
 
-    pm = make_plugin_manager(extra=[] if "avain.plugins.payment_psop" in DEFAULT_PLUGINS else [payment_psop])
+    pm = make_plugin_manager()  # the plugin comes in through its entry point once installed
+    if not pm.is_registered(payment_psop):
+        pm = make_plugin_manager(extra=[payment_psop])
     engine = dbmod.make_engine(f"sqlite:///{db_path}")
     dbmod.upgrade(engine)
     app = App(engine, pm)
@@ -288,10 +290,13 @@ def child(n: int, n_clients: int, chunk: int, fmt: str, keep: bool, cache_mb: in
 
 
 def main() -> None:
+    from avain.plugins.payment_psop.posting import DEFAULT_CHUNK
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", default="1000000", help="comma-separated sizes (default 1000000)")
     ap.add_argument("--clients", type=int, default=200)
-    ap.add_argument("--chunk", type=int, default=5000, help="events per transaction (the adapter's default)")
+    ap.add_argument("--chunk", type=int, default=DEFAULT_CHUNK,
+                    help="events per transaction (default: the adapter's, %(default)s)")
     ap.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument("--cache-mb", type=int, help="SQLite page cache for both sides (default: SQLite's 2 MB, "

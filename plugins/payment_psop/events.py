@@ -136,9 +136,14 @@ assert Event._fields == FIELDS, "Event's fields follow the schema's properties, 
 
 
 def _fragment(name: str) -> str:
+    """The schema's pattern of a text field without its anchors, for use between the
+    quotes of a JSON string. A final repeat of a character class that holds no quote or
+    backslash is made possessive (``{0,79}+``): only the closing quote can follow it, which
+    the class cannot match, so giving characters back never makes a match; the regex then
+    keeps no backtracking state, a fifth of the time of matching a line."""
     pattern = _PROPS[name]["pattern"]
     assert pattern.startswith("^") and pattern.endswith("$(?!\\n)"), pattern
-    return pattern[1:-len("$(?!\\n)")]
+    return re.sub(r'(\[[^\]"\\]*\]\{[0-9]+,[0-9]+\})$', r"\1+", pattern[1:-len("$(?!\\n)")])
 
 
 #: A line exactly as PSOP (and the simulator) exports a recorded or booked event: the
@@ -148,7 +153,7 @@ def _fragment(name: str) -> str:
 #: the two together. Any other line takes the general path.
 _F = {k: _fragment(k) for k in ("event_id", "voucher_id", "client", "provider", "service")}
 _DAY = "([0-9]{4}-[0-9]{2}-[0-9]{2})"
-_WHOLE_NUMBER = "(0|[1-9][0-9]{0,9})"
+_WHOLE_NUMBER = "(0|[1-9][0-9]{0,9}+)"  # followed by a comma: possessive as above
 _LINE = re.compile(
     '\\{"event_id": "(' + _F["event_id"] + ')", "voucher_id": "(' + _F["voucher_id"] + ')", '
     '"client": "(' + _F["client"] + ')", "provider": "(' + _F["provider"] + ')", "date": "' + _DAY + '", '
@@ -248,12 +253,9 @@ def _full_check(row: Any) -> Event:
 def read(path: str | Path) -> Iterator[tuple[int, Event | ValidationError]]:
     """``(line, event or error)`` for each row of a file, streamed; ``line`` is the line
     number an editor shows. ``.csv`` files are CSV with a header row; anything else is JSON
-    lines. Blank lines are skipped."""
+    lines. Blank lines are skipped. The file is opened when the first row is asked for."""
     path = Path(path)
-    if path.suffix.lower() == ".csv":
-        yield from _read_csv(path)
-    else:
-        yield from _read_jsonl(path)
+    return _read_csv(path) if path.suffix.lower() == ".csv" else _read_jsonl(path)
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, Event | ValidationError]]:

@@ -368,6 +368,76 @@ def test_a_crash_mid_import_leaves_whole_chunks_and_a_rerun_completes(papp, sim,
     assert len(charges(papp)) == 10 and verified(papp)
 
 
+def test_replays_are_found_whatever_other_transfers_lie_between_a_chunks_ids(papp, sim, tmp_path):
+    # On SQLite a chunk's posted ids are first looked for in one range of the primary key;
+    # a range holding more rows than the chunk has events falls back to looking up each id.
+    codes = populate(papp)
+    pilot = papp.run(ADMIN, pilots.get, PILOT)
+    first = tmp_path / "first.jsonl"
+    events.write_jsonl([booked_row(f"x{i:03d}", codes[i % 2], price=100) for i in range(60)], first)
+    assert backend.import_file(papp, FINANCE, pilot, first, chunk=100)["posted"] == 60
+    again = tmp_path / "again.jsonl"
+    events.write_jsonl([
+        booked_row("x010", codes[0], price=100), booked_row("x012", codes[0], price=100),   # replays
+        booked_row("x0115", codes[1], price=100),                                         # new, between them
+        booked_row("x000", codes[0], price=100), booked_row("x059", codes[1], price=100),  # replays, far apart
+        booked_row("x030", codes[0], price=200),                                          # replay, other amount
+        booked_row("x0305", codes[1], price=100),                                         # new
+    ], again)
+    # chunks: x010…x012 (3 rows in that range: looked for there), x000…x059 (60 rows: looked up
+    # one by one), x0305 (none)
+    narrow = backend.import_file(papp, FINANCE, pilot, again, chunk=3)
+    assert (narrow["posted"], narrow["unchanged"], narrow["rejected_count"]) == (2, 4, 1)
+    assert narrow["rejected"][0] == {"where": "line 6", "event": "x030",
+                                     "reason": "event x030 was posted before with other details"}
+    third = tmp_path / "third.jsonl"
+    events.write_jsonl([booked_row(f"x{i:03d}", codes[i % 2], price=100) for i in range(0, 60, 7)]
+                       + [booked_row("x0595", codes[0], price=100)], third)
+    wide = backend.import_file(papp, FINANCE, pilot, third, chunk=100)  # x000…x0595: 60 rows in range
+    assert (wide["posted"], wide["unchanged"], wide["rejected_count"]) == (1, 9, 0)
+    assert len(charges(papp)) == 63 and verified(papp)
+
+
+def test_a_chunk_of_more_events_than_one_insert_takes_is_posted_whole(papp, sim, tmp_path):
+    codes = populate(papp)
+    pilot = papp.run(ADMIN, pilots.get, PILOT)
+    n = 2 * posting._ROWS_PER_INSERT + 3  # three INSERT statements, the last of 3 rows
+    rows = [booked_row(f"m{i:04d}", codes[i % 2], units=1 + i % 3, price=10) for i in range(n)]
+    rows[n - 2].update(units=1000, unit_price=100_000)  # 1 000 000 €: more than any budget
+    path = tmp_path / "events.jsonl"
+    events.write_jsonl(rows, path)
+    result = backend.import_file(papp, FINANCE, pilot, path, chunk=5000)
+    expected = {f"psop:{r['event_id']}": r["units"] * r["unit_price"] for r in rows}
+    refused = f"psop:{rows[n - 2]['event_id']}"
+    del expected[refused]
+    assert (result["posted"], result["amount"], result["rejected_count"]) == (n - 1, sum(expected.values()), 1)
+    assert result["rejected"][0]["where"] == f"line {n - 1}"
+    assert charges(papp) == expected and verified(papp)
+
+
+def test_a_bulk_charge_is_the_row_record_charge_writes(papp, sim, tmp_path):
+    codes = populate(papp)
+    pilot = papp.run(ADMIN, pilots.get, PILOT)
+    path = tmp_path / "events.jsonl"
+    events.write_jsonl([booked_row("same1", codes[0], units=2)], path)
+    assert backend.import_file(papp, FINANCE, pilot, path)["posted"] == 1
+    papp.run(FINANCE, payments.record_charge, backend="psop", external_id="same2", client_code=codes[0],
+             provider_id=PROVIDERS[0], amount=Money(9000), on_date=dt.date(2018, 1, 10))
+
+    def rows(uow):
+        return {r.id: r for r in session(uow).execute(select(TransferRow).where(
+            TransferRow.id.in_(["psop:same1", "psop:same2"]))).scalars()}
+
+    found = papp.run(ADMIN, rows)
+    bulk, single = found["psop:same1"], found["psop:same2"]
+    columns = ("kind", "debit_account_id", "credit_account_id", "amount", "pending", "pending_id", "reverses",
+               "period", "request_hash")
+    assert [getattr(bulk, c) for c in columns] == [getattr(single, c) for c in columns]
+    assert (bulk.kind, bulk.pending, bulk.pending_id, bulk.reverses) == ("charge", False, None, None)
+    assert (bulk.memo, single.memo) == ("psop charge same1", "psop charge same2")
+    assert type(bulk.created_at) is type(single.created_at)
+
+
 def test_psop_going_down_mid_import_posts_nothing_and_says_so(papp, sim, monkeypatch):
     codes = populate(papp)
     for i in range(7):
