@@ -1,9 +1,12 @@
-"""``avain plugin list``"""
+"""``avain plugin list``, ``avain plugin new``"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from .. import scaffold
 from ..plugins import loaded_plugins
 from .output import emit, json_option, render_table
 from .state import state
@@ -24,6 +27,21 @@ def list_(as_json):
     ]
     emit(data, as_json, render_table(["name", "from", "hooks"], ["name", "source", "hooks"],
                                      "Plugins"))
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option("--dir", "parent", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where to write the package folder avain-NAME.")
+@json_option
+def new(name, parent, as_json):
+    """Scaffold an installable pilot plugin: pyproject with the entry point, pilot.toml, a hookimpl, a test."""
+    root = scaffold.new_plugin(name, Path(parent))
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    data = {"name": name, "path": str(root), "files": files,
+            "next": f"cd {root} && pip install -e '.[test]' && avain plugin list && pytest"}
+    emit(data, as_json, lambda c, d: c.print(f"wrote {d['path']}: {', '.join(d['files'])}\nnext: {d['next']}",
+                                             markup=False, highlight=False, soft_wrap=True))
 
 
 COMMANDS = [plugin]

@@ -519,6 +519,7 @@ JSON_RECIPES: dict[str, list[str]] = {
     "avain audit log": ["audit", "log"],
     "avain audit verify": ["audit", "verify"],
     "avain plugin list": ["plugin", "list"],
+    "avain plugin new": ["plugin", "new", "river_town", "--dir", "{tmp_dir}"],
 }
 
 #: ... and on the busy one (decisions, budgets, purchases; {…} are its ids). A command
@@ -631,6 +632,7 @@ def test_every_json_command_has_a_recipe():
 
 def _run_recipe(db: Path, recipe: list[str], facts: dict[str, str], tmp_path: Path):
     files = {"example_toml": EXAMPLE_TOML, "other_toml": write(tmp_path, "other.toml", OTHER_PILOT),
+             "tmp_dir": tmp_path,
              "prices_csv": write(tmp_path, "prices.csv", f"provider,service,price,valid_from\n"
                                                          f"{OTHER_PROVIDER},meals,9.00,2018-01-01\n")}
     if "pending_ref" in facts:
