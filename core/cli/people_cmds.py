@@ -113,6 +113,19 @@ def client_assist(code, assistant_id, as_json):
     emit(data, as_json, lambda c, d: c.print(f"{d['code']}: assistant {d['assistant']}"))
 
 
+@client.command("expire")
+@click.option("--pilot", "pilot_id", required=True, help="Pilot id (its intake.relationship_ends).")
+@click.option("--date", "on_date", type=click.DateTime(["%Y-%m-%d"]), help="Today (default: the real one).")
+@json_option
+def client_expire(pilot_id, on_date, as_json):
+    """End the fixed-term relationships that no decision extends beyond the pilot's last day."""
+    data = state().run(people.expire_fixed_term, pilot_id, on_date=on_date.date() if on_date else None)
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['pilot']}: {len(d['ended'])} relationships ended on {d['relationship_ends']}"
+        + (f" ({', '.join(d['ended'])})" if d["ended"] else "")
+        + f"; {len(d['continuing'])} continue under a decision beyond it", markup=False, soft_wrap=True))
+
+
 @client.command("phone")
 @click.argument("code")
 @click.argument("phone", metavar="PHONE", required=False)

@@ -17,7 +17,7 @@ from .. import auth
 from ..audit import ORGANISER
 from ..domain import ROLES, Applicant, Pilot
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
-from ..models import ClientIdentityRow, ClientRow, WorkerRow
+from ..models import ClientIdentityRow, ClientRow, DecisionRow, WorkerRow
 from ..uow import UnitOfWork
 from . import pilots
 from .common import (
@@ -257,6 +257,43 @@ def end(uow: UnitOfWork, code: str, *, on_date: dt.date | None = None) -> dict[s
     after = client_dict(row)
     record(uow, "client.ended", code, before=before, after=after)
     return after
+
+
+def expire_fixed_term(uow: UnitOfWork, pilot_id: str, *, on_date: dt.date | None = None) -> dict[str, Any]:
+    """``avain client expire``: where the pilot's client relationships are fixed-term
+    (``intake.relationship_ends``), end every relationship that no decision extends beyond
+    that day — on that day. Controls end with it too. Idempotent: an ended client stays
+    as it is. Refused before the day has passed."""
+    check_actor(uow, "client.end")
+    pilot = pilots.get(uow, pilot_id)
+    ends = pilot.raw.get("intake", {}).get("relationship_ends")
+    if ends is None:
+        raise Conflict(f"pilot {pilot.id}: client relationships are not fixed-term (no intake.relationship_ends)")
+    last_day = dt.date.fromisoformat(str(ends))
+    today = on_date or dt.date.today()
+    if today <= last_day:
+        raise Conflict(f"pilot {pilot.id}: relationships run until {last_day.isoformat()}; expire them after it")
+    s = session(uow)
+    extended = select(DecisionRow.client_code).where(DecisionRow.pilot_id == pilot.id,
+                                                    DecisionRow.valid_to > last_day)
+    q = select(ClientRow).where(ClientRow.pilot_id == pilot.id, ClientRow.ended_on.is_(None),
+                                ClientRow.enrolled_on <= last_day, ClientRow.code.not_in(extended))
+    clause = scope_clause(uow, ClientRow.code)
+    if clause is not None:
+        q = q.where(clause)
+    ended, kept = [], []
+    for row in s.execute(q.order_by(ClientRow.code)).scalars():
+        before = client_dict(row)
+        row.ended_on = last_day
+        s.add(row)
+        record(uow, "client.ended", row.code, before=before, after=client_dict(row),
+               purpose=f"fixed-term relationship ended on {last_day.isoformat()}")
+        ended.append(row.code)
+    still = select(ClientRow.code).where(ClientRow.pilot_id == pilot.id, ClientRow.ended_on.is_(None))
+    if clause is not None:
+        still = still.where(clause)
+    kept = list(s.execute(still.order_by(ClientRow.code)).scalars())
+    return {"pilot": pilot.id, "relationship_ends": last_day.isoformat(), "ended": ended, "continuing": kept}
 
 
 def set_phone(uow: UnitOfWork, code: str, phone: str | None) -> dict[str, Any]:

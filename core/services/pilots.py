@@ -145,6 +145,9 @@ def show(uow: UnitOfWork, pilot_id: str) -> dict[str, Any]:
             rules.append(f"at most {g.max_clients} HB clients in group {g.id}")
     if pilot.intake_closes:
         rules.append(f"no new clients after {pilot.intake_closes.isoformat()}")
+    fixed_term = pilot.raw.get("intake", {}).get("relationship_ends")
+    if fixed_term:
+        rules.append(f"client relationships end on {fixed_term} unless a new decision extends them")
     rules.append("temporary henkilötunnus numbers " +
                  ("accepted" if pilot.allow_temporary_hetu else "refused"))
     if pilot.monthly_cap is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from helpers import IBANS, PROVIDERS
 
 from avain.core.auth import Actor
 from avain.core.domain import Money, Period
-from avain.core.errors import NotFound, Refused, ValidationError
-from avain.core.services import budget, catalogue, people, pilots, plans, providers, purchases
+from avain.core.errors import Conflict, NotFound, Refused, ValidationError
+from avain.core.services import budget, catalogue, payments, people, pilots, plans, providers, purchases
+from avain.plugins.payment_epassi import backend as epassi_backend
+from avain.plugins.payment_psop import backend as psop_backend
 
 ADMIN = Actor("admin")
 SEVEN = ["eksote", "hameenlinna", "kainuu-respite", "kainuu-voucher", "pori", "tampere", "vantaa"]
@@ -189,6 +192,79 @@ def test_pori_refuses_a_purchase_outside_the_plan_and_allows_one_in_it(app):
     assert done["commitment"]["amount"] == 6000
 
 
+#: For each pilot paying through commitments: a group, its facts, two services in the plan
+#: and one the pilot buys but the plan does not hold.
+BUYERS = {
+    "tampere": ("disability", {"disability_services": "yes"}, ["personal-assistance", "day-activity"], "childcare"),
+    "vantaa": ("family-counselling", {"family_counselling": "yes"}, ["family-work", "childcare"], "hobby"),
+    "hameenlinna": (None, {"offered_at_assessment": "yes"}, ["home-care", "cleaning"], "hobby"),
+    "eksote": ("disability", {"disability_services": "yes"}, ["personal-assistance", "transport"], "hobby"),
+    "pori": (None, {"family": "yes", "burdening_factor": "single-parent"}, ["family-work", "childcare"], "hobby"),
+}
+
+
+@pytest.mark.parametrize("pilot_id", sorted(BUYERS))
+def test_each_pilot_refuses_a_purchase_outside_the_plan_and_allows_one_in_it(app, pilot_id):
+    group, facts, planned, outside = BUYERS[pilot_id]
+    worker, code = _buyer(app, pilot_id, group, [*planned, outside], dict.fromkeys(planned, 4), **facts)
+    assert app.run(ADMIN, budget.explain, code, JAN)["amount"] > 0
+    refused_id = _propose(app, code, outside, 20)
+    with pytest.raises(Refused, match="is not in the client's plan"):
+        app.run(Actor("worker", worker), purchases.approve, refused_id, today=dt.date(2018, 1, 10))
+    allowed = _propose(app, code, planned[0], 20)
+    done = app.run(Actor("worker", worker), purchases.approve, allowed, today=dt.date(2018, 1, 10))
+    assert done["commitment"]["amount"] == 2000
+
+
+@pytest.fixture
+def rail(app, tmp_path):
+    """``rail(pilot_id)``: the pilot pointed at its backend's local simulator, which runs
+    until the test ends."""
+    with ExitStack() as running:
+        def start(pilot_id):
+            pilot = app.run(ADMIN, pilots.get, pilot_id)
+            sim = running.enter_context(payments.backend_for(app.pm, pilot).simulator(tmp_path, JAN))
+            for section, values in sim.settings.items():
+                app.run(ADMIN, pilots.configure_section, pilot_id, section, values)
+            return app.run(ADMIN, pilots.get, pilot_id)
+
+        yield start
+
+
+def test_kainuu_respite_a_wallet_charge_within_the_month_is_allowed_and_one_beyond_it_refused(app, rail):
+    pilot = rail("kainuu-respite")
+    [worker] = team(app, "kainuu-respite")
+    code = join(app, "kainuu-respite", worker, born=dt.date(2010, 1, 1), carer_contract="yes", avain_status="yes")
+    app.run(Actor("worker", worker), budget.grant, code, valid_from=dt.date(2018, 1, 1), valid_to=dt.date(2018, 12, 31))
+    app.run(ADMIN, providers.add, business_id=PROVIDERS[0], name="Siivous Oy", iban=IBANS[0])
+    opened = budget.open_period(app, Actor("finance"), "kainuu-respite", JAN)
+    assert opened["backend"]["loaded"] == 1
+    charge = epassi_backend.charge(pilot, phone="+358401234567", provider=PROVIDERS[0], amount=Money(12000),
+                                   identity_checked=True)
+    assert charge["balance"] == 18000
+    with pytest.raises(Refused, match="the wallet holds 180,00"):  # 300 € a month, no more
+        epassi_backend.charge(pilot, phone="+358401234567", provider=PROVIDERS[0], amount=Money(20000),
+                              identity_checked=True)
+    with pytest.raises(Refused, match="identity check"):
+        epassi_backend.charge(pilot, phone="+358401234567", provider=PROVIDERS[0], amount=Money(1000),
+                              identity_checked=False)
+
+
+def test_kainuu_voucher_an_event_on_the_voucher_is_recorded_and_one_off_it_refused(app, rail):
+    pilot = rail("kainuu-voucher")
+    _, code = _buyer(app, "kainuu-voucher", "elderly", ["home-care", "personal-assistance"], {"home-care": 10},
+                     need="continuous-wide", can_plan="alone")
+    client = psop_backend.Settings.of(pilot).client()
+    voucher = f"{psop_backend.voucher_prefix(pilot, JAN)}{code}"
+    event = {"voucher_id": voucher, "provider": PROVIDERS[0], "date": "2018-01-10", "units": 2,
+             "unit_price": 4500, "recorded_on": "2018-01-10"}
+    assert client.record_event({**event, "event_id": "e1", "service": "home-care"})["status"] == "recorded"
+    off = client.record_event({**event, "event_id": "e2", "service": "personal-assistance"})
+    assert off["status"] == "refused" and "personal-assistance is not on the voucher" in off["reason"]
+    beyond = client.record_event({**event, "event_id": "e3", "service": "home-care", "units": 9})
+    assert beyond["status"] == "refused" and "beyond the remaining value of home-care" in beyond["reason"]
+
+
 # --- Tampere, Vantaa, Hämeenlinna, Eksote ------------------------------------------------------
 
 
@@ -229,6 +305,34 @@ def test_eksote_minimums_per_unit_are_warnings_never_refusals(app):
     assert "1 HB clients enrolled, the target is at least 16" in warnings
     assert "group aftercare: 1 HB clients enrolled, the target is at least 5" in warnings
     assert "group disability: 0 HB clients enrolled, the target is at least 5" in warnings
+
+
+def test_kainuu_relationships_end_on_31_12_2018_unless_a_new_decision_extends_them(app):
+    w1, w2 = team(app, "kainuu-voucher", ("01", "02"))
+    ok = {"need": "continuous-wide", "can_plan": "alone"}
+    ending = join(app, "kainuu-voucher", w1, group="elderly", **ok)
+    extended = join(app, "kainuu-voucher", w1, group="elderly", n=1, **ok)
+    control = join(app, "kainuu-voucher", w1, group="elderly", n=2, control=True, **ok)
+    theirs = join(app, "kainuu-voucher", w2, group="elderly", n=3, **ok)
+    for code, worker, last in ((ending, w1, dt.date(2018, 12, 31)), (extended, w1, dt.date(2018, 12, 31)),
+                               (extended, w1, dt.date(2019, 6, 30)), (theirs, w2, dt.date(2018, 12, 31))):
+        app.run(Actor("worker", worker), budget.grant, code, valid_from=dt.date(2018, 1, 1), valid_to=last,
+                monthly_amount=Money(50000))
+    assert "client relationships end on 2018-12-31 unless a new decision extends them" in app.run(
+        ADMIN, pilots.show, "kainuu-voucher")["rules"]
+    with pytest.raises(Conflict, match="run until 2018-12-31"):
+        app.run(ADMIN, people.expire_fixed_term, "kainuu-voucher", on_date=dt.date(2018, 12, 31))
+    # A worker ends their own clients' relationships only.
+    mine = app.run(Actor("worker", w1), people.expire_fixed_term, "kainuu-voucher", on_date=dt.date(2019, 1, 1))
+    assert (mine["ended"], mine["continuing"]) == (sorted([ending, control]), [extended])
+    everyone = app.run(ADMIN, people.expire_fixed_term, "kainuu-voucher", on_date=dt.date(2019, 1, 2))
+    assert (everyone["ended"], everyone["continuing"]) == ([theirs], [extended])
+    assert app.run(ADMIN, people.expire_fixed_term, "kainuu-voucher", on_date=dt.date(2019, 2, 1))["ended"] == []
+    ended = {c["code"]: c["ended_on"] for c in app.run(ADMIN, people.list_clients, pilot_id="kainuu-voucher",
+                                                        include_ended=True)}
+    assert ended == {ending: "2018-12-31", control: "2018-12-31", theirs: "2018-12-31", extended: None}
+    with pytest.raises(Conflict, match="not fixed-term"):
+        app.run(ADMIN, people.expire_fixed_term, "pori", on_date=dt.date(2019, 1, 1))
 
 
 # --- the rules live in plugins ------------------------------------------------------------------
