@@ -263,7 +263,14 @@ def _month_end(app: App, pilot_id: str, finance: str, hb: list[str], controls: l
             "reserved": Money(st["balance"]["reserved"]).fi()})
     return {"pilot": pilot_id, "clients": len(hb), "controls": len(controls),
             "enrolment_refusals": refused, "opened": opened, **month, "closed": closed,
+            "pilot_rules": _pilot_rules(app, pilot_id),
             "statements": client_rows}
+
+
+def _pilot_rules(app: App, pilot_id: str) -> list[str]:
+    """The rules the pilot's own plugins apply, in their words (``avain_pilot_rules``)."""
+    pilot = app.run(Actor("admin"), pilots.get, pilot_id)
+    return [line for words in app.pm.hook.avain_pilot_rules(pilot=pilot) for line in words or ()]
 
 
 def _demo_of(pilot, group_id: str) -> dict[str, Any]:

@@ -31,6 +31,8 @@ def demo(pilot_ids, reset, seed, clients, as_json):
             console.rule(f"[bold]{p['pilot']}[/bold] · {d['period']}")
             console.print(f"{p['clients']} HB clients and {p['controls']} controls enrolled; "
                           f"{p['opened']['amount_fi']} allocated to {p['opened']['clients']} budgets")
+            for rule in p["pilot_rules"]:
+                console.print(f"  rule: {rule}", markup=False, highlight=False, soft_wrap=True)
             if "rail" in p:
                 console.print(_rail_line(p["rail"]), markup=False, highlight=False, soft_wrap=True)
             else:

@@ -94,3 +94,5 @@ def test_the_demo_runs_every_pilot_on_one_database_each_with_its_own_rules(app):
     assert [r["client"] for r in by["kainuu-respite"]["statements"]] == ["KO-0101", "KO-0201", "KO-0102"]
     assert by["kainuu-respite"]["rail"]["rail"] == "epassi" and by["kainuu-voucher"]["rail"]["rail"] == "psop"
     assert by["pori"]["workflow"]["proposed"] > 0
+    assert "every client: the need assessment gives avain_status = yes" in by["kainuu-respite"]["pilot_rules"]
+    assert by["example-psop"]["pilot_rules"] == []  # no plugin of its own rules
