@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -12,8 +15,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
+from sqlalchemy.exc import ArgumentError, InvalidRequestError, OperationalError
+from sqlalchemy.sql import Executable
 
 from .errors import DatabaseError
 
@@ -161,3 +165,149 @@ def ensure_schema(engine: Engine, *, create: bool) -> bool:
         f"{safe_url(engine.url)} has an older schema ({current}, this avain needs {head}): "
         "run `avain db upgrade`"
     )
+
+
+# --- statements compiled once ----------------------------------------------------------
+#
+# The hot paths (a purchase's ledger writes, a balance read, a month's allocation) run a
+# few one-row statements per unit of work. For those, SQLAlchemy's per-execution work
+# (cache key, execution context, result metadata, the driver's cursor description) costs
+# more client time than the database spends running them. A Prepared statement keeps what
+# SQLAlchemy produces — the compiled SQL, its bind and result type processing, its error
+# wrapping and the connection's transaction — and sends it to the driver's cursor itself.
+
+
+class _Plan:
+    """A statement compiled for one dialect: the SQL, how to build the driver's
+    parameters, and how to convert the result columns."""
+
+    __slots__ = ("sql", "positional", "names", "given", "fixed", "results", "returns_rows")
+
+    def __init__(self, statement: Executable, dialect: Dialect, keys: Sequence[str] | None):
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+        if (compiled.literal_execute_params or compiled.post_compile_params or compiled.escaped_bind_names
+                or compiled.effective_returning):
+            raise ValueError(f"Prepared: {statement} needs SQLAlchemy's execution (expanding or escaped "
+                             "parameters, RETURNING)")
+        self.sql = compiled.string
+        self.positional = compiled.positional
+        # The binds the caller gives: (name in the SQL, caller's key, type processor); and
+        # those with a value of their own (a literal in the statement), which the caller
+        # may override: (name, key, value, processor).
+        given, fixed = [], []
+        for bind, name in compiled.bind_names.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.required:
+                given.append((name, bind.key, process))
+            else:
+                fixed.append((name, bind.key, bind.effective_value, process))
+        self.given, self.fixed = tuple(given), tuple(fixed)
+        self.names = tuple(compiled.positiontup) if self.positional else ()
+        self.returns_rows = statement.is_select
+        self.results: tuple[Callable[[Any], Any] | None, ...] = ()
+        if self.returns_rows:
+            self.results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
+                                 for c in statement.selected_columns)
+
+    def parameters(self, params: Mapping[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
+        """What SQLAlchemy's ``construct_params`` and bind processors make of ``params``."""
+        values = {}
+        for name, key, process in self.given:
+            if key not in params:
+                raise InvalidRequestError(f"A value is required for bind parameter {key!r}")
+            value = params[key]
+            values[name] = value if process is None else process(value)
+        for name, key, value, process in self.fixed:
+            if key in params:
+                value = params[key]
+            values[name] = value if process is None else process(value)
+        if self.positional:
+            return tuple(values[name] for name in self.names)
+        return values
+
+    def rows(self, raw: list[tuple]) -> list[tuple]:
+        processors = self.results
+        if not any(processors):
+            return [tuple(r) for r in raw]
+        return [tuple(v if p is None else p(v) for p, v in zip(processors, r, strict=True)) for r in raw]
+
+
+def _observed(conn: Connection) -> bool:
+    """Someone watches this connection's statements (cursor events, SQL echo): those see
+    only what SQLAlchemy itself executes."""
+    # SQLAlchemy's own flags first (it checks them before it looks for listeners): most
+    # connections have no events at all, and looking costs more than the rest of a run.
+    if conn._echo:
+        return True
+    if conn._has_events:  # listeners on this very connection, or joined from its engine
+        d = conn.dispatch
+        return bool(d.before_cursor_execute or d.after_cursor_execute)
+    if conn.engine._has_events:
+        d = conn.engine.dispatch
+        return bool(d.before_cursor_execute or d.after_cursor_execute)
+    return False
+
+
+_CURSOR = "avain.prepared.cursor"
+
+
+class Prepared:
+    """A Core statement run straight on the driver's cursor of a SQLAlchemy connection.
+
+    ``run(conn, params)`` returns the rows (tuples, after the column types' result
+    processing) of a statement that returns rows, else the rowcount. Errors are raised as
+    SQLAlchemy raises them (``IntegrityError`` with ``.orig`` and so on; a lost connection
+    is invalidated). Runs in the connection's transaction (begun if it has none, like
+    SQLAlchemy's autobegin). While cursor events or SQL echo are on, the statement goes
+    through ``Connection.execute`` so they see it, with the same results.
+
+    ``keys``: for an INSERT built without ``.values()``, the columns the callers give (as
+    SQLAlchemy's ``column_keys``)."""
+
+    __slots__ = ("statement", "keys", "_plans", "_last")
+
+    def __init__(self, statement: Executable, keys: Sequence[str] | None = None):
+        self.statement = statement
+        self.keys = tuple(keys) if keys else None
+        # one plan per dialect instance (each engine has its own), dropped with the engine;
+        # the last one used is at hand without the weak-reference lookup
+        self._plans: weakref.WeakKeyDictionary[Dialect, _Plan] = weakref.WeakKeyDictionary()
+        self._last: tuple[Dialect | None, _Plan | None] = (None, None)
+
+    def plan(self, dialect: Dialect) -> _Plan:
+        last_dialect, plan = self._last
+        if last_dialect is dialect:
+            return plan
+        plan = self._plans.get(dialect)
+        if plan is None:
+            plan = self._plans[dialect] = _Plan(self.statement, dialect, self.keys)
+        self._last = (dialect, plan)
+        return plan
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        plan = self.plan(conn.dialect)
+        if _observed(conn):
+            result = conn.execute(self.statement, dict(params))
+            return [tuple(r) for r in result] if plan.returns_rows else result.rowcount
+        if not conn.in_transaction():
+            conn.begin()
+        args = plan.parameters(params)
+        # One driver cursor per driver connection, kept with it in the pool's info for
+        # that connection: making and closing a cursor for every statement costs about as
+        # much as building its parameters. Each statement's rows are all fetched before
+        # the next one runs.
+        proxied = conn.connection
+        dbapi_connection, info = proxied.dbapi_connection, proxied.info
+        kept = info.get(_CURSOR)
+        if kept is None or kept[0] is not dbapi_connection:
+            kept = info[_CURSOR] = (dbapi_connection, dbapi_connection.cursor())
+        cursor = kept[1]
+        try:
+            cursor.execute(plan.sql, args)
+            return plan.rows(cursor.fetchall()) if plan.returns_rows else cursor.rowcount
+        except BaseException as exc:
+            info.pop(_CURSOR, None)  # SQLAlchemy closes it below; the next run makes a new one
+            # SQLAlchemy's own handling: the DBAPI error wrapped (IntegrityError, …), a
+            # lost connection invalidated, handle_error events run.
+            conn._handle_dbapi_exception(exc, plan.sql, args, cursor, None)
+            raise  # not reached: the call above raises

@@ -23,10 +23,12 @@ from typing import Any
 
 from attrs import frozen
 from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from .db import Prepared
 from .domain import Money
 from .errors import Conflict, NotFound, Refused, ValidationError
 from .models import AccountRow, TransferRow
@@ -91,10 +93,27 @@ def now() -> dt.datetime:
 #
 # The write path uses SQLAlchemy Core on the tables, not ORM objects: it is the hot path
 # of every purchase and of a month's allocation, and the ORM's unit of work costs several
-# times the statements themselves.
+# times the statements themselves. Its statements are built once and run as Prepared
+# statements (see avain.core.db) on the connection of the caller's transaction.
 
 ACC = AccountRow.__table__
 TR = TransferRow.__table__
+
+
+def _connection(s: Session | Connection) -> Connection:
+    """The connection of the caller's transaction. A Session first flushes what it has
+    pending, as ``Session.execute`` does before a Core statement, so the ledger's SQL
+    sees the caller's own changes. A unit of work's Session works in its connection's
+    transaction: the statements go to that connection without the Session's own
+    transaction bookkeeping."""
+    if isinstance(s, Connection):
+        return s
+    if s.autoflush:
+        s.flush()
+    bind = s.bind
+    if isinstance(bind, Connection) and bind.in_transaction():
+        return bind
+    return s.connection()
 
 
 def _is_duplicate(exc: IntegrityError, table: str) -> bool:
@@ -107,17 +126,15 @@ def _is_duplicate(exc: IntegrityError, table: str) -> bool:
     return "UNIQUE constraint failed" in str(orig) and f" {table}." in str(orig)
 
 
-def account_id(s: Session, pilot_id: str, kind: str, owner: str = "", *,
+def account_id(s: Session | Connection, pilot_id: str, kind: str, owner: str = "", *,
                create: bool = True) -> int:
     """The id of the account (pilot, kind, owner), created on first use. Client budgets
     (kind ``budget``) are limited."""
     if kind not in ACCOUNT_KINDS:
         raise ValueError(f"unknown account kind {kind!r}")
-    found = s.execute(
-        select(ACC.c.id).where(ACC.c.pilot_id == pilot_id, ACC.c.kind == kind, ACC.c.owner == owner)
-    ).scalar_one_or_none()
-    if found is not None:
-        return found
+    found = _ACCOUNT_ID.run(_connection(s), {"pilot": pilot_id, "kind": kind, "owner": owner})
+    if found:
+        return found[0][0]
     if not create:
         raise NotFound(f"no {kind} account for {owner or pilot_id}")
     try:
@@ -130,13 +147,12 @@ def account_id(s: Session, pilot_id: str, kind: str, owner: str = "", *,
         raise
 
 
-def balance(s: Session, account: int) -> Balance:
-    row = s.execute(
-        select(ACC.c.credits_posted, ACC.c.debits_posted, ACC.c.debits_pending).where(ACC.c.id == account)
-    ).one_or_none()
-    if row is None:
+def balance(s: Session | Connection, account: int) -> Balance:
+    rows = _BALANCE.run(_connection(s), {"acc": account})
+    if not rows:
         raise NotFound(f"no account {account}")
-    return Balance(account, row[0], row[1], row[2])
+    credits, posted, pending = rows[0]
+    return Balance(account, credits, posted, pending)
 
 
 # --- transfers ----------------------------------------------------------------------
@@ -158,10 +174,15 @@ def _check_amount(amount: int) -> None:
 
 # The hot statements are built once, with bound parameters: composing a statement costs
 # more client time than the database spends running it.
-_SELECT_TRANSFER = select(TR).where(TR.c.id == bindparam("tid"))
-_INSERT_TRANSFER = insert(TR)
+_ACCOUNT_ID = Prepared(select(ACC.c.id).where(
+    ACC.c.pilot_id == bindparam("pilot"), ACC.c.kind == bindparam("kind"), ACC.c.owner == bindparam("owner")))
+_BALANCE = Prepared(select(ACC.c.credits_posted, ACC.c.debits_posted, ACC.c.debits_pending)
+                    .where(ACC.c.id == bindparam("acc")))
+_TRANSFER_COLUMNS = tuple(c.name for c in TR.c)
+_SELECT_TRANSFER = Prepared(select(TR).where(TR.c.id == bindparam("tid")))
+_INSERT_TRANSFER = Prepared(insert(TR), keys=_TRANSFER_COLUMNS)
 _RESOLUTIONS = TR.alias("resolution")
-_RESOLVE_PENDING = (
+_RESOLVE_PENDING = Prepared(
     select(TR.c.amount, TR.c.pending, TR.c.debit_account_id, TR.c.credit_account_id, TR.c.period,
            select(func.coalesce(func.sum(_RESOLUTIONS.c.amount), 0))
            .where(_RESOLUTIONS.c.pending_id == bindparam("pid")).scalar_subquery().label("resolved"))
@@ -180,20 +201,21 @@ def _update_totals(columns: tuple[str, ...], *, guarded: bool):
     return stmt
 
 
-_UPDATES: dict[tuple[tuple[str, ...], bool], Any] = {}
+_UPDATES: dict[tuple[tuple[str, ...], bool], Prepared] = {}
 
 
-def _update_stmt(columns: tuple[str, ...], guarded: bool):
+def _update_stmt(columns: tuple[str, ...], guarded: bool) -> Prepared:
     key = (columns, guarded)
     if key not in _UPDATES:
-        _UPDATES[key] = _update_totals(columns, guarded=guarded)
+        _UPDATES[key] = Prepared(_update_totals(columns, guarded=guarded))
     return _UPDATES[key]
 
 
-def _replay(s: Session, transfer_id: str, request_hash: str) -> Transfer | None:
-    row = s.execute(_SELECT_TRANSFER, {"tid": transfer_id}).mappings().one_or_none()
-    if row is None:
+def _replay(conn: Connection, transfer_id: str, request_hash: str) -> Transfer | None:
+    rows = _SELECT_TRANSFER.run(conn, {"tid": transfer_id})
+    if not rows:
         return None
+    row = dict(zip(_TRANSFER_COLUMNS, rows[0], strict=True))
     if row["request_hash"] != request_hash:
         raise Conflict(f"transfer id {transfer_id} was used for a different transfer")
     return _transfer(row, replayed=True)
@@ -205,7 +227,7 @@ def _transfer(row, replayed: bool = False) -> Transfer:
                     row["memo"], row["created_at"], replayed)
 
 
-def _apply(s: Session, debit: int, credit: int, *, debit_cols: dict[str, int],
+def _apply(conn: Connection, debit: int, credit: int, *, debit_cols: dict[str, int],
            credit_cols: dict[str, int], spend: int = 0) -> None:
     """Change the totals of both accounts, in account-id order (no deadlocks). ``spend`` is
     the amount added to posted + pending on the debit side: when positive, the update is
@@ -216,9 +238,9 @@ def _apply(s: Session, debit: int, credit: int, *, debit_cols: dict[str, int],
         params = {"acc": acc, **{f"d_{name}": delta for name, delta in cols.items()}}
         if guarded:
             params["spend"] = spend
-        if s.execute(_update_stmt(tuple(cols), guarded), params).rowcount != 1:
+        if _update_stmt(tuple(cols), guarded).run(conn, params) != 1:
             if acc == debit and spend > 0:
-                b = balance(s, debit)
+                b = balance(conn, debit)
                 raise InsufficientFunds(
                     f"not enough budget: {Money(b.available).fi()} available, "
                     f"{Money(spend).fi()} needed"
@@ -226,9 +248,9 @@ def _apply(s: Session, debit: int, credit: int, *, debit_cols: dict[str, int],
             raise NotFound(f"no account {acc}")
 
 
-def _insert(s: Session, values: dict[str, Any]) -> Transfer:
+def _insert(conn: Connection, values: dict[str, Any]) -> Transfer:
     try:
-        s.execute(_INSERT_TRANSFER, values)
+        _INSERT_TRANSFER.run(conn, values)
     except IntegrityError as exc:  # same id written concurrently: the retry replays it
         if _is_duplicate(exc, "transfer"):
             raise RetryableConflict(f"transfer {values['id']} written concurrently") from exc
@@ -249,12 +271,13 @@ def transfer(s: Session, transfer_id: str, *, kind: str, debit: int, credit: int
     if debit == credit:
         raise ValidationError("a transfer needs two different accounts")
     h = _request_hash(kind, debit, credit, amount, pending, period, reverses)
-    if (replayed := _replay(s, transfer_id, h)) is not None:
+    conn = _connection(s)
+    if (replayed := _replay(conn, transfer_id, h)) is not None:
         return replayed
     col = "pending" if pending else "posted"
-    _apply(s, debit, credit, debit_cols={f"debits_{col}": amount},
+    _apply(conn, debit, credit, debit_cols={f"debits_{col}": amount},
            credit_cols={f"credits_{col}": amount}, spend=amount)
-    return _insert(s, {"id": transfer_id, "kind": kind, "debit_account_id": debit,
+    return _insert(conn, {"id": transfer_id, "kind": kind, "debit_account_id": debit,
                        "credit_account_id": credit, "amount": amount, "pending": pending,
                        "pending_id": None, "reverses": reverses, "period": period, "memo": memo,
                        "request_hash": h, "created_at": now()})
@@ -275,12 +298,14 @@ def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount:
         raise ValueError(f"resolve(): {kind!r} is not post, void or release")
     _check_amount(amount)
     h = _request_hash(kind, None, None, amount, False, None, None, pending_id)
-    if (replayed := _replay(s, transfer_id, h)) is not None:
+    conn = _connection(s)
+    if (replayed := _replay(conn, transfer_id, h)) is not None:
         return replayed
-    p = s.execute(_RESOLVE_PENDING, {"pid": pending_id}).one_or_none()
-    if p is None or not p.pending:
+    rows = _RESOLVE_PENDING.run(conn, {"pid": pending_id})
+    if not rows or not rows[0][1]:
         raise NotFound(f"no pending transfer {pending_id}")
-    left = p.amount - int(p.resolved)
+    p_amount, _, p_debit, p_credit, p_period, p_resolved = rows[0]
+    left = p_amount - int(p_resolved)
     if amount > left:
         raise Refused(f"{kind}: {Money(amount).fi()} is more than the "
                       f"{Money(left).fi()} still reserved by {pending_id}")
@@ -290,11 +315,11 @@ def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount:
     else:
         debit_cols = {"debits_pending": -amount}
         credit_cols = {"credits_pending": -amount}
-    _apply(s, p.debit_account_id, p.credit_account_id, debit_cols=debit_cols, credit_cols=credit_cols)
-    return _insert(s, {"id": transfer_id, "kind": kind, "debit_account_id": p.debit_account_id,
-                       "credit_account_id": p.credit_account_id, "amount": amount, "pending": False,
-                       "pending_id": pending_id, "reverses": None, "period": p.period, "memo": memo,
-                       "request_hash": h, "created_at": now()})
+    _apply(conn, p_debit, p_credit, debit_cols=debit_cols, credit_cols=credit_cols)
+    return _insert(conn, {"id": transfer_id, "kind": kind, "debit_account_id": p_debit,
+                          "credit_account_id": p_credit, "amount": amount, "pending": False,
+                          "pending_id": pending_id, "reverses": None, "period": p_period, "memo": memo,
+                          "request_hash": h, "created_at": now()})
 
 
 def reverse(s: Session, transfer_id: str, *, original_id: str, memo: str | None = None) -> Transfer:
@@ -329,7 +354,8 @@ def bulk_post(s: Session, rows: Sequence[dict[str, Any]]) -> int:
         return 0
     conn = s.connection()
     dialect = conn.dialect
-    at_processor = TR.c.created_at.type.bind_processor(dialect)
+    # As SQLAlchemy binds the column on this dialect (on SQLite: UTC, then its text format).
+    at_processor = TR.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     at = now()
     at = at_processor(at) if at_processor else at
     records = []

@@ -3,6 +3,11 @@
 Services take a :class:`UnitOfWork` and never commit; :func:`transaction` runs a service,
 commits once, retries on serialization failures, deadlocks and a busy SQLite, and only
 then calls the event hooks the service queued.
+
+A unit holds one connection and its transaction, both taken on first use. The ORM Session
+is made only when a service asks for it, and works in that transaction: Core statements
+(the ledger, a balance lookup) run on the connection itself, without the Session's own
+transaction bookkeeping, which costs more than the statements.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy.engine import Connection, RootTransaction
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 
@@ -38,37 +44,83 @@ class UnitOfWork:
         self.actor = actor
         self.readonly = readonly
         self.hooks = app.pm.hook
-        self.session: Session | None = None
+        self._active = False
+        self._conn: Connection | None = None
+        self._transaction: RootTransaction | None = None
+        self._session: Session | None = None
         self._events: list[tuple[str, dict[str, Any]]] = []
-        self._committed = False
+
+    def _connection(self) -> Connection:
+        """The unit's connection, in its transaction (begun on first use)."""
+        if self._conn is None:
+            if not self._active:
+                raise RuntimeError("use the unit of work inside `with`")
+            conn = self.app.engine.connect()
+            try:
+                if self.readonly:
+                    # SQLite: a deferred BEGIN (see db.make_engine). PostgreSQL: no BEGIN/COMMIT
+                    # round trips; under READ COMMITTED each statement has its own snapshot
+                    # anyway. Set on the connection (and reset when it goes back to the pool),
+                    # not with Engine.execution_options(), which builds an engine and registers
+                    # an event listener on every call.
+                    options: dict[str, Any] = {"avain_readonly": True}
+                    if conn.dialect.name == "postgresql":
+                        options["isolation_level"] = "AUTOCOMMIT"
+                    conn.execution_options(**options)
+                self._transaction = conn.begin()  # SQLite writers: BEGIN IMMEDIATE
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    @property
+    def session(self) -> Session | None:
+        """The unit's ORM Session, made on first use (None outside ``with``)."""
+        if self._session is None and self._active:
+            # rollback_only: the Session works in the unit's transaction; its commit()
+            # flushes and leaves the transaction to the unit, which commits it (or closes
+            # the connection, rolling it back).
+            self._session = Session(bind=self._connection(), expire_on_commit=False,
+                                    join_transaction_mode="rollback_only")
+        return self._session
+
+    def core_connection(self) -> Connection:
+        """The connection of this unit's transaction, for Core statements. The Session's
+        pending changes are flushed first, as ``Session.execute`` would."""
+        s = self._session
+        if s is not None and s.autoflush:
+            s.flush()
+        return self._connection()
 
     def __enter__(self) -> UnitOfWork:
-        engine = self.app.engine
-        if self.readonly:
-            # SQLite: a deferred BEGIN (see db.make_engine). PostgreSQL: no BEGIN/COMMIT round
-            # trips; under READ COMMITTED each statement has its own snapshot anyway.
-            options = {"avain_readonly": True}
-            if engine.dialect.name == "postgresql":
-                options["isolation_level"] = "AUTOCOMMIT"
-            engine = engine.execution_options(**options)
-        self.session = Session(engine, expire_on_commit=False)
-        self.session.begin()
+        self._active = True
         return self
 
     def __exit__(self, *exc_info) -> None:
-        assert self.session is not None
-        if not self._committed:
-            self.session.rollback()
-        self.session.close()
+        self._active = False
+        s = self._session
+        try:
+            # A Session used for nothing (the ledger runs on the connection) holds nothing
+            # to release: closing it would only cost time.
+            if s is not None and (s.in_transaction() or s.identity_map or s.new or s.deleted):
+                s.close()
+        finally:
+            if self._conn is not None:
+                # rolls back what was not committed; the pool resets the isolation level
+                self._conn.close()
 
     def emit(self, hook_name: str, **kwargs: Any) -> None:
         """Queue an event hook call for after the commit."""
         self._events.append((hook_name, kwargs))
 
     def commit(self) -> None:
-        assert self.session is not None
-        self.session.commit()
-        self._committed = True
+        # flushes; the transaction is the unit's. A Session that never began (Core
+        # statements only) has nothing to flush.
+        if self._session is not None and self._session.in_transaction():
+            self._session.commit()
+        if self._transaction is not None:
+            self._transaction.commit()
 
     def dispatch(self) -> None:
         """Call every handler of every queued event, each on its own: one handler that

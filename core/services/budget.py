@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import namedtuple
 from collections.abc import Callable
+from itertools import groupby
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -28,7 +31,7 @@ from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientRow, DecisionRow, TransferRow
 from ..uow import RetryableConflict, UnitOfWork
 from . import payments, pilots, plans
-from .common import check_actor, reach_client, record, session
+from .common import check_actor, connection, reach_client, record, session
 
 DEFAULT_BATCH = 5000
 
@@ -41,11 +44,16 @@ _NO_INPUTS = MappingProxyType({})
 
 def decision_record(row) -> Decision:
     """The hook's view of a decision row (an ORM row or a Core row)."""
+    return _decision(row.id, row.client_code, row.pilot_id, row.valid_from, row.valid_to,
+                     row.monthly_amount, row.inputs)
+
+
+def _decision(id: int, client_code: str, pilot_id: str, valid_from: dt.date, valid_to: dt.date,
+              monthly_amount: int | None, inputs: str) -> Decision:
     return Decision(
-        id=row.id, client_code=row.client_code, pilot_id=row.pilot_id,
-        valid_from=row.valid_from, valid_to=row.valid_to,
-        monthly_amount=Money(row.monthly_amount) if row.monthly_amount is not None else None,
-        inputs=_NO_INPUTS if row.inputs == "{}" else MappingProxyType(json.loads(row.inputs)),
+        id=id, client_code=client_code, pilot_id=pilot_id, valid_from=valid_from, valid_to=valid_to,
+        monthly_amount=Money(monthly_amount) if monthly_amount is not None else None,
+        inputs=_NO_INPUTS if inputs == "{}" else MappingProxyType(json.loads(inputs)),
     )
 
 
@@ -233,50 +241,74 @@ def month_budget(uow: UnitOfWork, pilot: Pilot, decisions: list[DecisionRow], pe
     return total, " + ".join(why)
 
 
+#: A decision row of a month's run, as a plain tuple with names (what in_force_parts and
+#: decision_record read).
+_ChunkDecision = namedtuple("_ChunkDecision", "id client_code pilot_id valid_from valid_to monthly_amount inputs")
+
+
+def _chunk_decisions(pilot_id: str, period: Period, after: str, last: str):
+    """The decisions in force of the clients in (``after``, ``last``], in code order."""
+    d = DecisionRow.__table__.c  # Core columns: plain rows, no ORM loading
+    return (select(d.id, d.client_code, d.pilot_id, d.valid_from, d.valid_to, d.monthly_amount, d.inputs)
+            .join(ClientRow, ClientRow.code == d.client_code)
+            .where(*_covering(pilot_id, period), d.client_code > after, d.client_code <= last)
+            .order_by(d.client_code))
+
+
 def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) -> tuple[int, bool]:
     s = session(uow)
     run = s.execute(select(BudgetPeriodRow).where(
         BudgetPeriodRow.pilot_id == pilot_id, BudgetPeriodRow.period == str(period))
         .with_for_update()).scalar_one()
     pilot = pilots.get(uow, pilot_id)
-    codes = s.execute(_clients_query(pilot_id, period, run.cursor, limit=batch)).scalars().all()
-    if not codes:
+    after = run.cursor
+    # The chunk is the next ``batch`` clients after the cursor: how many, and the last one.
+    chunk = _clients_query(pilot_id, period, after, limit=batch).subquery()
+    n, last = s.execute(select(func.count(), func.max(chunk.c.client_code))).one()
+    if not n:
         return 0, True
-    # Core rows and key ranges (the run works in code order), not ORM objects and long
-    # IN lists: this loop runs once per client of the pilot every month.
-    first, last = codes[0], codes[-1]
-    d = DecisionRow.__table__.c
-    decisions: dict[str, list] = {}
-    for row in s.execute(select(*DecisionRow.__table__.c)
-                         .join(ClientRow, ClientRow.code == d.client_code)
-                         .where(*_covering(pilot_id, period), d.client_code >= first, d.client_code <= last)):
-        decisions.setdefault(row.client_code, []).append(row)
+    # This loop runs once per client of the pilot every month. So: Core rows read by key
+    # range (the run works in code order), turned into plain tuples at once (a chunk's
+    # thousands of rows then cost the garbage collector nothing), and per client only the
+    # decision record and the hook call.
+    conn = connection(uow)
+    rows = [tuple(r) for r in conn.execute(_chunk_decisions(pilot_id, period, after, last))]
     acc = ledger.ACC.c
-    accounts = dict(s.execute(select(acc.owner, acc.id).where(
-        acc.pilot_id == pilot_id, acc.kind == "budget", acc.owner >= first, acc.owner <= last)).all())
-    for code in codes:
+    accounts = dict(conn.execute(select(acc.owner, acc.id).where(
+        acc.pilot_id == pilot_id, acc.kind == "budget", acc.owner > after, acc.owner <= last)).all())
+    month = str(period)
+    prefix = alloc_id(pilot_id, period, "")
+    done = set(conn.execute(select(ledger.TR.c.id).where(
+        ledger.TR.c.id > prefix + after, ledger.TR.c.id <= prefix + last)).scalars())
+    funding = ledger.account_id(s, pilot_id, "funding")
+    compute = uow.hooks.avain_compute_budget
+    codes, transfers = [], []
+    for code, group in groupby(rows, key=itemgetter(1)):
+        codes.append(code)
         if code not in accounts:
             accounts[code] = ledger.account_id(s, pilot_id, "budget", code)
-    ids = [alloc_id(pilot_id, period, c) for c in codes]
-    done = set(s.execute(select(ledger.TR.c.id).where(ledger.TR.c.id.between(ids[0], ids[-1]))).scalars())
-    funding = ledger.account_id(s, pilot_id, "funding")
-    transfers = []
-    for code, tid in zip(codes, ids, strict=True):
+        tid = prefix + code
         if tid in done:
             continue
-        amount, why = month_budget(uow, pilot, decisions[code], period)
+        decisions = list(group)
+        if len(decisions) == 1:  # what month_budget() does for one decision, inline
+            result = compute(pilot=pilot, decision=_decision(*decisions[0]), period=period)
+            amount, why = result.amount.cents, result.explanation
+        else:
+            amount, why = month_budget(uow, pilot, [_ChunkDecision._make(d) for d in decisions], period)
         if amount <= 0:
             continue
         transfers.append({"id": tid, "kind": "allocation", "debit": funding,
                           "credit": accounts[code], "amount": amount,
-                          "period": str(period), "memo": why[:200]})
-    transfers += _carry_in(s, pilot_id, period, list(codes), accounts)
+                          "period": month, "memo": why[:200]})
+    if codes:
+        transfers += _carry_in(s, pilot_id, period, codes, accounts)
     ledger.bulk_post(s, transfers)
-    run.cursor = codes[-1]
+    run.cursor = last
     run.allocated += sum(1 for t in transfers if t["kind"] == "allocation")
     run.allocated_cents += sum(t["amount"] for t in transfers if t["kind"] == "allocation")
     s.add(run)
-    return len(codes), len(codes) < batch
+    return n, n < batch
 
 
 def _carry_in(s, pilot_id: str, period: Period, codes: list[str], accounts: dict[str, int]) -> list[dict]:

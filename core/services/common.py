@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from .. import audit, auth
@@ -15,6 +16,12 @@ from ..uow import UnitOfWork
 def session(uow: UnitOfWork) -> Session:
     assert uow.session is not None, "use the unit of work inside `with`"
     return uow.session
+
+
+def connection(uow: UnitOfWork) -> Connection:
+    """The connection of the unit's transaction, for Core statements (a read-only unit
+    needs no ORM Session for them)."""
+    return uow.core_connection()
 
 
 def check_actor(uow: UnitOfWork, action: str) -> Actor:

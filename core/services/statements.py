@@ -8,11 +8,12 @@ from sqlalchemy import bindparam, func, select
 
 from .. import auth, ledger
 from ..audit import ORGANISER
+from ..db import Prepared
 from ..domain import Money
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..models import AccountRow, ClientRow, CommitmentRow, InvoiceRow, TransferRow, WorkerRow
 from ..uow import UnitOfWork
-from .common import check_actor, reach_client, record, session
+from .common import check_actor, connection, reach_client, record, session
 
 #: How each kind of transfer reads on a client's statement.
 LABELS = {"allocation": "granted", "carry-over": "carried over", "commitment": "committed",
@@ -39,23 +40,24 @@ def _balance_query():
             .where(c.code == bindparam("code")))
 
 
-#: Built once: composing the statement costs more than running it.
-_BALANCE = _balance_query()
+#: Built and compiled once: composing the statement costs more than running it.
+_BALANCE = Prepared(_balance_query())
 
 
 def balance(uow: UnitOfWork, code: str) -> dict[str, Any]:
     """``avain ledger balance``: one statement reads the client, their scope and the
     budget's running totals, whatever the history's length."""
     actor = check_actor(uow, "ledger.read")
-    row = session(uow).execute(_BALANCE, {"code": code}).one_or_none()
-    if row is None:
+    rows = _BALANCE.run(connection(uow), {"code": code})
+    if not rows:
         raise NotFound(f"no client {code!r}; see `avain client list`")
+    pilot_id, worker_id, assistant_id, supervisor_id, credits, posted, pending = rows[0]
     if actor.role in auth.SCOPED and not auth.can_reach_client(
-            actor, code=code, worker_id=row.worker_id, supervisor_id=row.supervisor_id,
-            assistant_id=row.assistant_id):
+            actor, code=code, worker_id=worker_id, supervisor_id=supervisor_id,
+            assistant_id=assistant_id):
         raise PermissionDenied(f"{actor} may not read the ledger of {code}")
-    b = ledger.Balance(0, row.credits_posted or 0, row.debits_posted or 0, row.debits_pending or 0)
-    return {"client": code, "pilot": row.pilot_id, **b.as_dict()}
+    b = ledger.Balance(0, credits or 0, posted or 0, pending or 0)
+    return {"client": code, "pilot": pilot_id, **b.as_dict()}
 
 
 def statement(uow: UnitOfWork, code: str, *, period: str | None = None) -> dict[str, Any]:
