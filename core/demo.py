@@ -290,9 +290,9 @@ _HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 
 def _hetu(pilot, group_id: str, rng: random.Random, taken: set[str]) -> str:
     """A synthetic henkilötunnus of someone whose age on the demo month's first day is in the
-    group's ``demo.ages`` (default 1–90), with an individual number from the range that is
-    never given to real people (900–999 is for temporary numbers, so 800–899 is used: the
-    demo's people are made up, and their names are Faker's)."""
+    group's ``demo.ages`` (default 1–90). It is only well-formed: date, individual number
+    (800–899, not the temporary 900–999 the pilots refuse) and check character are made up,
+    as Faker's are, and may match a real person's by chance; the names are Faker's."""
     low, high = _demo_of(pilot, group_id).get("ages") or (1, 90)
     while True:
         years = rng.randint(low, high)

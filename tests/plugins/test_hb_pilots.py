@@ -26,7 +26,7 @@ CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 
 
 def hetu(born: dt.date, n: int) -> str:
-    """A valid henkilötunnus for a birth date (individual numbers 800–899: never real)."""
+    """A well-formed henkilötunnus for a birth date (made up: individual numbers 800–899)."""
     digits = f"{born:%d%m%y}{800 + n:03d}"
     return f"{born:%d%m%y}{ {18: '+', 19: '-', 20: 'A'}[born.year // 100]}{digits[6:]}{CHECK[int(digits) % 31]}"
 
