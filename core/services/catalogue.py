@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from ..domain import UNITS, Money, Service
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
-from ..models import InvoiceRow, PriceRow, ProviderApprovalRow, ProviderRow, RatingRow, ServiceRow
+from ..models import InvoiceRow, PriceRow, ProviderRow, RatingRow, ServiceRow
 from ..plugins import collect
 from ..uow import UnitOfWork
 from . import providers
@@ -254,13 +254,8 @@ def rating_summary(uow: UnitOfWork, provider_id: str) -> dict[str, Any]:
 def _offers(uow: UnitOfWork, on_date: dt.date, pilot_id: str | None = None) -> list[dict[str, Any]]:
     """Every (approved provider, service, price) on ``on_date``."""
     s = session(uow)
-    q = select(ProviderApprovalRow).where(
-        ProviderApprovalRow.valid_from <= on_date, ProviderApprovalRow.valid_to >= on_date,
-        (ProviderApprovalRow.revoked_on.is_(None)) | (ProviderApprovalRow.revoked_on > on_date))
-    if pilot_id:
-        q = q.where(ProviderApprovalRow.pilot_id == pilot_id)
     approved: dict[str, dict[str, set[str]]] = {}
-    for a in s.execute(q).scalars():
+    for a in providers.approvals_between(uow, on_date, on_date, pilot_id=pilot_id):
         for code in json.loads(a.services):
             approved.setdefault(a.provider_id, {}).setdefault(code, set()).add(a.pilot_id)
     out = []

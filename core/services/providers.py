@@ -201,14 +201,8 @@ def list_providers(uow: UnitOfWork, *, pilot_id: str | None = None,
     check_actor(uow, "provider.read")
     on_date = on_date or dt.date.today()
     s = session(uow)
-    # The approvals in force that day, all in one query, grouped by provider.
-    q = select(ProviderApprovalRow).where(
-        ProviderApprovalRow.valid_from <= on_date, ProviderApprovalRow.valid_to >= on_date,
-        (ProviderApprovalRow.revoked_on.is_(None)) | (ProviderApprovalRow.revoked_on > on_date))
-    if pilot_id:
-        q = q.where(ProviderApprovalRow.pilot_id == pilot_id)
     in_force: dict[str, list[ProviderApprovalRow]] = {}
-    for a in s.execute(q).scalars():
+    for a in approvals_between(uow, on_date, on_date, pilot_id=pilot_id):
         in_force.setdefault(a.provider_id, []).append(a)
     out = []
     for row in s.execute(select(ProviderRow).order_by(ProviderRow.name)).scalars():
@@ -216,6 +210,18 @@ def list_providers(uow: UnitOfWork, *, pilot_id: str | None = None,
         out.append({**as_dict(row), "approved_in": sorted({a.pilot_id for a in current}),
                     "services": sorted({c for a in current for c in json.loads(a.services)})})
     return out
+
+
+def approvals_between(uow: UnitOfWork, first: dt.date, last: dt.date, *,
+                      pilot_id: str | None = None) -> list[ProviderApprovalRow]:
+    """Every approval in force on some day from ``first`` to ``last`` (valid then and not
+    revoked by then), in one query; a revocation ends an approval the day before it."""
+    q = select(ProviderApprovalRow).where(
+        ProviderApprovalRow.valid_from <= last, ProviderApprovalRow.valid_to >= first,
+        (ProviderApprovalRow.revoked_on.is_(None)) | (ProviderApprovalRow.revoked_on > first))
+    if pilot_id:
+        q = q.where(ProviderApprovalRow.pilot_id == pilot_id)
+    return list(session(uow).execute(q.order_by(ProviderApprovalRow.id)).scalars())
 
 
 def show(uow: UnitOfWork, business_id: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ imported as ledger charges, and reconciliation of the two.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -138,19 +139,17 @@ def approved_offers(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str,
     """For each service, the providers approved for it in the pilot during ``period``, with
     the days of the month their approval covers (a revocation ends it the day before)."""
     out: dict[str, list[dict[str, str]]] = {}
-    for p in providers.list_providers(uow):
-        for a in providers.show(uow, p["id"])["approvals"]:
-            if a["pilot"] != pilot_id:
-                continue
-            start = max(dt.date.fromisoformat(a["valid_from"]), period.first_day)
-            end = min(dt.date.fromisoformat(a["valid_to"]), period.last_day)
-            if a["revoked_on"]:
-                end = min(end, dt.date.fromisoformat(a["revoked_on"]) - dt.timedelta(days=1))
-            if start > end:
-                continue
-            for service in a["services"]:
-                out.setdefault(service, []).append({"provider": p["id"], "from": start.isoformat(),
-                                                    "to": end.isoformat()})
+    rows = providers.approvals_between(uow, period.first_day, period.last_day, pilot_id=pilot_id)
+    for a in sorted(rows, key=lambda a: (a.provider_id, a.id)):
+        start = max(a.valid_from, period.first_day)
+        end = min(a.valid_to, period.last_day)
+        if a.revoked_on:
+            end = min(end, a.revoked_on - dt.timedelta(days=1))
+        if start > end:  # revoked before it began
+            continue
+        for service in json.loads(a.services):
+            out.setdefault(service, []).append({"provider": a.provider_id, "from": start.isoformat(),
+                                                "to": end.isoformat()})
     return out
 
 
