@@ -281,7 +281,7 @@ def expire_fixed_term(uow: UnitOfWork, pilot_id: str, *, on_date: dt.date | None
     clause = scope_clause(uow, ClientRow.code)
     if clause is not None:
         q = q.where(clause)
-    ended, kept = [], []
+    ended = []
     for row in s.execute(q.order_by(ClientRow.code)).scalars():
         before = client_dict(row)
         row.ended_on = last_day
@@ -292,8 +292,8 @@ def expire_fixed_term(uow: UnitOfWork, pilot_id: str, *, on_date: dt.date | None
     still = select(ClientRow.code).where(ClientRow.pilot_id == pilot.id, ClientRow.ended_on.is_(None))
     if clause is not None:
         still = still.where(clause)
-    kept = list(s.execute(still.order_by(ClientRow.code)).scalars())
-    return {"pilot": pilot.id, "relationship_ends": last_day.isoformat(), "ended": ended, "continuing": kept}
+    continuing = list(s.execute(still.order_by(ClientRow.code)).scalars())
+    return {"pilot": pilot.id, "relationship_ends": last_day.isoformat(), "ended": ended, "continuing": continuing}
 
 
 def set_phone(uow: UnitOfWork, code: str, phone: str | None) -> dict[str, Any]:
