@@ -77,5 +77,23 @@ def render_mapping(title: str):
     return render
 
 
+def emit_reconciliation(rail: str, pilot_id: str, period: Any, differences: list[dict[str, Any]],
+                        columns: Sequence[str], keys: Sequence[str], as_json: bool) -> None:
+    """A payment rail's reconciliation with the ledger: "in step", or a table of every
+    difference and exit 1 (``avain epassi reconcile``, ``avain psop reconcile``)."""
+    data = {"pilot": pilot_id, "period": str(period), "in_step": not differences, "differences": differences}
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        if d["in_step"]:
+            console.print(f"{d['pilot']} {d['period']}: {rail} and the ledger are in step")
+            return
+        render_table(columns, keys, f"{d['pilot']} {d['period']}: {len(d['differences'])} differences")(
+            console, d["differences"])
+
+    emit(data, as_json, render)
+    if differences:
+        click.get_current_context().exit(1)
+
+
 def notice(message: str) -> None:
     click.echo(message, err=True)

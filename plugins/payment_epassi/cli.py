@@ -11,7 +11,7 @@ import threading
 import click
 from rich.markup import escape
 
-from avain.core.cli.output import emit, json_option, notice, render_table
+from avain.core.cli.output import emit, emit_reconciliation, json_option, notice
 from avain.core.cli.params import DATE, MONEY, PERIOD
 from avain.core.cli.state import state
 from avain.core.domain import Money
@@ -108,19 +108,8 @@ def reconcile_(pilot_id, period, as_json):
     st = state()
     pilot = _pilot(pilot_id)
     found = backend.reconcile(st.app(), pilot, period, actor=st.actor)
-    data = {"pilot": pilot.id, "period": str(period), "in_step": not found, "differences": found}
-
-    def render(console, d):
-        if d["in_step"]:
-            console.print(f"{d['pilot']} {d['period']}: ePassi and the ledger are in step")
-            return
-        render_table(["kind", "client", "transaction", "what differs"],
-                     ["kind", "client", "transaction", "detail"],
-                     f"{d['pilot']} {d['period']}: {len(d['differences'])} differences")(console, d["differences"])
-
-    emit(data, as_json, render)
-    if found:
-        click.get_current_context().exit(1)
+    emit_reconciliation("ePassi", pilot.id, period, found, ["kind", "client", "transaction", "what differs"],
+                        ["kind", "client", "transaction", "detail"], as_json)
 
 
 def _shown(transaction: dict) -> dict:

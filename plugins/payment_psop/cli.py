@@ -10,7 +10,7 @@ from types import MappingProxyType
 import attrs
 import click
 
-from avain.core.cli.output import emit, json_option, notice, render_table
+from avain.core.cli.output import emit, emit_reconciliation, json_option, notice
 from avain.core.cli.params import DATE, PERIOD
 from avain.core.cli.state import state
 from avain.core.domain import Money, Period, Pilot
@@ -105,19 +105,9 @@ def reconcile(pilot_id, period, url, as_json):
     st = state()
     pilot = _with_url(_pilot(pilot_id), url)
     diffs = backend.reconcile(st.app(), pilot, period, actor=st.actor)
-    data = {"pilot": pilot.id, "period": str(period), "in_step": not diffs, "differences": diffs}
-
-    def render(c, d):
-        if d["in_step"]:
-            c.print(f"{d['pilot']} {d['period']}: PSOP and the ledger are in step")
-            return
-        render_table(["event", "client", "PSOP (cents)", "ledger (cents)", "difference"],
-                     ["event", "client", "psop", "ledger", "difference"],
-                     f"{d['pilot']} {d['period']}: {len(d['differences'])} differences")(c, d["differences"])
-
-    emit(data, as_json, render)
-    if diffs:
-        click.get_current_context().exit(1)
+    emit_reconciliation("PSOP", pilot.id, period, diffs, ["event", "client", "PSOP (cents)", "ledger (cents)",
+                                                          "difference"],
+                        ["event", "client", "psop", "ledger", "difference"], as_json)
 
 
 @psop.group("simulator")
