@@ -245,7 +245,11 @@ def rate(uow: UnitOfWork, invoice_id: int, *, stars: int, text: str | None = Non
 def rating_summary(uow: UnitOfWork, provider_id: str) -> dict[str, Any]:
     avg, n = session(uow).execute(select(func.avg(RatingRow.stars), func.count()).where(
         RatingRow.provider_id == provider_id)).one()
-    return {"average": round(float(avg), 1) if avg is not None else None, "ratings": n}
+    return {"average": _average(avg), "ratings": n}
+
+
+def _average(avg: Any) -> float | None:
+    return round(float(avg), 1) if avg is not None else None
 
 
 # --- search and export -----------------------------------------------------------------
@@ -258,21 +262,33 @@ def _offers(uow: UnitOfWork, on_date: dt.date, pilot_id: str | None = None) -> l
     for a in providers.approvals_between(uow, on_date, on_date, pilot_id=pilot_id):
         for code in json.loads(a.services):
             approved.setdefault(a.provider_id, {}).setdefault(code, set()).add(a.pilot_id)
-    out = []
+    ids = sorted(approved)
     services = {r.code: r for r in s.execute(select(ServiceRow)).scalars()}
-    for provider_id, offered in sorted(approved.items()):
-        prov = s.get(ProviderRow, provider_id)
-        rating = rating_summary(uow, provider_id)
-        for code, pilot_ids in sorted(offered.items()):
-            price = price_on(uow, provider_id, code, on_date)
+    provs = {r.id: r for r in s.execute(select(ProviderRow).where(ProviderRow.id.in_(ids))).scalars()}
+    # Each (provider, service)'s price that day, as price_on gives it (the latest range that
+    # began by then), and each provider's ratings: one query each for all the offers.
+    prices: dict[tuple[str, str], int] = {}
+    for provider_id, code, price in s.execute(
+            select(PriceRow.provider_id, PriceRow.service_code, PriceRow.price).where(
+                PriceRow.provider_id.in_(ids), PriceRow.valid_from <= on_date,
+                (PriceRow.valid_to.is_(None)) | (PriceRow.valid_to >= on_date)).order_by(PriceRow.valid_from)):
+        prices[provider_id, code] = price
+    ratings = {pid: (avg, n) for pid, avg, n in s.execute(
+        select(RatingRow.provider_id, func.avg(RatingRow.stars), func.count())
+        .where(RatingRow.provider_id.in_(ids)).group_by(RatingRow.provider_id))}
+    out = []
+    for provider_id in ids:
+        prov = provs[provider_id]
+        avg, n = ratings.get(provider_id, (None, 0))
+        for code, pilot_ids in sorted(approved[provider_id].items()):
+            price = prices.get((provider_id, code))
             svc = services[code]
             out.append({"provider": provider_id, "provider_name": prov.name,
                         "areas": json.loads(prov.areas or "[]"), "service": code,
                         "service_fi": svc.name_fi, "service_sv": svc.name_sv, "service_en": svc.name_en,
                         "unit": svc.unit, "price": price,
                         "price_fi": Money(price).fi() if price is not None else None,
-                        "pilots": sorted(pilot_ids), "rating": rating["average"],
-                        "ratings": rating["ratings"]})
+                        "pilots": sorted(pilot_ids), "rating": _average(avg), "ratings": n})
     return out
 
 
