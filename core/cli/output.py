@@ -79,8 +79,8 @@ def render_mapping(title: str):
 
 def emit_reconciliation(rail: str, pilot_id: str, period: Any, differences: list[dict[str, Any]],
                         columns: Sequence[str], keys: Sequence[str], as_json: bool) -> None:
-    """A payment rail's reconciliation with the ledger: "in step", or a table of every
-    difference and exit 1 (``avain epassi reconcile``, ``avain psop reconcile``)."""
+    """A payment rail's reconciliation with the ledger, for the rail plugins' reconcile
+    commands: "in step", or a table of every difference and exit 1."""
     data = {"pilot": pilot_id, "period": str(period), "in_step": not differences, "differences": differences}
 
     def render(console: Console, d: dict[str, Any]) -> None:
