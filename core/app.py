@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -17,10 +18,17 @@ from .uow import transaction
 T = TypeVar("T")
 
 
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 class App:
     def __init__(self, engine: Engine, pm: AvainPluginManager):
         self.engine = engine
         self.pm = pm
+        #: The time messages are stamped with. Only a simulation (``avain demo`` playing a
+        #: past month) sets another clock; nothing on the command line can.
+        self.clock: Callable[[], dt.datetime] = utc_now
 
     @classmethod
     def open(cls, url: str | None = None, *, create: bool = True, check_schema: bool = True,

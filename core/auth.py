@@ -43,6 +43,13 @@ MATRIX: dict[str, frozenset[str]] = {
     "ledger.read": frozenset(ROLES),
     "ledger.verify": frozenset({"admin", "finance"}),
     "ledger.correct": frozenset({"finance"}),
+    "message.send": frozenset({"client", "worker", "supervisor", "assistant"}),
+    "message.read": frozenset({"client", "worker", "supervisor", "assistant"}),
+    "message.inbox": frozenset({"worker", "supervisor"}),
+    "message.stats": frozenset({"admin", "worker", "supervisor", "evaluator"}),
+    "message.keys": frozenset({"admin"}),
+    "message.evaluate": frozenset({"evaluator"}),
+    "client.consent": frozenset({"admin", "worker", "supervisor", "client"}),
     "audit.read": frozenset({"admin", "client"}),
     "audit.verify": frozenset({"admin"}),
 }

@@ -26,13 +26,101 @@ from .domain import Money, Period, RailSimulation
 from .errors import Conflict, Refused
 from .models import ClientRow, TransferRow, WorkerRow
 from .plugins import collect
-from .services import budget, catalogue, payments, people, pilots, plans, providers, purchases, statements
+from .services import (
+    budget,
+    catalogue,
+    messages,
+    payments,
+    people,
+    pilots,
+    plans,
+    providers,
+    purchases,
+    statements,
+)
 from .services import finance as finance_svc
+from .workdays import FINLAND, is_working_day, next_working_day
 
 DEMO_PERIOD = Period(2018, 1)
 
 REJECTIONS = ["the service is not in the client's plan", "the same need is met by home care already",
               "the price is far above the own-production price"]
+
+#: The dialogue's typical exchanges (Omasote): a client's question and the worker's answer.
+#: ``{first}`` is the client's first name, ``{worker}`` the worker's, ``{phone}`` a number.
+EXCHANGES = [
+    ("Hei {worker}! Voinko käyttää budjettia ikkunanpesuun ennen kevättä, vai pitääkö se olla "
+     "suunnitelmassa erikseen? T. {first}",
+     "Hei {first}! Ikkunanpesu käy, kun se kuuluu kotiapuun suunnitelmassasi. Tee ehdotus "
+     "laskurissa, niin katson sen vielä tänään."),
+    ("Siivousyritys ei päässyt sovittuna päivänä. Voinko siirtää käynnin helmikuulle?",
+     "Käynnin voi siirtää, mutta tammikuun budjetti ei siirry: käyttämätön osa raukeaa kuun "
+     "lopussa. Tee helmikuulle uusi ehdotus, kun kuukausi on avattu."),
+    ("Mistä näen, paljonko tämän kuun budjetista on vielä jäljellä?",
+     "Tiliotteelta: siinä näkyy myönnetty, varattu ja käytetty summa. Tällä hetkellä "
+     "varauksia on yksi, loput ovat käytettävissä."),
+    ("Naapurin yritys tekisi pihatyöt halvemmalla. Voinko ostaa siltä? Soittakaa tarvittaessa "
+     "numeroon {phone}.",
+     "Tuottajan pitää olla hyväksytty palvelutarjottimelle. Tarkistan huomenna, onko se "
+     "rekisterissä, ja palaan asiaan."),
+    ("Lapsen hoitaja sairastui. Voimmeko ostaa lastenhoitoa toiselta tuottajalta tällä viikolla?",
+     "Voitte: valitse palvelutarjottimelta toinen hyväksytty tuottaja ja tee ehdotus, niin "
+     "hyväksyn sen heti."),
+    ("Kiitos maksusitoumuksesta! Pitääkö minun viedä se itse palveluntuottajalle?",
+     "Ei tarvitse: tuottaja näkee sitoumuksen viitenumerolla ja laskuttaa suoraan meitä."),
+]
+#: What clients write with a proposal.
+PROPOSAL_TEXTS = ["Tarvitsen apua ennen lapsen syntymäpäiviä.",
+                  "Sama tuottaja kuin viime kerralla, se sopi meille hyvin.",
+                  "Aamupäivä sopii parhaiten, iltapäivisin olemme terapiassa.",
+                  "Tämä korvaa omaishoidon vapaapäivän tässä kuussa.", "Tuottaja pääsee tulemaan jo ensi viikolla.",
+                  "Kävin tarjottimella läpi vaihtoehdot, tämä oli lähin."]
+#: Hours a worker takes to answer: mostly within the working day, now and then longer.
+ANSWER_HOURS = [(0.85, 0.3, 6.0), (0.10, 16.0, 30.0), (0.05, 50.0, 90.0)]
+
+
+class DemoClock:
+    """The simulated time of the demo month: messages are stamped with it."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.combine(DEMO_PERIOD.first_day, dt.time(8), FINLAND).astimezone(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def at(self, day: dt.date, hour: float) -> dt.datetime:
+        moment = dt.datetime.combine(day, dt.time(0), FINLAND) + dt.timedelta(hours=hour)
+        self.now = max(self.now + dt.timedelta(seconds=1), moment.astimezone(dt.UTC))
+        return self.now
+
+    def answer(self, rng: random.Random) -> dt.datetime:
+        """Move on to when a worker answers: a realistic delay, then within office hours
+        (8–16 on a working day)."""
+        local = (self.now + dt.timedelta(hours=_answer_delay(rng))).astimezone(FINLAND)
+        if not is_working_day(local.date()) or local.hour >= 16:
+            day = next_working_day(local.date())
+            local = dt.datetime.combine(day, dt.time(8), FINLAND) + dt.timedelta(hours=rng.uniform(0, 3))
+        elif local.hour < 8:
+            local = dt.datetime.combine(local.date(), dt.time(8), FINLAND) + dt.timedelta(hours=rng.uniform(0, 2))
+        self.now = max(self.now + dt.timedelta(seconds=1), local.astimezone(dt.UTC))
+        return self.now
+
+    def later(self, hours: float) -> dt.datetime:
+        self.now = self.now + dt.timedelta(hours=hours)
+        return self.now
+
+    def reset(self, day: dt.date, hour: float) -> None:
+        """Go back to a day for the next client (each thread runs forward in time)."""
+        self.now = (dt.datetime.combine(day, dt.time(0), FINLAND) + dt.timedelta(hours=hour)).astimezone(dt.UTC)
+
+
+def _answer_delay(rng: random.Random) -> float:
+    x = rng.random()
+    for share, low, high in ANSWER_HOURS:
+        if x < share:
+            return rng.uniform(low, high)
+        x -= share
+    return rng.uniform(1, 5)
 
 
 def is_empty(app: App) -> bool:
@@ -77,21 +165,53 @@ def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
     fake = Faker("fi_FI")
     fake.seed_instance(seed)
     rng = random.Random(seed)
+    summary = {"period": str(DEMO_PERIOD), "pilots": [], "skipped": skipped,
+               "message_key": app.read(admin, messages.prepare_key)}
     provider_ids = _providers(app, fake)
-    summary = {"period": str(DEMO_PERIOD), "pilots": [], "skipped": skipped}
-    with tempfile.TemporaryDirectory(prefix="avain-demo-") as workdir, ExitStack() as running:
-        for pid in chosen:
-            rail = None
-            if backends[pid] is not None:
-                folder = Path(workdir) / pid
-                folder.mkdir()
-                rail = running.enter_context(backends[pid].simulator(folder, DEMO_PERIOD))
-                for section, values in rail.settings.items():
-                    app.run(admin, pilots.configure_section, pid, section, values)
-            summary["pilots"].append(_pilot_month(app, pid, fake, rng, provider_ids, clients_per_pilot, rail))
+    notifications = _notification_log(app)
+    clock, real_clock = DemoClock(), app.clock
+    app.clock = clock
+    try:
+        with tempfile.TemporaryDirectory(prefix="avain-demo-") as workdir, ExitStack() as running:
+            for pid in chosen:
+                rail = None
+                if backends[pid] is not None:
+                    folder = Path(workdir) / pid
+                    folder.mkdir()
+                    rail = running.enter_context(backends[pid].simulator(folder, DEMO_PERIOD))
+                    for section, values in rail.settings.items():
+                        app.run(admin, pilots.configure_section, pid, section, values)
+                if notifications is not None:
+                    app.run(admin, pilots.configure_section, pid, "notify_log", {"file": str(notifications)})
+                summary["pilots"].append(_pilot_month(app, pid, fake, rng, provider_ids, clients_per_pilot, rail,
+                                                      clock))
+        month_end = dt.datetime.combine(DEMO_PERIOD.last_day + dt.timedelta(days=1), dt.time(0), FINLAND)
+        for p in summary["pilots"]:
+            figures = app.read(admin, messages.stats, pilot_id=p["pilot"], now=month_end)["total"]
+            p["dialogue"] = {"messages": app.read(admin, _message_count, p["pilot"]), **figures}
+    finally:
+        app.clock = real_clock
+    summary["notifications"] = str(notifications) if notifications is not None else None
     summary["ledger"] = app.run(admin, statements.verify)
     summary["audit_events"] = app.run(admin, _audit_count)
     return summary
+
+
+def _notification_log(app: App) -> Path | None:
+    """Where the demo pilots' notifications of new messages go (beside the database), when
+    the notify_log plugin is loaded."""
+    if not any(c.name == "notify_log" for c in collect(app.pm, "avain_config_sections")):
+        return None
+    path = dbmod.sqlite_path(app.engine.url.render_as_string(hide_password=False))
+    folder = path.resolve().parent if path is not None else Path.cwd()
+    return folder / "notifications.log"
+
+
+def _message_count(uow, pilot_id: str) -> int:
+    from .models import MessageRow
+
+    return uow.session.execute(select(func.count()).select_from(MessageRow)
+                               .where(MessageRow.pilot_id == pilot_id)).scalar_one()
 
 
 def _audit_count(uow) -> int:
@@ -134,14 +254,19 @@ def _catalogue(app: App, pilot, provider_ids: list[str], rng: random.Random) -> 
 
 
 def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
-                 provider_ids: list[str], n_clients: int, rail: RailSimulation | None) -> dict[str, Any]:
+                 provider_ids: list[str], n_clients: int, rail: RailSimulation | None,
+                 clock: DemoClock) -> dict[str, Any]:
     admin = Actor("admin")
     pilot = app.run(admin, pilots.get, pilot_id)
     wf = app.run(admin, lambda uow: uow.hooks.avain_workflow_options(pilot=pilot))
+    names: dict[str, str] = {}
 
     def add(code, role, sup=None):
-        return app.run(admin, people.add_worker, pilot_id=pilot_id, code=code, name=fake.name(),
-                       role=role, supervisor_id=sup)["id"]
+        name = fake.name()
+        wid = app.run(admin, people.add_worker, pilot_id=pilot_id, code=code, name=name,
+                      role=role, supervisor_id=sup)["id"]
+        names[wid] = name
+        return wid
 
     sup = add("90", "supervisor")
     workers = [add("01", "worker", sup), add("02", "worker", sup)]
@@ -159,16 +284,23 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
         control = i >= n_clients
         group = pilot.groups[i % len(pilot.groups)]
         worker = workers[i % len(workers)]
+        name = fake.name()
         try:
             code = app.run(Actor("worker", worker), people.enroll, pilot_id=pilot_id,
-                           hetu=_hetu(pilot, group.id, rng, taken), name=fake.name(),
+                           hetu=_hetu(pilot, group.id, rng, taken), name=name,
                            worker_id=worker, group_id=group.id, control=control,
                            assessment=_assessment(pilot, group.id), on_date=start,
                            phone=f"+35840{rng.randint(1000000, 9999999)}")["code"]
         except Refused as exc:
             refused.append(str(exc))
             continue
+        names[code] = name
         (controls if control else hb).append(code)
+        # Consent to the evaluation is a condition of joining; HB clients also let the
+        # evaluators read their dialogue, free of identifiers.
+        for purpose in ("evaluation", "dialogue") if not control else ("evaluation",):
+            app.run(Actor("worker", worker), messages.set_consent, code, purpose=purpose, given=True,
+                    on_date=start)
     if hb:
         app.run(admin, people.assign_assistant, hb[0], assistant)
     services = _catalogue(app, pilot, provider_ids, rng)
@@ -183,7 +315,12 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
                 items={s: rng.randint(2, 6) for s in chosen}, carer_days_off=rng.random() < 0.5)
         app.run(worker, budget.grant, code, valid_from=start, valid_to=dt.date(2018, 12, 31))
     opened = budget.open_period(app, Actor("finance", finance), pilot_id, DEMO_PERIOD)
+    talk = _Dialogue(app, rng, clock, names, sup, assistant if hb else None, hb[0] if hb else None)
     if rail is not None:
+        for code in hb:
+            clock.reset(start, 7)
+            for day in sorted(start + dt.timedelta(days=rng.randint(1, 24)) for _ in range(rng.randint(1, 2))):
+                talk.exchange(code, day)
         # The rail is the purchase: providers charge the wallet or record service events,
         # and finance imports what the rail reports.
         played = rail.play_month(app, app.run(admin, pilots.get, pilot_id), DEMO_PERIOD, clients=hb,
@@ -196,11 +333,16 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
     for code in hb:
         worker = Actor("worker", _worker_of(app, code))
         proposer = Actor("assistant", assistant) if code == hb[0] else Actor("client", code)
-        for _ in range(rng.randint(3, 7)):
+        clock.reset(start, 7)
+        days = sorted(start + dt.timedelta(days=rng.randint(0, 27)) for _ in range(rng.randint(3, 7)))
+        asks = set(rng.sample(range(len(days)), k=min(len(days), rng.randint(1, 2))))
+        for n, day in enumerate(days):
+            if n in asks:  # a question in the dialogue before the proposal
+                talk.exchange(code, day)
             outside = [s for s in services if s not in plans_of[code]]
             # Now and then a client proposes something outside the plan: the rules say no.
             service = rng.choice(outside if outside and rng.random() < 0.08 else plans_of[code])
-            day = start + dt.timedelta(days=rng.randint(0, 27))
+            clock.at(day, rng.uniform(8, 21))
             # The client looks the service up in the catalogue and picks an approved provider.
             offers = app.run(proposer, catalogue.search, service=service, pilot_id=pilot_id, on_date=day)
             provider = rng.choice(offers)["provider"] if offers else rng.choice(provider_ids)
@@ -209,8 +351,9 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
             amount = Money(units * (price if price else 4000) - rng.choice([0, 0, 500]))
             p = app.run(proposer, purchases.propose, code, service=service, units=units,
                         provider_id=provider, amount=amount, service_date=day,
-                        text=fake.sentence(nb_words=8))
+                        text=rng.choice(PROPOSAL_TEXTS))
             counts["proposed"] += 1
+            clock.answer(rng)  # the worker decides on it, mostly the same or the next working day
             if rng.random() < 0.1:
                 app.run(worker, purchases.reject, p["id"], reason=rng.choice(REJECTIONS))
                 counts["rejected"] += 1
@@ -239,6 +382,7 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
                         "finance": Actor("finance", controller)}[wf.invoice_approver]
             app.run(approver, purchases.approve_invoice, inv["id"])
     # Finance pays the month's approved invoices in one SEPA batch, confirmed by the bank.
+    clock.reset(DEMO_PERIOD.last_day + dt.timedelta(days=1), 10)
     if counts["invoiced"]:
         batch = app.run(Actor("finance", finance), finance_svc.create_batch, pilot_id=pilot_id,
                         execution_date=DEMO_PERIOD.last_day)
@@ -246,6 +390,33 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
         counts["paid"] = len(paid["invoices"])
         counts["payment_batch"] = batch["message_id"]
     return _month_end(app, pilot_id, finance, hb, controls, refused, opened, {"workflow": counts})
+
+
+class _Dialogue:
+    """Writes the demo's exchanges: a client (or their HB assistant) asks, and the personal
+    worker — or the supervisor, when the worker is away — answers after a realistic delay."""
+
+    def __init__(self, app: App, rng: random.Random, clock: DemoClock, names: dict[str, str], supervisor: str,
+                 assistant: str | None, assisted: str | None):
+        self.app, self.rng, self.clock, self.names = app, rng, clock, names
+        self.supervisor, self.assistant, self.assisted = supervisor, assistant, assisted
+
+    def exchange(self, code: str, day: dt.date) -> None:
+        rng = self.rng
+        worker = _worker_of(self.app, code)
+        question, answer = rng.choice(EXCHANGES)
+        words = {"first": self.names[code].split()[0], "worker": self.names[worker].split()[0],
+                 "phone": f"040 {rng.randint(100, 999)} {rng.randint(1000, 9999)}"}
+        asker = Actor("assistant", self.assistant) if code == self.assisted else Actor("client", code)
+        self.clock.at(day, rng.uniform(7, 22))
+        self.app.run(asker, messages.send, code, text=question.format(**words))
+        self.clock.answer(rng)
+        answerer = Actor("supervisor", self.supervisor) if rng.random() < 0.15 else Actor("worker", worker)
+        self.app.run(answerer, messages.thread, code)  # opening the thread marks the question read
+        self.app.run(answerer, messages.send, code, text=answer.format(**words))
+        if rng.random() < 0.7:  # the client reads the answer that evening
+            self.clock.later(rng.uniform(1, 8))
+            self.app.run(asker, messages.thread, code)
 
 
 def _month_end(app: App, pilot_id: str, finance: str, hb: list[str], controls: list[str], refused: list[str],

@@ -482,3 +482,25 @@ class PaymentBackend:
         unknown = set(self.capabilities) - set(BACKEND_CAPABILITIES)
         if unknown:
             raise ValueError(f"backend {self.name}: unknown capabilities {sorted(unknown)}")
+
+
+@frozen
+class Message:
+    """A message of a client's dialogue thread as event hooks see it: who wrote it, what
+    it refers to and whom to tell, never its text (a notification carries no content).
+
+    ``author`` is ``role:id`` of who wrote it, or of who acted for a workflow step
+    (``author_role`` is then ``system``); ``recipients`` are the thread's other
+    participants as ``role:id``."""
+
+    id: int
+    client_code: str
+    pilot_id: str
+    author_role: str
+    author: str | None
+    event: str | None
+    ref_type: str | None
+    ref_id: int | None
+    sent_at: dt.datetime
+    recipients: tuple[str, ...]
+    attachments: int = 0

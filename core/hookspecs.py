@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ConfigSection,
         Decision,
         Invoice,
+        Message,
         PaymentBackend,
         Period,
         PeriodEndPolicy,
@@ -353,4 +354,23 @@ def avain_invoice_paid(pilot: Pilot, invoice: Invoice) -> None:
         @hookimpl
         def avain_invoice_paid(invoice):
             bookkeeping.export(invoice.id)
+    """
+
+
+@hookspec
+def avain_message_sent(pilot: Pilot, message: Message) -> None:
+    """A message was written to a client's dialogue thread, by a participant or by the
+    workflow (``message.author_role == "system"``). After commit.
+
+    ``message`` carries no text: who wrote it, what it refers to and its
+    ``recipients`` (the other participants, as ``role:id``), so a pilot can send an
+    e-mail or SMS saying that a message is waiting, never what it says. The shipped
+    ``notify_log`` plugin writes such notifications to a log file.
+
+    Kind: event. Example::
+
+        @hookimpl
+        def avain_message_sent(message):
+            for who in message.recipients:
+                sms_gateway.notify(who, "Uusi viesti Avaimessa")
     """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -392,3 +392,76 @@ class PaymentBatchRow(SQLModel, table=True):
     created_by: str = Field(max_length=100)
     created_at: dt.datetime
     resolved_at: dt.datetime | None = None
+
+
+# --- the client–worker dialogue ---------------------------------------------------------
+
+
+class ConsentRow(SQLModel, table=True):
+    """A client's consent for one purpose (``evaluation``: their data in the evaluation;
+    ``dialogue``: their dialogue, free of identifiers, for the evaluators), given on a day
+    and perhaps withdrawn later; a withdrawal excludes the client from later exports."""
+
+    __tablename__ = "consent"
+    client_code: str = Field(foreign_key="client.code", primary_key=True, max_length=64)
+    purpose: str = Field(primary_key=True, max_length=16)
+    given_on: dt.date
+    withdrawn_on: dt.date | None = None
+    recorded_by: str = Field(max_length=100)
+    recorded_at: dt.datetime
+
+
+class MessageThreadRow(SQLModel, table=True):
+    """The one dialogue thread of a client (Omasote): who it waits on, since when. A
+    question is waiting from the first client-side message after the last answer."""
+
+    __tablename__ = "message_thread"
+    __table_args__ = (Index("ix_thread_waiting", "waiting_since"),)
+    client_code: str = Field(foreign_key="client.code", primary_key=True, max_length=64)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    messages: int = 0
+    last_at: dt.datetime
+    waiting_since: dt.datetime | None = None
+
+
+class MessageRow(SQLModel, table=True):
+    """A message of a client's thread, written by a participant or by the workflow itself
+    (``system``). The text is sealed with a message key kept outside the database;
+    ``key_id`` names the key; the client code, author and ``sent_at`` are
+    bound to the ciphertext, so it cannot be moved to another message unnoticed."""
+
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_client_id", "client_code", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    client_code: str = Field(foreign_key="client.code", max_length=64)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    author_role: str = Field(max_length=16)  # client, worker, supervisor, assistant, system
+    author_id: str | None = Field(default=None, max_length=100)  # role:id of who wrote or acted
+    side: str | None = Field(default=None, max_length=8)  # client (asks), worker (answers), or None
+    event: str | None = Field(default=None, max_length=32)  # system messages: proposal.approved, …
+    ref_type: str | None = Field(default=None, max_length=16)  # proposal, commitment, invoice, decision
+    ref_id: int | None = None
+    key_id: str = Field(max_length=12)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sent_at: dt.datetime
+
+
+class MessageAttachmentRow(SQLModel, table=True):
+    """A file sent with a message: its name and content sealed like the text."""
+
+    __tablename__ = "message_attachment"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    key_id: str = Field(max_length=12)
+    name: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int
+
+
+class MessageReceiptRow(SQLModel, table=True):
+    """A read receipt: a participant (``role:id``) opened the thread holding the message."""
+
+    __tablename__ = "message_receipt"
+    message_id: int = Field(foreign_key="message.id", primary_key=True)
+    reader: str = Field(primary_key=True, max_length=100)
+    read_at: dt.datetime

@@ -27,6 +27,32 @@ from avain.core.services import pilots
 
 PG_ENV = "AVAIN_TEST_POSTGRES_URL"
 
+#: The message key every test runs with (tests of key files and rotation unset it).
+TEST_MESSAGE_KEY = "dGVzdC1vbmx5LWF2YWluLW1lc3NhZ2Uta2V5LTMyYnk"
+
+
+def _use_test_key(mp: pytest.MonkeyPatch) -> None:
+    mp.setenv("AVAIN_MESSAGE_KEY", TEST_MESSAGE_KEY)
+    mp.delenv("AVAIN_MESSAGE_KEY_FILE", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_message_key():
+    """Session fixtures (the CLI tests' template databases) write messages with the test
+    key too."""
+    with pytest.MonkeyPatch.context() as mp:
+        _use_test_key(mp)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def message_key(monkeypatch):
+    """Messages are encrypted with a fixed test key from the environment, so no test
+    writes a key file into the working folder, and no key file named by the machine's
+    environment is touched. A test may unset it (monkeypatch) to test key files."""
+    _use_test_key(monkeypatch)
+    return TEST_MESSAGE_KEY
+
 
 @pytest.fixture
 def pm():

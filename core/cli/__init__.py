@@ -94,13 +94,14 @@ from . import (  # noqa: E402
     budget_cmds,
     db_cmds,
     demo_cmds,
+    message_cmds,
     people_cmds,
     pilot_cmds,
     plugin_cmds,
     workflow_cmds,
 )
 
-for module in (db_cmds, demo_cmds, pilot_cmds, people_cmds, budget_cmds, workflow_cmds, audit_cmds,
+for module in (db_cmds, demo_cmds, pilot_cmds, people_cmds, budget_cmds, workflow_cmds, message_cmds, audit_cmds,
                plugin_cmds):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -7,7 +7,7 @@ import click
 from .. import db as dbmod
 from ..app import App
 from ..auth import Actor
-from ..services import pilots
+from ..services import messages, pilots
 from .output import emit, json_option, render_mapping
 from .state import state
 
@@ -21,8 +21,10 @@ def init(as_json: bool) -> None:
     dbmod.current_revision(app.engine)  # fails clearly when unreachable
     dbmod.upgrade(app.engine)
     touched = app.run(Actor("admin"), pilots.sync_plugin_pilots)
+    key = app.read(Actor("admin"), messages.prepare_key)
     data = {"database": dbmod.safe_url(app.engine.url), "schema": dbmod.head_revision(),
-            "pilots_loaded": touched}
+            "pilots_loaded": touched,
+            "message_key": f"{key['key']} in {key['where']}" + (" (created)" if key["created"] else "")}
     emit(data, as_json, render_mapping("avain database ready"))
 
 

@@ -45,6 +45,7 @@ def demo(pilot_ids, reset, seed, clients, as_json):
             render_table(["client", "granted", "spent", "cancelled", "released", "lapsed", "reserved", "entries"],
                          ["client", "granted", "spent", "corrected", "released", "lapsed", "reserved", "lines"],
                          "Statements")(console, p["statements"])
+            console.print(_dialogue_line(p["dialogue"]), markup=False, highlight=False, soft_wrap=True)
             console.print(f"month closed: {p['closed']['amount_fi']} {p['closed']['policy']}")
         for s in d.get("skipped", []):
             console.print(f"[yellow]pilot {s['pilot']} not run: it {s['why']}[/yellow]")
@@ -52,11 +53,22 @@ def demo(pilot_ids, reset, seed, clients, as_json):
         status = "[green]ok[/green]" if ledger["ok"] else f"[red]{ledger['problems'][0]}[/red]"
         console.print(f"ledger verify: {status} ({ledger['transfers']} transfers, "
                       f"{ledger['accounts']} accounts); {d['audit_events']} audit events")
-        console.print("Try: avain client list · avain ledger statement CODE · avain audit verify")
+        console.print(f"messages encrypted with key {d['message_key']['key']} in {d['message_key']['where']}"
+                      + (f"; notifications in {d['notifications']}" if d["notifications"] else ""),
+                      markup=False, highlight=False, soft_wrap=True)
+        console.print("Try: avain client list · avain ledger statement CODE · avain audit verify · "
+                      "avain --as worker:ID message inbox · avain message stats")
 
     emit(summary, as_json, render)
     if not summary["ledger"]["ok"]:
         click.get_current_context().exit(1)
+
+
+def _dialogue_line(d: dict) -> str:
+    share = d["share_by_next_working_day"]
+    return (f"dialogue: {d['messages']} messages; {d['questions']} client questions, "
+            + ("none due" if share is None else f"{share:.0%} answered by the next working day")
+            + (f", median {d['median_hours_to_answer']} h" if d["median_hours_to_answer"] is not None else ""))
 
 
 def _rail_line(r: dict) -> str:

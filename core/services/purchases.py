@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from .. import ledger
-from ..domain import Commitment, Invoice, Money, Period, Proposal, PurchaseFacts, positive_amount
+from ..domain import Commitment, Invoice, Money, Period, Proposal, PurchaseFacts, fi_date, positive_amount
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..models import (
     BudgetPeriodRow,
@@ -29,7 +29,7 @@ from ..models import (
 )
 from ..references import fi_reference, parse_reference, rf_reference
 from ..uow import UnitOfWork
-from . import catalogue, pilots, plans, providers
+from . import catalogue, messages, pilots, plans, providers
 from .common import check_actor, reach_client, record, scope_clause, session
 
 SERVICE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -37,6 +37,22 @@ SERVICE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _service_name(uow: UnitOfWork, code: str) -> str:
+    row = catalogue.get_service(uow, code)
+    return (row.name_en or row.name_fi) if row is not None else code
+
+
+def _by(uow: UnitOfWork) -> str:
+    return messages.ROLE_LABELS.get(uow.actor.role, uow.actor.role)
+
+
+def _tell(uow: UnitOfWork, client: ClientRow | str, event: str, text: str, ref: tuple[str, int]) -> None:
+    """Write a workflow step into the client's dialogue thread, in this transaction."""
+    if isinstance(client, str):
+        client = session(uow).get(ClientRow, client)
+    messages.system(uow, client, event, text, ref=ref)
 
 
 def proposal_record(row: ProposalRow) -> Proposal:
@@ -130,6 +146,10 @@ def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amoun
     s.flush()
     data = proposal_dict(row)
     record(uow, "proposal.made", code, after=data)
+    _tell(uow, client, "proposal.made",
+          f"Proposal {row.id} by the {_by(uow)}: {_service_name(uow, service)} from {provider.name} "
+          f"({provider.id}), {amount.fi()}, on {fi_date(service_date)}" + (f". “{text}”" if text else "."),
+          ("proposal", row.id))
     uow.emit("avain_proposal_made", pilot=pilots.get(uow, client.pilot_id),
              proposal=proposal_record(row))
     return data
@@ -187,6 +207,14 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
     data = {"proposal": proposal_dict(row), "commitment": commitment_dict(commitment)}
     record(uow, "proposal.approved", row.client_code, before={"status": "proposed"},
            after={"status": "approved", "note": note, "commitment": commitment_dict(commitment)})
+    _tell(uow, client, "proposal.approved",
+          f"Proposal {row.id} approved by the {_by(uow)}" + (f": {note}" if note else "."), ("proposal", row.id))
+    provider = providers.get_row(uow, row.provider_id)
+    _tell(uow, client, "commitment.issued",
+          f"Payment commitment {commitment.id} issued to {provider.name} ({provider.id}): "
+          f"{Money(commitment.amount).fi()} for {_service_name(uow, row.service)} on {fi_date(row.service_date)}, "
+          f"reference {commitment.reference}, valid until {fi_date(commitment.expires_on)}.",
+          ("commitment", commitment.id))
     uow.emit("avain_proposal_approved", pilot=pilot, proposal=proposal_record(row),
              commitment=commitment_record(commitment))
     return data
@@ -213,13 +241,15 @@ def reject(uow: UnitOfWork, proposal_id: int, *, reason: str) -> dict[str, Any]:
     """The worker rejects with a reason; the proposal is kept."""
     if not reason or not reason.strip():
         raise ValidationError("--reason: say why the proposal is rejected")
-    row, _ = _proposal_for_decision(uow, proposal_id)
+    row, client = _proposal_for_decision(uow, proposal_id)
     transition(uow, ProposalRow, row.id, frm="proposed",
                 to={"status": "rejected", "decided_by": str(uow.actor), "decided_at": _now(),
                     "reason": reason.strip()})
     session(uow).refresh(row)
     record(uow, "proposal.rejected", row.client_code, before={"status": "proposed"},
            after={"status": "rejected", "reason": reason.strip(), "proposal": row.id})
+    _tell(uow, client, "proposal.rejected", f"Proposal {row.id} rejected by the {_by(uow)}: {reason.strip()}",
+          ("proposal", row.id))
     uow.emit("avain_proposal_rejected", pilot=pilots.get(uow, row.pilot_id),
              proposal=proposal_record(row), reason=reason.strip())
     return proposal_dict(row)
@@ -405,6 +435,10 @@ def pay(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
     s.refresh(inv)
     record(uow, "invoice.paid", inv.client_code, before={"status": "approved"},
            after={"status": "paid", "invoice": inv.id, "amount": inv.amount})
+    provider = providers.get_row(uow, inv.provider_id)
+    _tell(uow, inv.client_code, "invoice.paid",
+          f"Invoice {inv.number} of {provider.name} paid: {Money(inv.amount).fi()}"
+          + (f" (commitment {c.id})." if c else "."), ("invoice", inv.id))
     uow.emit("avain_invoice_paid", pilot=pilots.get(uow, inv.pilot_id), invoice=invoice_record(inv))
     return invoice_dict(inv)
 

@@ -18,6 +18,7 @@ from helpers import EXAMPLE_TOML, HETUS, OTHER_PILOT
 
 from avain.core import db as dbmod
 from avain.core.cli import cli
+from avain.core.message_keys import MessageKey
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,6 +127,13 @@ def populated(tmp_path, populated_template) -> Path:
     return path
 
 
+TEST_KEY = "dGVzdC1vbmx5LWF2YWluLW1lc3NhZ2Uta2V5LTMyYnk"  # the key tests/conftest.py sets
+
+
+def key_id(text: str) -> str:
+    return MessageKey.parse(text, where="test").id
+
+
 def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -142,7 +150,7 @@ def test_init_creates_a_database_and_loads_the_plugins_pilots(db):
     assert db.exists()
     again = as_json(avain(db, "init", "--json"))
     assert again == {"database": f"sqlite:///{db}", "schema": dbmod.head_revision(),
-                     "pilots_loaded": []}
+                     "pilots_loaded": [], "message_key": f"{key_id(TEST_KEY)} in AVAIN_MESSAGE_KEY"}
 
 
 def test_any_command_creates_a_missing_database(db):
@@ -464,6 +472,10 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
         seller_id=PROVIDER, number="E-404", amount=4000, reference="1232").decode())
     queued = run("--as", "finance", "invoice", "import", str(unmatched))["imported"][0]["queued"][0]["review"]
     open_proposal = purchase()
+    letter = write(folder, "letter.txt", "Liitteenä lääkärin lausunto.")
+    attachment = run("--as", f"client:{MINE}", "message", "send", MINE, "--text", "Voinko ostaa ateriat tältä "
+                     "tuottajalta?", "--ref", f"proposal:{open_proposal}", "--attach", str(letter))["attachments"][0]
+    run("--as", "worker:example-01", "client", "consent", MINE, "--purpose", "dialogue", "--date", "2018-01-02")
 
     run("pilot", "add", str(write(folder, "receipts.toml", RECEIPTS_PILOT)))
     run("worker", "add", "--pilot", "receipts", "--code", "01", "--name", "R")
@@ -484,7 +496,8 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
              "recorded_invoice": recorded, "approved_invoice": approved, "paid_invoice": paid,
              "prepared_batch": prepared["id"], "review_item": queued,
              "paid_transfer": f"pay:{paid}", "open_proposal": open_proposal,
-             "receipt_client": receipt_client, "receipt_commitment": to_confirm["id"]}
+             "receipt_client": receipt_client, "receipt_commitment": to_confirm["id"],
+             "attachment": attachment["id"]}
     return path, {k: str(v) for k, v in facts.items()}
 
 
@@ -521,6 +534,8 @@ JSON_RECIPES: dict[str, list[str]] = {
     "avain audit verify": ["audit", "verify"],
     "avain plugin list": ["plugin", "list"],
     "avain plugin new": ["plugin", "new", "river_town", "--dir", "{tmp_dir}"],
+    "avain client consent": ["--as", "worker:example-01", "client", "consent", MINE, "--purpose", "evaluation",
+                             "--date", "2018-01-02"],
 }
 
 #: ... and on the busy one (decisions, budgets, purchases; {…} are its ids). A command
@@ -580,6 +595,15 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
     "avain pay confirm": ["--as", "finance", "pay", "confirm", "{prepared_batch}"],
     "avain pay cancel": ["--as", "finance", "pay", "cancel", "{prepared_batch}"],
     "avain pay list": ["pay", "list"],
+    "avain message send": ["--as", f"client:{MINE}", "message", "send", MINE, "--text", "Kiitos!", "--ref",
+                           "proposal:{open_proposal}"],
+    "avain message thread": ["--as", "worker:example-01", "message", "thread", MINE],
+    "avain message inbox": ["--as", "worker:example-01", "message", "inbox"],
+    "avain message stats": ["message", "stats"],
+    "avain message rotate-key": ["message", "rotate-key"],
+    "avain message attachment": ["--as", "worker:example-01", "message", "attachment", "{attachment}", "--out",
+                                 "{tmp_dir}/files"],
+    "avain message dialogue": ["--as", "evaluator", "message", "dialogue", MINE],
 }
 
 

@@ -1,0 +1,201 @@
+"""``avain message …``: the client–worker dialogue, and ``avain client consent``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from ..domain import fi_date
+from ..errors import Conflict, ValidationError
+from ..services import messages
+from .output import emit, json_option, render_table
+from .params import DateType
+from .people_cmds import client
+from .state import state
+
+
+@click.group("message")
+def message() -> None:
+    """The client's secure dialogue with the personal worker (Omasote): one thread per client,
+    encrypted at rest, for its participants only."""
+
+
+@message.command("send")
+@click.argument("code")
+@click.option("--text", required=True, help="The message; '-' reads it from standard input.")
+@click.option("--ref", metavar="KIND:ID",
+              help="What it is about: proposal:ID, commitment:ID, invoice:ID or decision:ID.")
+@click.option("--attach", "files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=f"A file to send with it (repeatable; at most {messages.MAX_ATTACHMENTS}, "
+                   f"{messages.MAX_ATTACHMENT // 1048576} MiB each).")
+@json_option
+def send(code, text, ref, files, as_json):
+    """Write to CODE's thread, as a participant (--as client:CODE, worker:ID, supervisor:ID
+    or assistant:ID)."""
+    if text == "-":
+        text = sys.stdin.read()
+    if len(files) > messages.MAX_ATTACHMENTS:
+        raise ValidationError(f"--attach: {len(files)} files; at most {messages.MAX_ATTACHMENTS} per message")
+    attachments = []
+    for path in files:
+        size = path.stat().st_size
+        if size > messages.MAX_ATTACHMENT:
+            raise ValidationError(f"--attach: {path} is {size / 1048576:.1f} MiB; the limit is "
+                                  f"{messages.MAX_ATTACHMENT // 1048576} MiB per file")
+        attachments.append((path.name, path.read_bytes()))
+    data = state().run(messages.send, code, text=text, ref=ref, attachments=attachments)
+    emit(data, as_json, lambda c, d: c.print(
+        f"message {d['id']} sent to {d['client']}'s thread"
+        + (f" with {len(d['attachments'])} attachments" if d["attachments"] else ""), markup=False))
+
+
+@message.command("thread")
+@click.argument("code")
+@json_option
+def thread(code, as_json):
+    """CODE's whole thread, oldest first; what others wrote is marked read by you."""
+    data = state().run(messages.thread, code)
+
+    def render(console, d):
+        console.rule(f"{d['client']} · {d['pilot']}")
+        console.print("participants: " + ", ".join(d["participants"].values()), markup=False, highlight=False)
+        for m in d["messages"]:
+            who = messages.ROLE_LABELS.get(m["author_role"], m["author_role"])
+            if m["author_role"] != "system":
+                who += f" ({m['author']})"
+            ref = f" · {m['ref']}" if m["ref"] else ""
+            console.print(f"\n#{m['id']} {_when(m['sent_at'])} {who}{ref}", style="bold", markup=False,
+                          highlight=False)
+            console.print(m["text"], markup=False, highlight=False, soft_wrap=True)
+            for a in m["attachments"]:
+                console.print(f"  attachment {a['id']}: {a['name']} ({a['size']} bytes)", markup=False,
+                              highlight=False)
+            if m["read_by"]:
+                console.print("  read by " + ", ".join(f"{r['reader']} {_when(r['at'])}" for r in m["read_by"]),
+                              style="dim", markup=False, highlight=False)
+        if not d["messages"]:
+            console.print("no messages yet")
+        elif d["waiting_since"]:
+            console.print(f"\nwaiting for an answer since {_when(d['waiting_since'])}", style="yellow")
+
+    emit(data, as_json, render)
+
+
+def _when(iso: str) -> str:
+    return messages.fi_sent(dt.datetime.fromisoformat(iso))
+
+
+@message.command("attachment")
+@click.argument("attachment_id", type=int)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to save the file in (made if missing; an existing file is not overwritten).")
+@json_option
+def attachment(attachment_id, out_dir, as_json):
+    """Save an attachment of a thread you take part in."""
+    name, content = state().read(messages.attachment, attachment_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    try:
+        with path.open("xb") as fh:
+            fh.write(content)
+    except FileExistsError:
+        raise Conflict(f"--out: {path} exists; choose another folder") from None
+    emit({"id": attachment_id, "file": str(path), "size": len(content)}, as_json,
+         lambda c, d: c.print(f"saved {d['file']} ({d['size']} bytes)", markup=False))
+
+
+@message.command("inbox")
+@json_option
+def inbox(as_json):
+    """Your clients' threads waiting for an answer, the longest-waiting first (--as worker:ID
+    or supervisor:ID)."""
+    data = state().read(messages.inbox)
+
+    def render(console, d):
+        if not d:
+            console.print("no thread is waiting for an answer")
+            return
+        rows = [{**r, "since": _when(r["waiting_since"]),
+                 "due": fi_date(dt.date.fromisoformat(r["answer_due"]))} for r in d]
+        render_table(["client", "pilot", "worker", "waiting since", "unanswered", "answer by", "hours", "overdue"],
+                     ["client", "pilot", "worker", "since", "unanswered", "due", "hours_waiting", "overdue"],
+                     "Threads waiting for an answer")(console, rows)
+
+    emit(data, as_json, render)
+
+
+@message.command("stats")
+@click.option("--pilot", "pilot_id", help="One pilot (default: every pilot in your scope).")
+@json_option
+def stats(pilot_id, as_json):
+    """Response times: the share of client questions answered by the next working day, and
+    the median time to answer, per pilot and personal worker."""
+    data = state().read(messages.stats, pilot_id=pilot_id)
+
+    def render(console, d):
+        rows = [{"pilot": "all", "worker": "", **d["total"]}, *({"worker": "", **p} for p in d["pilots"]),
+                *d["workers"]]
+        for r in rows:
+            share = r["share_by_next_working_day"]
+            r["share"] = "—" if share is None else f"{share:.0%}"
+            r["median"] = "—" if r["median_hours_to_answer"] is None else f"{r['median_hours_to_answer']} h"
+        render_table(["pilot", "worker", "questions", "answered", "by next working day", "share", "median",
+                      "not yet due"],
+                     ["pilot", "worker", "questions", "answered", "answered_by_next_working_day", "share", "median",
+                      "not_yet_due"], "Answers to client questions")(console, rows)
+        console.print(d["rule"], style="dim", markup=False, soft_wrap=True)
+
+    emit(data, as_json, render)
+
+
+@message.command("rotate-key")
+@json_option
+def rotate_key(as_json):
+    """Re-encrypt every message under a new key (key file) or under the first key of
+    AVAIN_MESSAGE_KEY; safe to run again after an interruption."""
+    st = state()
+    data = messages.rotate_key(st.app(), st.actor)
+    emit(data, as_json, lambda c, d: c.print(
+        f"message key {d['key']} ({d['source']}): {d['resealed']} messages and attachments re-encrypted"
+        + (f"; retired {', '.join(d['retired'])}" if d["retired"] else "")
+        + (f"\n{d['note']}" if d["note"] else ""), markup=False, soft_wrap=True))
+
+
+@message.command("dialogue")
+@click.argument("code")
+@json_option
+def dialogue(code, as_json):
+    """A consenting client's dialogue for evaluation, free of identifiers (--as evaluator)."""
+    data = state().run(messages.dialogue_document, code)
+
+    def render(console, d):
+        console.rule(f"{d['client']} · {d['pilot']} · {d['group']} (day 0 = enrolment)")
+        for m in d["messages"]:
+            event = f" · {m['event']}" if m["event"] else ""
+            console.print(f"\n{m['n']}. day {m['day']}, {m['hour']:02d} h · {m['author']}{event}", style="bold",
+                          markup=False, highlight=False)
+            console.print(m["text"], markup=False, highlight=False, soft_wrap=True)
+
+    emit(data, as_json, render)
+
+
+@client.command("consent")
+@click.argument("code")
+@click.option("--purpose", required=True, type=click.Choice(messages.PURPOSES),
+              help="evaluation: the client's data in the evaluation; dialogue: the dialogue, free of "
+                   "identifiers, for the evaluators.")
+@click.option("--withdraw", is_flag=True, help="Record that the client withdrew it.")
+@click.option("--date", "on_date", type=DateType(), help="The day given or withdrawn (default today).")
+@json_option
+def consent(code, purpose, withdraw, on_date, as_json):
+    """Record a client's consent for a purpose, or its withdrawal."""
+    data = state().run(messages.set_consent, code, purpose=purpose, given=not withdraw, on_date=on_date)
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['client']}: consent for {d['purpose']} given {d['given_on']}"
+        + (f", withdrawn {d['withdrawn_on']}" if d["withdrawn_on"] else ""), markup=False))
+
+
+COMMANDS = [message]

@@ -1,0 +1,748 @@
+"""The client–worker dialogue (Omasote): one thread per client, sealed at rest.
+
+The only participants of a client's thread are the client, their personal worker, the
+worker's supervisor and the client's HB assistant; nobody else reads or writes it, not
+even the administrator. The workflow writes its own steps into the thread as system
+messages (proposal made, approved or rejected with the reason, commitment issued,
+invoice paid), in the same transaction as the step, so the client sees one story.
+
+Each message has a *side*: the client and their HB assistant ask (``client``), the
+personal worker and the supervisor answer (``worker``); a proposal counts as a question
+and a decision on it as an answer. A thread waits on the worker from its first unanswered
+question until the next answer; the inbox and the response-time figures read that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import PurePath
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .. import message_keys, workdays
+from ..audit import ORGANISER
+from ..auth import Actor
+from ..domain import Message, fi_date
+from ..errors import NotFound, PermissionDenied, Refused, ValidationError
+from ..models import (
+    ClientIdentityRow,
+    ClientRow,
+    CommitmentRow,
+    ConsentRow,
+    DecisionRow,
+    InvoiceRow,
+    MessageAttachmentRow,
+    MessageReceiptRow,
+    MessageRow,
+    MessageThreadRow,
+    ProposalRow,
+    WorkerRow,
+)
+from ..uow import UnitOfWork
+from .common import check_actor, reach_client, record, scope_clause, session
+
+#: The longest message text, in characters (a long letter; a document goes as an attachment).
+MAX_TEXT = 5000
+#: At most this many attachments, each at most MAX_ATTACHMENT bytes.
+MAX_ATTACHMENTS = 5
+MAX_ATTACHMENT = 5 * 1024 * 1024
+#: What a message may refer to, and the table holding it.
+REFERENCES = {"proposal": ProposalRow, "commitment": CommitmentRow, "invoice": InvoiceRow,
+              "decision": DecisionRow}
+CLIENT_SIDE = frozenset({"client", "assistant"})
+WORKER_SIDE = frozenset({"worker", "supervisor"})
+ROLE_LABELS = {"client": "client", "worker": "personal worker", "supervisor": "supervisor",
+               "assistant": "HB assistant", "system": "system"}
+
+
+# --- keys ------------------------------------------------------------------------------
+
+
+def _url(uow: UnitOfWork) -> str:
+    return uow.app.engine.url.render_as_string(hide_password=False)
+
+
+def keyring_for_reading(uow: UnitOfWork) -> message_keys.Keyring:
+    ring = message_keys.load(_url(uow))
+    if ring is None:
+        raise message_keys.MessageKeyError(
+            f"no message key: {message_keys.KEY_ENV} is not set and there is no key file at "
+            f"{message_keys.default_key_path(_url(uow))}; the messages cannot be read without the key "
+            "they were encrypted with")
+    return ring
+
+
+def keyring_for_sealing(uow: UnitOfWork) -> message_keys.Keyring:
+    """The keyring to encrypt with. A database without messages gets a key file made for
+    it on first use; one with messages never does (a new key would not open them)."""
+    url = _url(uow)
+    ring = message_keys.load(url)
+    if ring is not None:
+        return ring
+    used = session(uow).execute(select(MessageRow.key_id).limit(1)).scalar_one_or_none()
+    if used is not None:
+        raise message_keys.MessageKeyError(
+            f"no message key: {message_keys.KEY_ENV} is not set and there is no key file at "
+            f"{message_keys.default_key_path(url)}, but this database holds messages encrypted with key "
+            f"{used}; restore that key (file or {message_keys.KEY_ENV}) before writing messages")
+    return message_keys.ensure(url)[0]
+
+
+def prepare_key(uow: UnitOfWork) -> dict[str, Any]:
+    """Make sure messages can be written (``avain init``, ``avain demo``): unless
+    ``AVAIN_MESSAGE_KEY`` is set, a key file is created beside the database (mode 0600)."""
+    check_actor(uow, "pilot.add")
+    had = message_keys.load(_url(uow)) is not None
+    ring = keyring_for_sealing(uow)
+    return {"key": ring.current.id, "where": ring.describe(), "created": not had}
+
+
+def _aad(code: str, author_role: str, sent_at: dt.datetime, part: str) -> bytes:
+    """What each ciphertext is bound to: moved to another message, it no longer opens."""
+    stamp = sent_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    return f"avain-message\0{code}\0{author_role}\0{stamp}\0{part}".encode()
+
+
+def _open_text(ring: message_keys.Keyring, row: MessageRow) -> str:
+    plain = ring.open(row.key_id, row.body, _aad(row.client_code, row.author_role, row.sent_at, "body"),
+                      what=f"message {row.id}")
+    return plain.decode("utf-8")
+
+
+def _attachment_aad(msg: MessageRow, part: str) -> bytes:
+    return _aad(msg.client_code, msg.author_role, msg.sent_at, f"attachment {part}")
+
+
+# --- who is in a thread -------------------------------------------------------------------
+
+
+def participants(uow: UnitOfWork, client: ClientRow) -> dict[str, str]:
+    """The thread's participants by role, as ``role:id``."""
+    s = session(uow)
+    found = {"client": f"client:{client.code}", "worker": f"worker:{client.worker_id}"}
+    worker = s.get(WorkerRow, client.worker_id)
+    if worker is not None and worker.supervisor_id:
+        found["supervisor"] = f"supervisor:{worker.supervisor_id}"
+    if client.assistant_id:
+        found["assistant"] = f"assistant:{client.assistant_id}"
+    return found
+
+
+def _thread_client(uow: UnitOfWork, code: str, action: str) -> ClientRow:
+    """The client whose thread the actor may ``action``: participants only."""
+    actor = uow.actor
+    if actor.role not in CLIENT_SIDE | WORKER_SIDE:
+        raise PermissionDenied(f"{actor.role} is not a participant of any client's dialogue (only the client, "
+                               "the personal worker, the worker's supervisor and the client's HB assistant are)")
+    try:
+        return reach_client(uow, code, action)
+    except PermissionDenied as exc:
+        raise PermissionDenied(f"{actor} is not a participant of {code}'s dialogue") from exc
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def _parse_ref(uow: UnitOfWork, code: str, ref: str | None) -> tuple[str | None, int | None]:
+    if ref is None:
+        return None, None
+    kind, _, number = ref.strip().partition(":")
+    if kind not in REFERENCES or not number.isdigit():
+        raise ValidationError(f"--ref: {ref!r} is not a reference; write KIND:ID with KIND one of "
+                              f"{', '.join(REFERENCES)} (e.g. proposal:12)")
+    row = session(uow).get(REFERENCES[kind], int(number))
+    if row is None or row.client_code != code:
+        raise NotFound(f"--ref: {code} has no {kind} {number}")
+    return kind, int(number)
+
+
+def _check_text(text: str | None) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("--text: the message is empty")
+    if len(text) > MAX_TEXT:
+        raise ValidationError(f"--text: the message has {len(text):,} characters; the limit is {MAX_TEXT:,} "
+                              "(send a longer document as an attachment)".replace(",", " "))
+    return text
+
+
+def _check_attachments(attachments: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise ValidationError(f"--attach: {len(attachments)} files; at most {MAX_ATTACHMENTS} per message")
+    checked = []
+    for name, content in attachments:
+        base = PurePath(name).name
+        if not base:
+            raise ValidationError(f"--attach: {name!r} is not a file name")
+        if not content:
+            raise ValidationError(f"--attach: {base} is empty")
+        if len(content) > MAX_ATTACHMENT:
+            raise ValidationError(f"--attach: {base} is {len(content) / 1048576:.1f} MiB; the limit is "
+                                  f"{MAX_ATTACHMENT // 1048576} MiB per file")
+        checked.append((base, content))
+    return checked
+
+
+def _lock_thread(uow: UnitOfWork, client: ClientRow, at: dt.datetime) -> MessageThreadRow:
+    """The client's thread row, made if missing and locked for this transaction, so two
+    messages written at once both count."""
+    conn = uow.core_connection()
+    values = {"client_code": client.code, "pilot_id": client.pilot_id, "messages": 0, "last_at": at}
+    table = MessageThreadRow.__table__
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["client_code"]))
+    s = session(uow)
+    return s.execute(select(MessageThreadRow).where(MessageThreadRow.client_code == client.code)
+                     .with_for_update().execution_options(populate_existing=True)).scalar_one()
+
+
+def _append(uow: UnitOfWork, client: ClientRow, *, author_role: str, author: str | None, side: str | None,
+            text: str, event: str | None = None, ref: tuple[str | None, int | None] = (None, None),
+            attachments: Sequence[tuple[str, bytes]] = ()) -> tuple[MessageRow, list[MessageAttachmentRow]]:
+    ring = keyring_for_sealing(uow)
+    s = session(uow)
+    last_key = s.execute(select(MessageRow.key_id).where(MessageRow.client_code == client.code)
+                         .order_by(MessageRow.id.desc()).limit(1)).scalar_one_or_none()
+    if last_key is not None and all(k.id != last_key for k in ring.keys):
+        raise message_keys.MessageKeyError(
+            f"{client.code}'s thread is encrypted with message key {last_key}, which is not among the keys in "
+            f"{ring.describe()} ({', '.join(k.id for k in ring.keys)}): wrong key; nothing was written")
+    at = uow.app.clock()
+    key_id, body = ring.seal(text.encode("utf-8"), _aad(client.code, author_role, at, "body"))
+    row = MessageRow(client_code=client.code, pilot_id=client.pilot_id, author_role=author_role,
+                     author_id=author, side=side, event=event, ref_type=ref[0], ref_id=ref[1],
+                     key_id=key_id, body=body, sent_at=at)
+    s.add(row)
+    s.flush()
+    files = []
+    for name, content in attachments:
+        k1, sealed_name = ring.seal(name.encode("utf-8"), _attachment_aad(row, "name"))
+        _, sealed_content = ring.seal(content, _attachment_aad(row, "content"))
+        files.append(MessageAttachmentRow(message_id=row.id, key_id=k1, name=sealed_name, content=sealed_content,
+                                          size=len(content)))
+    s.add_all(files)
+    thread = _lock_thread(uow, client, at)
+    thread.messages += 1
+    thread.last_at = at
+    if side == "client" and thread.waiting_since is None:
+        thread.waiting_since = at
+    elif side == "worker":
+        thread.waiting_since = None
+    s.flush()
+    people = participants(uow, client)
+    recipients = tuple(p for p in people.values() if p != author)
+    uow.emit("avain_message_sent", pilot=_pilot(uow, client.pilot_id),
+             message=Message(row.id, client.code, client.pilot_id, author_role, author, event, ref[0], ref[1],
+                             at, recipients, len(attachments)))
+    return row, files
+
+
+def _pilot(uow: UnitOfWork, pilot_id: str):
+    from . import pilots
+
+    return pilots.get(uow, pilot_id)
+
+
+def send(uow: UnitOfWork, code: str, *, text: str, ref: str | None = None,
+         attachments: Sequence[tuple[str, bytes]] = ()) -> dict[str, Any]:
+    """A participant writes to the client's thread; nothing is written if any part of the
+    message is refused."""
+    client = _thread_client(uow, code, "message.send")
+    if client.control:
+        raise Refused(f"{code} is a control client: the dialogue belongs to the personal budget")
+    body = _check_text(text)
+    files = _check_attachments(attachments)
+    reference = _parse_ref(uow, code, ref)
+    actor = uow.actor
+    side = "client" if actor.role in CLIENT_SIDE else "worker"
+    row, saved = _append(uow, client, author_role=actor.role, author=str(actor), side=side, text=body,
+                         ref=reference, attachments=files)
+    record(uow, "message.sent", code, after={"message": row.id, "ref": ref, "attachments": len(files),
+                                              "key": row.key_id})
+    return {"id": row.id, "client": code, "sent_at": row.sent_at.isoformat(), "ref": ref,
+            "attachments": [{"id": a.id, "name": n, "size": a.size} for a, (n, _) in zip(saved, files, strict=True)]}
+
+
+#: Which side a workflow step speaks for: a proposal asks, a decision answers.
+EVENT_SIDES = {"proposal.made": "client", "proposal.approved": "worker", "proposal.rejected": "worker"}
+
+
+def system(uow: UnitOfWork, client: ClientRow, event: str, text: str, *, ref: tuple[str, int]) -> None:
+    """Write a workflow step into the client's thread (called by the workflow services, in
+    their transaction). A proposal counts as a question when the client side made it; a
+    decision on it counts as the answer."""
+    if client.control:
+        return
+    actor = uow.actor
+    side = EVENT_SIDES.get(event)
+    if side == "client" and actor.role not in CLIENT_SIDE:
+        side = None
+    if side == "worker" and actor.role not in WORKER_SIDE:
+        side = None
+    _append(uow, client, author_role="system", author=str(actor), side=side, text=text, event=event, ref=ref)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _receipts(uow: UnitOfWork, ids: list[int]) -> dict[int, list[dict[str, str]]]:
+    found: dict[int, list[dict[str, str]]] = {}
+    if not ids:
+        return found
+    rows = session(uow).execute(select(MessageReceiptRow).where(MessageReceiptRow.message_id.in_(ids))
+                                .order_by(MessageReceiptRow.read_at)).scalars()
+    for r in rows:
+        found.setdefault(r.message_id, []).append({"reader": r.reader, "at": r.read_at.isoformat()})
+    return found
+
+
+def thread(uow: UnitOfWork, code: str, *, mark_read: bool = True) -> dict[str, Any]:
+    """The client's whole thread, oldest first, decrypted for a participant; what others
+    wrote gets the reader's read receipt."""
+    client = _thread_client(uow, code, "message.read")
+    s = session(uow)
+    rows = list(s.execute(select(MessageRow).where(MessageRow.client_code == code)
+                          .order_by(MessageRow.id)).scalars())
+    ring = keyring_for_reading(uow) if rows else None
+    texts = {r.id: _open_text(ring, r) for r in rows}  # all or nothing: a bad one refuses the read
+    files: dict[int, list[dict[str, Any]]] = {}
+    for a, msg_row in s.execute(select(MessageAttachmentRow, MessageRow)
+                                .join(MessageRow, MessageRow.id == MessageAttachmentRow.message_id)
+                                .where(MessageRow.client_code == code).order_by(MessageAttachmentRow.id)):
+        name = ring.open(a.key_id, a.name, _attachment_aad(msg_row, "name"), what=f"attachment {a.id}")
+        files.setdefault(a.message_id, []).append({"id": a.id, "name": name.decode("utf-8"), "size": a.size})
+    me = str(uow.actor)
+    if mark_read:
+        unread = [r.id for r in rows if r.author_id != me]
+        if unread:
+            conn = uow.core_connection()
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            now = uow.app.clock()
+            conn.execute(insert(MessageReceiptRow.__table__).on_conflict_do_nothing(),
+                         [{"message_id": i, "reader": me, "read_at": now} for i in unread])
+    receipts = _receipts(uow, [r.id for r in rows])
+    th = s.get(MessageThreadRow, code)
+    return {
+        "client": code, "pilot": client.pilot_id, "participants": participants(uow, client),
+        "waiting_since": th.waiting_since.isoformat() if th and th.waiting_since else None,
+        "messages": [{
+            "id": r.id, "sent_at": r.sent_at.isoformat(), "author_role": r.author_role,
+            "author": r.author_id, "side": r.side, "event": r.event,
+            "ref": f"{r.ref_type}:{r.ref_id}" if r.ref_type else None, "text": texts[r.id],
+            "attachments": files.get(r.id, []),
+            "read_by": [x for x in receipts.get(r.id, []) if x["reader"] != r.author_id],
+        } for r in rows],
+    }
+
+
+def attachment(uow: UnitOfWork, attachment_id: int) -> tuple[str, bytes]:
+    """An attachment's name and content, for a participant of its thread."""
+    s = session(uow)
+    a = s.get(MessageAttachmentRow, attachment_id)
+    msg = s.get(MessageRow, a.message_id) if a is not None else None
+    if a is None or msg is None:
+        check_actor(uow, "message.read")
+        raise NotFound(f"no attachment {attachment_id}")
+    _thread_client(uow, msg.client_code, "message.read")
+    ring = keyring_for_reading(uow)
+    name = ring.open(a.key_id, a.name, _attachment_aad(msg, "name"), what=f"attachment {a.id}")
+    content = ring.open(a.key_id, a.content, _attachment_aad(msg, "content"), what=f"attachment {a.id}")
+    return name.decode("utf-8"), content
+
+
+def inbox(uow: UnitOfWork, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The actor's threads waiting for an answer, the longest-waiting first: a worker's
+    own clients, a supervisor's team's."""
+    check_actor(uow, "message.inbox")
+    now = now or uow.app.clock()
+    t, m = MessageThreadRow.__table__.c, MessageRow.__table__.c
+    waiting = (select(func.count()).where(m.client_code == t.client_code, m.side == "client",
+                                          m.sent_at >= t.waiting_since).scalar_subquery())
+    c = ClientRow.__table__.c
+    stmt = (select(t.client_code, t.pilot_id, t.waiting_since, t.last_at, c.worker_id, waiting.label("waiting"))
+            .join(ClientRow, c.code == t.client_code).where(t.waiting_since.is_not(None))
+            .order_by(t.waiting_since, t.client_code))
+    clause = scope_clause(uow, t.client_code)
+    if clause is not None:
+        stmt = stmt.where(clause)
+    out = []
+    for code, pilot_id, since, last_at, worker_id, count in uow.core_connection().execute(stmt):
+        since = _aware(since)
+        due = workdays.answer_due(since)
+        out.append({"client": code, "pilot": pilot_id, "worker": worker_id, "waiting_since": since.isoformat(),
+                    "unanswered": count, "last_at": _aware(last_at).isoformat(),
+                    "answer_due": (due - dt.timedelta(microseconds=1)).date().isoformat(),
+                    "hours_waiting": round((now - since).total_seconds() / 3600, 1), "overdue": now >= due})
+    return out
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """A moment read with Core (no ORM type processing on some drivers) as aware UTC."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# --- response times -----------------------------------------------------------------------
+
+
+def _questions(rows: Iterable[tuple[str, str | None, dt.datetime]]):
+    """Per thread (rows ordered by client, then message), each question — the first
+    client-side message after an answer — with the moment it was answered, or None."""
+    current, asked = None, None
+    for code, side, at in rows:
+        if code != current:
+            if asked is not None:
+                yield current, asked, None
+            current, asked = code, None
+        if side == "client" and asked is None:
+            asked = at
+        elif side == "worker" and asked is not None:
+            yield code, asked, at
+            asked = None
+    if asked is not None:
+        yield current, asked, None
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.questions = self.answered = self.on_time = self.late = self.pending = 0
+        self.seconds: list[float] = []
+
+    def add(self, asked: dt.datetime, answered: dt.datetime | None, now: dt.datetime) -> None:
+        self.questions += 1
+        due = workdays.answer_due(asked)
+        if answered is not None:
+            self.answered += 1
+            self.seconds.append((answered - asked).total_seconds())
+            if answered < due:
+                self.on_time += 1
+            else:
+                self.late += 1
+        elif now >= due:
+            self.late += 1
+        else:
+            self.pending += 1
+
+    def figures(self) -> dict[str, Any]:
+        decided = self.on_time + self.late
+        return {"questions": self.questions, "answered": self.answered,
+                "answered_by_next_working_day": self.on_time, "late_or_unanswered": self.late,
+                "not_yet_due": self.pending,
+                "share_by_next_working_day": round(self.on_time / decided, 4) if decided else None,
+                "median_hours_to_answer": (round(statistics.median(self.seconds) / 3600, 2)
+                                           if self.seconds else None)}
+
+
+def stats(uow: UnitOfWork, *, pilot_id: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Response times per personal worker and per pilot: of the client questions whose
+    answer is due, the share answered by the end of the next working day (Finnish time,
+    weekends and public holidays skipped), and the median time to an answer. A question
+    not yet answered and not yet due is counted apart, in neither the share nor the median."""
+    check_actor(uow, "message.stats")
+    now = now or uow.app.clock()
+    m, c = MessageRow.__table__.c, ClientRow.__table__.c
+    stmt = (select(m.client_code, m.side, m.sent_at, m.pilot_id, c.worker_id)
+            .join(ClientRow, c.code == m.client_code).where(m.side.is_not(None))
+            .order_by(m.client_code, m.id))
+    if pilot_id is not None:
+        stmt = stmt.where(m.pilot_id == pilot_id)
+    clause = scope_clause(uow, m.client_code)
+    if clause is not None:
+        stmt = stmt.where(clause)
+    owners: dict[str, tuple[str, str]] = {}
+
+    def rows():
+        for code, side, at, pid, worker in uow.core_connection().execute(stmt):
+            owners[code] = (pid, worker)
+            yield code, side, _aware(at)
+
+    total, per_pilot, per_worker = _Tally(), {}, {}
+    for code, asked, answered in _questions(rows()):
+        pid, worker = owners[code]
+        for tally in (total, per_pilot.setdefault(pid, _Tally()), per_worker.setdefault((pid, worker), _Tally())):
+            tally.add(asked, answered, now)
+    return {
+        "as_of": now.isoformat(), "pilot": pilot_id,
+        "rule": "a client question (a client's or HB assistant's message, or a proposal they made) is answered "
+                "by the first later message or decision of the personal worker or supervisor; on time if "
+                "before the end of the next working day, Finnish time",
+        "total": total.figures(),
+        "pilots": [{"pilot": p, **t.figures()} for p, t in sorted(per_pilot.items())],
+        "workers": [{"pilot": p, "worker": w, **t.figures()} for (p, w), t in sorted(per_worker.items())],
+    }
+
+
+# --- keys: rotation -----------------------------------------------------------------------
+
+
+def _reseal_chunk(uow: UnitOfWork, ring: message_keys.Keyring, limit: int) -> int:
+    """Re-encrypt up to ``limit`` messages and ``limit`` attachments not yet under the
+    current key; returns how many it did (0: none is left)."""
+    s = session(uow)
+    new = ring.current.id
+    rows = list(s.execute(select(MessageRow).where(MessageRow.key_id != new).order_by(MessageRow.id)
+                          .limit(limit)).scalars())
+    for r in rows:
+        aad = _aad(r.client_code, r.author_role, r.sent_at, "body")
+        r.key_id, r.body = ring.seal(ring.open(r.key_id, r.body, aad, what=f"message {r.id}"), aad)
+    files = list(s.execute(select(MessageAttachmentRow, MessageRow)
+                           .join(MessageRow, MessageRow.id == MessageAttachmentRow.message_id)
+                           .where(MessageAttachmentRow.key_id != new).order_by(MessageAttachmentRow.id)
+                           .limit(limit)))
+    for a, msg in files:
+        name_aad, content_aad = _attachment_aad(msg, "name"), _attachment_aad(msg, "content")
+        name = ring.open(a.key_id, a.name, name_aad, what=f"attachment {a.id}")
+        content = ring.open(a.key_id, a.content, content_aad, what=f"attachment {a.id}")
+        a.key_id, a.name = ring.seal(name, name_aad)
+        _, a.content = ring.seal(content, content_aad)
+    s.flush()
+    return len(rows) + len(files)
+
+
+def _left_under_old_keys(uow: UnitOfWork, new: str) -> int:
+    s = session(uow)
+    return (s.execute(select(func.count()).select_from(MessageRow).where(MessageRow.key_id != new)).scalar_one()
+            + s.execute(select(func.count()).select_from(MessageAttachmentRow)
+                        .where(MessageAttachmentRow.key_id != new)).scalar_one())
+
+
+def rotate_key(app, actor: Actor, *, chunk: int = 500) -> dict[str, Any]:
+    """Re-encrypt every message and attachment under a new key without losing one.
+
+    Key file: a new key is generated and written first, beside the old ones; messages are
+    re-encrypted in chunks, each its own transaction; only when none is left under an old
+    key does the file keep the new key alone. Interrupted, running it again finishes the
+    job (every key in the file still opens what it sealed). ``AVAIN_MESSAGE_KEY``: put the
+    new key first (``NEW,OLD``); everything is re-encrypted under it, and the old key can
+    then be dropped from the variable."""
+    def start(uow: UnitOfWork) -> message_keys.Keyring | None:
+        check_actor(uow, "message.keys")
+        url = _url(uow)
+        ring = message_keys.load(url)
+        if ring is None:
+            used = session(uow).execute(select(MessageRow.key_id).limit(1)).scalar_one_or_none()
+            if used is not None:
+                raise message_keys.MessageKeyError(
+                    f"no message key to rotate: {message_keys.KEY_ENV} is not set and there is no key file at "
+                    f"{message_keys.default_key_path(url)}, but messages are encrypted with key {used}")
+        return ring
+
+    ring = app.run(actor, start)
+    url = app.engine.url.render_as_string(hide_password=False)
+    if ring is None:  # no key and no messages yet: just make one
+        ring, _ = message_keys.ensure(url)
+        old: tuple[str, ...] = ()
+    elif ring.source == "file":
+        old = tuple(k.id for k in ring.keys)
+        interrupted = len(ring.keys) > 1  # the newest key of an unfinished rotation is still first
+        if not interrupted:
+            ring = message_keys.Keyring((message_keys.MessageKey.generate(), *ring.keys), "file", ring.path)
+            message_keys.write_file(ring.path, ring.keys)
+    else:
+        old = tuple(k.id for k in ring.keys[1:])
+    done = 0
+    while True:
+        n = app.run(actor, _reseal_chunk, ring, chunk)
+        done += n
+        if n == 0:
+            break
+    left = app.read(actor, _left_under_old_keys, ring.current.id)
+    if left:
+        raise message_keys.MessageKeyError(f"{left} messages are still under an old key; run rotate-key again")
+    if ring.source == "file" and len(ring.keys) > 1:
+        message_keys.write_file(ring.path, (ring.current,))
+
+    def audit(uow: UnitOfWork) -> None:
+        check_actor(uow, "message.keys")
+        record(uow, "message.key_rotated", ORGANISER,
+               after={"key": ring.current.id, "retired": [k for k in old if k != ring.current.id],
+                      "resealed": done})
+
+    app.run(actor, audit)
+    return {"key": ring.current.id, "source": ring.describe(), "resealed": done,
+            "retired": [k for k in old if k != ring.current.id],
+            "note": (f"drop the old keys from {message_keys.KEY_ENV}: keep only the first"
+                     if ring.source == "env" and len(ring.keys) > 1 else None)}
+
+
+# --- consent and the dialogue for evaluation -------------------------------------------------
+
+
+PURPOSES = ("evaluation", "dialogue")
+
+
+def _check_purpose(purpose: str) -> str:
+    if purpose not in PURPOSES:
+        raise ValidationError(f"--purpose: {purpose!r} is not a purpose of consent (one of {', '.join(PURPOSES)})")
+    return purpose
+
+
+def set_consent(uow: UnitOfWork, code: str, *, purpose: str, given: bool,
+                on_date: dt.date | None = None) -> dict[str, Any]:
+    """Record that the client gave (or withdrew) consent for ``purpose`` on a day."""
+    _check_purpose(purpose)
+    reach_client(uow, code, "client.consent")
+    on_date = on_date or dt.date.today()
+    s = session(uow)
+    row = s.get(ConsentRow, (code, purpose))
+    before = _consent_dict(row) if row else None
+    if given:
+        if row is None:
+            row = ConsentRow(client_code=code, purpose=purpose, given_on=on_date, recorded_by=str(uow.actor),
+                             recorded_at=dt.datetime.now(dt.UTC))
+            s.add(row)
+        else:
+            row.given_on, row.withdrawn_on = on_date, None
+            row.recorded_by, row.recorded_at = str(uow.actor), dt.datetime.now(dt.UTC)
+    else:
+        if row is None or row.withdrawn_on is not None:
+            raise Refused(f"{code} has no consent for {purpose} in force to withdraw")
+        if on_date < row.given_on:
+            raise ValidationError(f"--date: a withdrawal on {on_date.isoformat()} is before the consent "
+                                  f"given on {row.given_on.isoformat()}")
+        row.withdrawn_on = on_date
+        row.recorded_by, row.recorded_at = str(uow.actor), dt.datetime.now(dt.UTC)
+    s.flush()
+    record(uow, "consent.given" if given else "consent.withdrawn", code, before=before, after=_consent_dict(row))
+    return _consent_dict(row)
+
+
+def _consent_dict(row: ConsentRow) -> dict[str, Any]:
+    return {"client": row.client_code, "purpose": row.purpose, "given_on": row.given_on.isoformat(),
+            "withdrawn_on": row.withdrawn_on.isoformat() if row.withdrawn_on else None}
+
+
+def consents(uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
+    reach_client(uow, code, "client.read")
+    rows = session(uow).execute(select(ConsentRow).where(ConsentRow.client_code == code)
+                                .order_by(ConsentRow.purpose)).scalars()
+    return [_consent_dict(r) for r in rows]
+
+
+def consented(uow: UnitOfWork, purpose: str, *, pilot_id: str | None = None) -> list[str]:
+    """Codes of the clients whose consent for ``purpose`` is in force (not withdrawn)."""
+    _check_purpose(purpose)
+    stmt = (select(ConsentRow.client_code).where(ConsentRow.purpose == purpose, ConsentRow.withdrawn_on.is_(None))
+            .order_by(ConsentRow.client_code))
+    if pilot_id is not None:
+        stmt = stmt.join(ClientRow, ClientRow.code == ConsentRow.client_code).where(ClientRow.pilot_id == pilot_id)
+    return list(session(uow).execute(stmt).scalars())
+
+
+HETU = re.compile(r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b", re.IGNORECASE)
+PHONE = re.compile(r"(?<![\w])(?:\+358|00358|0)[\s-]?\d{1,3}(?:[\s-]?\d{2,4}){2,3}(?![\w])")
+EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+STREET = re.compile(r"\b[A-ZÅÄÖ][\wåäö-]*(?:katu|tie|kuja|polku|raitti|väylä|kaari|rinne|mäki|gatan|vägen)"
+                    r"(?:\s+\d+[A-Za-z]?(?:\s*[A-Za-z]\s*\d+)?)?\b")
+POSTCODE = re.compile(r"\b\d{5}\s+[A-ZÅÄÖ][a-zåäö]+\b")
+
+
+def _name_patterns(names: dict[str, str]) -> list[tuple[re.Pattern, str]]:
+    """One pattern per replacement label, matching every part (of 3 letters or more) of
+    each name and its inflected forms: a part is matched by its stem and any ending
+    (Virtanen → Virta…: Virtasen, Virtaselle; Liisa → Liis…: Liisalle)."""
+    stems: dict[str, set[str]] = {}
+    for name, label in names.items():
+        for part in re.split(r"[\s-]+", name):
+            if len(part) < 3:
+                continue
+            if part.lower().endswith("nen") and len(part) > 5:
+                stem = part[:-3]
+            elif len(part) > 4:
+                stem = part[:-1]
+            else:
+                stem = part
+            stems.setdefault(label, set()).add(stem)
+    # the participants' roles first: a surname the client shares with a relative is "[client]"
+    return [(re.compile(r"\b(?:" + "|".join(re.escape(x) for x in sorted(group, key=len, reverse=True))
+                        + r")\w*", re.IGNORECASE), label)
+            for label, group in sorted(stems.items(), key=lambda item: item[0] == "name")]
+
+
+def scrub(text: str, names: dict[str, str]) -> str:
+    """``text`` with identity codes, phone numbers, e-mail addresses, street addresses
+    and postcodes removed, and each known person's name replaced by their role. Each
+    replacement is a placeholder until the end, so no later pattern rewrites an earlier
+    replacement (a worker named Worker must not turn "[personal worker]" into a name)."""
+    labels: list[str] = []
+
+    def hide(label: str):
+        labels.append(f"[{label}]")
+        token = f"\ue000{len(labels) - 1:x}\ue001".translate(_PRIVATE_DIGITS)
+        return lambda _match: token
+
+    for pattern, label in ((HETU, "henkilötunnus"), (EMAIL, "e-mail"), (PHONE, "phone"), (STREET, "address"),
+                           (POSTCODE, "address"), *_name_patterns(names)):
+        text = pattern.sub(hide(label), text)
+    return re.sub("\ue000([\ue010-\ue01f]+)\ue001",
+                  lambda m: labels[int(m.group(1).translate(_PUBLIC_DIGITS), 16)], text)
+
+
+#: Placeholder digits outside every alphabet, so no name pattern (``\w``) runs into them.
+_PRIVATE_DIGITS = str.maketrans("0123456789abcdef", "".join(chr(0xE010 + i) for i in range(16)))
+_PUBLIC_DIGITS = {0xE010 + i: c for i, c in enumerate("0123456789abcdef")}
+
+
+def dialogue_document(uow: UnitOfWork, code: str) -> dict[str, Any]:
+    """The client's dialogue for the evaluators, free of identifiers: authors as roles,
+    names of the participants (and of anyone else known to avain in the pilot) replaced by
+    roles, identity codes, phone numbers, e-mail and street addresses removed. Only for a
+    client whose consent to the dialogue's use is in force."""
+    check_actor(uow, "message.evaluate")
+    s = session(uow)
+    client = s.get(ClientRow, code)
+    if client is None:
+        raise NotFound(f"no client {code!r}")
+    consent = s.get(ConsentRow, (code, "dialogue"))
+    if consent is None or consent.withdrawn_on is not None:
+        raise Refused(f"{code} has not consented to the use of the dialogue in evaluation"
+                      + (" (withdrawn)" if consent is not None else ""))
+    names = _known_names(uow, client)
+    record(uow, "identity.read", code, purpose="remove identifiers from the dialogue for evaluation")
+    rows = list(s.execute(select(MessageRow).where(MessageRow.client_code == code).order_by(MessageRow.id)).scalars())
+    ring = keyring_for_reading(uow) if rows else None
+    start = client.enrolled_on
+    messages = []
+    for r in rows:
+        messages.append({
+            "n": len(messages) + 1,
+            "day": (workdays.local_day(r.sent_at) - start).days,
+            "weekday": workdays.local_day(r.sent_at).isoweekday(),
+            "hour": r.sent_at.astimezone(workdays.FINLAND).hour,
+            "author": ROLE_LABELS.get(r.author_role, r.author_role),
+            "side": r.side, "event": r.event, "ref": r.ref_type,
+            "text": scrub(_open_text(ring, r), names),
+        })
+    return {"client": code, "pilot": client.pilot_id, "group": client.group_id,
+            "days_since_enrolment": "day 0 is the enrolment day", "messages": messages}
+
+
+def _known_names(uow: UnitOfWork, client: ClientRow) -> dict[str, str]:
+    """Name → the role label that replaces it: the client, the participants, then every
+    other person avain knows in the pilot as ``name``."""
+    s = session(uow)
+    names: dict[str, str] = {}
+    for (name,) in s.execute(select(ClientIdentityRow.name).where(ClientIdentityRow.pilot_id == client.pilot_id)):
+        names[name] = "name"
+    for (name,) in s.execute(select(WorkerRow.name).where(WorkerRow.pilot_id == client.pilot_id)):
+        names[name] = "name"
+    own = s.get(ClientIdentityRow, client.code)
+    if own is not None:
+        names[own.name] = "client"
+    for role, who in participants(uow, client).items():
+        if role == "client":
+            continue
+        w = s.get(WorkerRow, who.partition(":")[2])
+        if w is not None:
+            names[w.name] = ROLE_LABELS[role]
+    return names
+
+
+def fi_sent(at: dt.datetime) -> str:
+    local = at.astimezone(workdays.FINLAND)
+    return f"{fi_date(local.date())} {local:%H.%M}"
+
