@@ -831,3 +831,75 @@ def test_usage_errors_exit_2(populated, args, needle):
     assert needle in result.stderr
     assert "Traceback" not in result.output and result.stdout == ""
     assert counts(populated) == before
+
+
+# --- the dialogue on the command line ------------------------------------------------------
+
+
+def test_a_dialogue_on_the_command_line(populated, tmp_path):
+    me = ("--as", f"client:{MINE}")
+    worker = ("--as", "worker:example-01")
+    letter = write(tmp_path, "kirje.txt", "Hei, liitteenä kirje.")
+    sent = as_json(avain(populated, *me, "message", "send", MINE, "--text", "Voinko siirtää käynnin?", "--attach",
+                         str(letter), "--json"))
+    assert sent["attachments"][0]["name"] == "kirje.txt"
+    inbox = ok(avain(populated, *worker, "message", "inbox"))
+    assert MINE in inbox.stdout and "Threads waiting for an answer" in inbox.stdout
+    shown = ok(avain(populated, *worker, "message", "thread", MINE))
+    assert "Voinko siirtää käynnin?" in shown.stdout and "attachment 1: kirje.txt" in shown.stdout
+    # a reply from standard input; markup in a message is printed as written
+    ok(RUNNER.invoke(cli, ["--db", str(populated), *worker, "message", "send", MINE, "--text", "-"],
+                     input="[bold]Kyllä[/bold] voi.\n"))
+    assert "[bold]Kyllä[/bold] voi." in ok(avain(populated, *me, "message", "thread", MINE)).stdout
+    assert "no thread is waiting" in ok(avain(populated, *worker, "message", "inbox")).stdout
+    saved = as_json(avain(populated, *worker, "message", "attachment", str(sent["attachments"][0]["id"]), "--out",
+                          str(tmp_path / "in"), "--json"))
+    assert Path(saved["file"]).read_text() == "Hei, liitteenä kirje."
+    again = avain(populated, *worker, "message", "attachment", str(sent["attachments"][0]["id"]), "--out",
+                  str(tmp_path / "in"))
+    assert again.exit_code == 1 and "exists; choose another folder" in again.stderr
+    stats = as_json(avain(populated, "message", "stats", "--json"))
+    assert stats["total"]["questions"] == 1 and stats["total"]["answered"] == 1
+    assert "Answers to client questions" in ok(avain(populated, "message", "stats")).stdout
+
+
+def test_outsiders_and_bad_messages_are_refused_on_the_command_line(populated, tmp_path):
+    before = counts(populated)
+    for args, words in [
+        (("--as", "worker:example-03", "message", "thread", MINE), f"worker:example-03 is not a participant of "
+                                                                    f"{MINE}'s dialogue"),
+        (("message", "thread", MINE), "admin is not a participant of any client's dialogue"),
+        (("--as", "worker:example-03", "message", "send", MINE, "--text", "Hei"), "not a participant"),
+        (("--as", f"client:{MINE}", "message", "send", MINE, "--text", "   "), "--text: the message is empty"),
+        (("--as", f"client:{MINE}", "message", "send", MINE, "--text", "x" * 5001), "the limit is 5 000"),
+        (("--as", f"client:{MINE}", "message", "send", MINE, "--text", "Hei", "--ref", "proposal:999"),
+         f"--ref: {MINE} has no proposal 999"),
+        (("--as", "evaluator", "message", "dialogue", MINE), "has not consented"),
+    ]:
+        result = avain(populated, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert words in result.stderr and "Traceback" not in result.output
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"0" * (5 * 1024 * 1024 + 1))
+    result = avain(populated, "--as", f"client:{MINE}", "message", "send", MINE, "--text", "Hei", "--attach", str(big))
+    assert result.exit_code == 1 and f"--attach: {big} is 5.0 MiB; the limit is 5 MiB" in result.stderr
+    result = avain(populated, "--as", f"client:{MINE}", "message", "send", MINE, "--text", "Hei", "--attach",
+                   str(tmp_path / "missing.pdf"))
+    assert result.exit_code == 2 and "missing.pdf" in result.stderr
+    assert counts(populated) == before
+
+
+def test_init_makes_a_key_file_beside_the_database_unless_the_key_is_in_the_environment(db, monkeypatch):
+    monkeypatch.delenv("AVAIN_MESSAGE_KEY")
+    first = as_json(avain(db, "init", "--json"))
+    key_file = db.with_name(db.name + ".key")
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert first["message_key"].endswith(f"in the key file {key_file} (created)")
+    again = as_json(avain(db, "init", "--json"))
+    assert again["message_key"] == first["message_key"].removesuffix(" (created)")  # the same key kept
+    rotated = as_json(avain(db, "message", "rotate-key", "--json"))
+    assert rotated["resealed"] == 0 and rotated["key"] not in first["message_key"]
+    assert as_json(avain(db, "init", "--json"))["message_key"].startswith(rotated["key"])
+    other = db.with_name("other.db")
+    as_json(avain(other, "init", "--json", env={"AVAIN_MESSAGE_KEY": TEST_KEY}))
+    assert not other.with_name("other.db.key").exists()

@@ -96,3 +96,29 @@ def test_the_demo_runs_every_pilot_on_one_database_each_with_its_own_rules(app):
     assert by["pori"]["workflow"]["proposed"] > 0
     assert "every client: the need assessment gives avain_status = yes" in by["kainuu-respite"]["pilot_rules"]
     assert by["example-psop"]["pilot_rules"] == []  # no plugin of its own rules
+
+
+def test_the_demo_writes_a_dialogue_for_every_pilot(app):
+    """Each pilot's month has its dialogue: questions answered mostly by the next working
+    day (as in Kainuu), workflow steps in the threads, consents, and notifications."""
+    from avain.core.services import messages
+
+    summary = demo.run(app, pilot_ids=["example", "example-epassi"], clients_per_pilot=4)
+    by = {p["pilot"]: p for p in summary["pilots"]}
+    for pid, month in by.items():
+        d = month["dialogue"]
+        assert d["messages"] > d["questions"] > 0, pid
+        assert d["answered_by_next_working_day"] + d["late_or_unanswered"] + d["not_yet_due"] == d["questions"]
+        assert 0.7 <= d["share_by_next_working_day"] <= 1.0 and d["median_hours_to_answer"] > 0, (pid, d)
+    code = by["example"]["statements"][1]["client"]
+    thread = app.run(Actor("client", code), messages.thread, code)["messages"]
+    events = {m["event"] for m in thread}
+    assert {None, "proposal.made"} <= events and events & {"proposal.approved", "proposal.rejected"}
+    stamps = [m["sent_at"] for m in thread]
+    assert stamps == sorted(stamps) and all(s.startswith("2018-0") for s in stamps)  # the month's own time
+    # every HB client consented to the dialogue's use; the evaluators' copy names no one
+    assert set(app.read(Actor("admin"), messages.consented, "dialogue")) >= {
+        r["client"] for m in by.values() for r in m["statements"]}
+    doc = app.run(Actor("evaluator"), messages.dialogue_document, code)
+    assert doc["messages"] and all("@" not in m["text"] for m in doc["messages"])
+    assert summary["message_key"]["where"] == "AVAIN_MESSAGE_KEY"  # the tests' key; no key file made
