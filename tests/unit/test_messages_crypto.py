@@ -1,0 +1,107 @@
+"""Properties of the dialogue's building blocks: sealing, keys, de-identification and
+working days (hypothesis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stdnum.fi import hetu as hetu_mod
+
+from avain.core import workdays
+from avain.core.errors import ConfigError
+from avain.core.message_keys import Keyring, MessageKey, MessageKeyError
+from avain.core.services.messages import scrub
+
+RING = Keyring((MessageKey.generate(),), "env")
+
+
+@given(st.binary(max_size=2000), st.binary(max_size=64))
+def test_sealed_text_opens_with_its_key_and_context_only(plain, aad):
+    key_id, blob = RING.seal(plain, aad)
+    assert key_id == RING.current.id and len(blob) == 12 + len(plain) + 16  # nonce, ciphertext, tag
+    if len(plain) >= 8:  # (a byte or two may appear in random bytes by chance)
+        assert plain not in blob
+    assert RING.open(key_id, blob, aad, what="message 1") == plain
+    with pytest.raises(MessageKeyError, match="message 1 cannot be decrypted"):
+        RING.open(key_id, blob, aad + b"x", what="message 1")  # moved to another message
+    other = Keyring((MessageKey.generate(),), "env")
+    with pytest.raises(MessageKeyError, match="wrong key"):
+        other.open(key_id, blob, aad, what="message 1")
+
+
+@given(st.binary(min_size=1, max_size=300), st.data())
+def test_any_changed_byte_is_detected(plain, data):
+    key_id, blob = RING.seal(plain, b"ctx")
+    i = data.draw(st.integers(0, len(blob) - 1))
+    bit = data.draw(st.integers(0, 7))
+    tampered = blob[:i] + bytes([blob[i] ^ (1 << bit)]) + blob[i + 1:]
+    with pytest.raises(MessageKeyError, match="ciphertext was changed"):
+        RING.open(key_id, tampered, b"ctx", what="message 9")
+
+
+def test_two_seals_of_one_text_differ():
+    assert RING.seal(b"sama", b"a")[1] != RING.seal(b"sama", b"a")[1]  # a fresh nonce each time
+
+
+def test_a_key_prints_and_parses_back():
+    key = MessageKey.generate()
+    assert MessageKey.parse(key.text(), where="x") == key and key.text() not in repr(key)
+    with pytest.raises(ConfigError, match="somewhere: not a message key"):
+        MessageKey.parse(key.text()[:-2], where="somewhere")
+
+
+@st.composite
+def henkilotunnus(draw):
+    born = draw(st.dates(dt.date(1900, 1, 1), dt.date(2025, 12, 31)))
+    sign = draw(st.sampled_from({19: "-Y", 20: "ABCDEF"}.get(born.year // 100, "+")))
+    number = draw(st.integers(2, 899))
+    body = f"{born:%d%m%y}{sign}{number:03d}"
+    return body + "0123456789ABCDEFHJKLMNPRSTUVWXY"[int(body[:6] + body[7:10]) % 31]
+
+
+WORDS = st.lists(st.sampled_from(["hei", "asun", "Kajaanissa", "ja", "tunnus", "on", "kiitos", ".", ","]),
+                 max_size=6).map(" ".join)
+
+
+@given(henkilotunnus(), WORDS, WORDS)
+def test_an_identity_code_never_survives_de_identification(code, before, after):
+    assert hetu_mod.is_valid(code)
+    out = scrub(f"{before} {code} {after}", {})
+    assert code not in out and code.lower() not in out.lower() and "[henkilötunnus]" in out
+
+
+@pytest.mark.parametrize("phone", ["040 123 4567", "0401234567", "+358 40 123 4567", "+358401234567",
+                                   "050-123 45 67", "09 310 1691"])
+def test_phone_numbers_are_removed(phone):
+    assert scrub(f"soita {phone} huomenna", {}) == "soita [phone] huomenna"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Virtasen Maija ja Virtaselle", "[client] [client] ja [client]"),
+    ("Matti Aho kävi", "[personal worker] [personal worker] kävi"),
+    ("ahon kanssa", "[personal worker] kanssa"),
+    ("Kaikki hyvin", "Kaikki hyvin"),
+])
+def test_names_and_their_inflected_forms_become_roles(text, expected):
+    assert scrub(text, {"Maija Virtanen": "client", "Matti Aho": "personal worker"}) == expected
+
+
+@settings(max_examples=300)
+@given(st.dates(dt.date(2017, 1, 1), dt.date(2030, 12, 31)))
+def test_the_next_working_day_is_the_first_working_day_after(day):
+    nxt = workdays.next_working_day(day)
+    assert nxt > day and workdays.is_working_day(nxt)
+    between = [day + dt.timedelta(days=n) for n in range(1, (nxt - day).days)]
+    assert not any(workdays.is_working_day(d) for d in between)
+
+
+def test_finnish_holidays_are_not_working_days():
+    for holiday in (dt.date(2018, 12, 6), dt.date(2018, 12, 24), dt.date(2018, 6, 22), dt.date(2018, 5, 1),
+                    dt.date(2018, 3, 30), dt.date(2018, 1, 6)):
+        assert not workdays.is_working_day(holiday), holiday
+    assert workdays.next_working_day(dt.date(2018, 12, 21)) == dt.date(2018, 12, 27)  # past Christmas
+    asked = dt.datetime(2018, 12, 21, 15, tzinfo=workdays.FINLAND)
+    assert workdays.answer_due(asked) == dt.datetime(2018, 12, 28, 0, tzinfo=workdays.FINLAND)
