@@ -29,6 +29,7 @@ from .plugins import collect
 from .services import (
     budget,
     catalogue,
+    consent,
     messages,
     payments,
     people,
@@ -299,7 +300,7 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
         # Consent to the evaluation is a condition of joining; HB clients also let the
         # evaluators read their dialogue, free of identifiers.
         for purpose in ("evaluation", "dialogue") if not control else ("evaluation",):
-            app.run(Actor("worker", worker), messages.set_consent, code, purpose=purpose, given=True,
+            app.run(Actor("worker", worker), consent.set_consent, code, purpose=purpose, given=True,
                     on_date=start)
     if hb:
         app.run(admin, people.assign_assistant, hb[0], assistant)

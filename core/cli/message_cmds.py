@@ -10,6 +10,7 @@ import click
 
 from ..domain import fi_date
 from ..errors import Conflict, ValidationError
+from ..services import consent as consent_svc
 from ..services import messages
 from .output import emit, json_option, render_table
 from .params import DateType
@@ -184,7 +185,7 @@ def dialogue(code, as_json):
 
 @client.command("consent")
 @click.argument("code")
-@click.option("--purpose", required=True, type=click.Choice(messages.PURPOSES),
+@click.option("--purpose", required=True, type=click.Choice(consent_svc.PURPOSES),
               help="evaluation: the client's data in the evaluation; dialogue: the dialogue, free of "
                    "identifiers, for the evaluators.")
 @click.option("--withdraw", is_flag=True, help="Record that the client withdrew it.")
@@ -192,7 +193,7 @@ def dialogue(code, as_json):
 @json_option
 def consent(code, purpose, withdraw, on_date, as_json):
     """Record a client's consent for a purpose, or its withdrawal."""
-    data = state().run(messages.set_consent, code, purpose=purpose, given=not withdraw, on_date=on_date)
+    data = state().run(consent_svc.set_consent, code, purpose=purpose, given=not withdraw, on_date=on_date)
     emit(data, as_json, lambda c, d: c.print(
         f"{d['client']}: consent for {d['purpose']} given {d['given_on']}"
         + (f", withdrawn {d['withdrawn_on']}" if d["withdrawn_on"] else ""), markup=False))

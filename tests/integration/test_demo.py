@@ -101,7 +101,7 @@ def test_the_demo_runs_every_pilot_on_one_database_each_with_its_own_rules(app):
 def test_the_demo_writes_a_dialogue_for_every_pilot(app):
     """Each pilot's month has its dialogue: questions answered mostly by the next working
     day (as in Kainuu), workflow steps in the threads, consents, and notifications."""
-    from avain.core.services import messages
+    from avain.core.services import consent, messages
 
     summary = demo.run(app, pilot_ids=["example", "example-epassi"], clients_per_pilot=4)
     by = {p["pilot"]: p for p in summary["pilots"]}
@@ -117,7 +117,7 @@ def test_the_demo_writes_a_dialogue_for_every_pilot(app):
     stamps = [m["sent_at"] for m in thread]
     assert stamps == sorted(stamps) and all(s.startswith("2018-0") for s in stamps)  # the month's own time
     # every HB client consented to the dialogue's use; the evaluators' copy names no one
-    assert set(app.read(Actor("admin"), messages.consented, "dialogue")) >= {
+    assert set(app.read(Actor("admin"), consent.consented, "dialogue")) >= {
         r["client"] for m in by.values() for r in m["statements"]}
     doc = app.run(Actor("evaluator"), messages.dialogue_document, code)
     assert doc["messages"] and all("@" not in m["text"] for m in doc["messages"])

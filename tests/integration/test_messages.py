@@ -29,7 +29,7 @@ from avain.core.models import (
     MessageThreadRow,
 )
 from avain.core.plugins import make_plugin_manager
-from avain.core.services import messages, people, pilots, purchases
+from avain.core.services import consent, messages, people, pilots, purchases
 from avain.core.workdays import FINLAND
 
 ADMIN = Actor("admin")
@@ -490,7 +490,7 @@ def test_the_dialogue_for_evaluation_needs_consent_and_names_no_one(app):
     app.run(worker, messages.send, code, text="Hei Maija, Laaksoselta terveisiä: käy hyvin.")
     with pytest.raises(Refused, match=f"{code} has not consented to the use of the dialogue"):
         app.run(evaluator, messages.dialogue_document, code)
-    app.run(worker, messages.set_consent, code, purpose="dialogue", given=True, on_date=dt.date(2018, 1, 1))
+    app.run(worker, consent.set_consent, code, purpose="dialogue", given=True, on_date=dt.date(2018, 1, 1))
     doc = app.run(evaluator, messages.dialogue_document, code)
     texts = [m["text"] for m in doc["messages"]]
     assert texts[0] == ("Hei [personal worker]! Minä, [client] [client] perheestä ([henkilötunnus]), asun "
@@ -508,14 +508,14 @@ def test_the_dialogue_for_evaluation_needs_consent_and_names_no_one(app):
     # only evaluators get it; a withdrawal stops it
     with pytest.raises(PermissionDenied):
         app.run(worker, messages.dialogue_document, code)
-    app.run(client(code), messages.set_consent, code, purpose="dialogue", given=False, on_date=dt.date(2018, 2, 1))
+    app.run(client(code), consent.set_consent, code, purpose="dialogue", given=False, on_date=dt.date(2018, 2, 1))
     with pytest.raises(Refused, match=r"has not consented .* \(withdrawn\)"):
         app.run(evaluator, messages.dialogue_document, code)
-    assert app.run(ADMIN, messages.consented, "dialogue") == []
+    assert app.run(ADMIN, consent.consented, "dialogue") == []
     with pytest.raises(Refused, match="no consent for dialogue in force to withdraw"):
-        app.run(worker, messages.set_consent, code, purpose="dialogue", given=False)
+        app.run(worker, consent.set_consent, code, purpose="dialogue", given=False)
     with pytest.raises(ValidationError, match="--purpose: 'marketing' is not a purpose"):
-        app.run(worker, messages.set_consent, code, purpose="marketing", given=True)
+        app.run(worker, consent.set_consent, code, purpose="marketing", given=True)
 
 
 # --- PostgreSQL: writers at once ------------------------------------------------------------
