@@ -48,7 +48,8 @@ REJECTIONS = ["the service is not in the client's plan", "the same need is met b
               "the price is far above the own-production price"]
 
 #: The dialogue's typical exchanges (Omasote): a client's question and the worker's answer.
-#: ``{first}`` is the client's first name, ``{worker}`` the worker's, ``{phone}`` a number.
+#: ``{first}`` is the client's first name, ``{worker}`` the worker's, ``{phone}`` and
+#: ``{email}`` the client's contacts: the de-identified copy for evaluators hides them all.
 EXCHANGES = [
     ("Hei {worker}! Voinko käyttää budjettia ikkunanpesuun ennen kevättä, vai pitääkö se olla "
      "suunnitelmassa erikseen? T. {first}",
@@ -61,7 +62,7 @@ EXCHANGES = [
      "Tiliotteelta: siinä näkyy myönnetty, varattu ja käytetty summa. Tällä hetkellä "
      "varauksia on yksi, loput ovat käytettävissä."),
     ("Naapurin yritys tekisi pihatyöt halvemmalla. Voinko ostaa siltä? Soittakaa tarvittaessa "
-     "numeroon {phone}.",
+     "numeroon {phone} tai kirjoittakaa {email}.",
      "Tuottajan pitää olla hyväksytty palvelutarjottimelle. Tarkistan huomenna, onko se "
      "rekisterissä, ja palaan asiaan."),
     ("Lapsen hoitaja sairastui. Voimmeko ostaa lastenhoitoa toiselta tuottajalta tällä viikolla?",
@@ -199,13 +200,14 @@ def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
 
 
 def _notification_log(app: App) -> Path | None:
-    """Where the demo pilots' notifications of new messages go (beside the database), when
-    the notify_log plugin is loaded."""
+    """Where the demo pilots' notifications of new messages go: beside a SQLite database,
+    when the notify_log plugin is loaded."""
     if not any(c.name == "notify_log" for c in collect(app.pm, "avain_config_sections")):
         return None
     path = dbmod.sqlite_path(app.engine.url.render_as_string(hide_password=False))
-    folder = path.resolve().parent if path is not None else Path.cwd()
-    return folder / "notifications.log"
+    if path is None:  # a server database has no folder of its own: no log in whatever folder we run in
+        return None
+    return path.resolve().parent / "notifications.log"
 
 
 def _message_count(uow, pilot_id: str) -> int:
@@ -407,7 +409,8 @@ class _Dialogue:
         worker = _worker_of(self.app, code)
         question, answer = rng.choice(EXCHANGES)
         words = {"first": self.names[code].split()[0], "worker": self.names[worker].split()[0],
-                 "phone": f"040 {rng.randint(100, 999)} {rng.randint(1000, 9999)}"}
+                 "phone": f"040 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+                 "email": f"{self.names[code].split()[0].lower()}@example.fi"}
         asker = Actor("assistant", self.assistant) if code == self.assisted else Actor("client", code)
         self.clock.at(day, rng.uniform(7, 22))
         self.app.run(asker, messages.send, code, text=question.format(**words))

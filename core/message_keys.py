@@ -9,8 +9,9 @@ Where the keys are, first found wins:
 
 1. ``AVAIN_MESSAGE_KEY``: one or more keys, comma-separated, the newest first;
 2. the file ``AVAIN_MESSAGE_KEY_FILE`` names;
-3. a file beside the SQLite database (``avain.db`` → ``avain.db.key``), or
-   ``avain.key`` in the working folder for a server database.
+3. a file beside the SQLite database (``avain.db`` → ``avain.db.key``). A server
+   database (PostgreSQL) has no "beside": it needs one of the two variables, so that
+   the key never depends on the folder a command happens to run in.
 
 A key is 32 random bytes written as URL-safe base64. The first key encrypts; every key
 decrypts the messages sealed with it (each message records the id of its key), so a
@@ -112,16 +113,26 @@ class Keyring:
         return KEY_ENV if self.source == "env" else f"the key file {self.path}"
 
 
-def default_key_path(url: str) -> Path:
-    """Where the key file of the database ``url`` lives unless ``AVAIN_MESSAGE_KEY_FILE``
-    says otherwise: beside a SQLite file, else in the working folder."""
+def default_key_path(url: str) -> Path | None:
+    """Where the key file of the database ``url`` lives: ``AVAIN_MESSAGE_KEY_FILE``, else
+    beside a SQLite file; None for a server database without the variable."""
     named = os.environ.get(KEY_FILE_ENV)
     if named:
         return Path(named)
     path = dbmod.sqlite_path(url)
     if path is not None:
         return path.with_name(path.name + ".key")
-    return Path("avain.key")
+    return None
+
+
+NO_PLACE = (f"a server database keeps its message key where you say: set {KEY_ENV} (the key) or "
+            f"{KEY_FILE_ENV} (a file for it)")
+
+
+def where(url: str) -> str:
+    """Where a key would be looked for, for messages."""
+    path = default_key_path(url)
+    return f"{KEY_ENV} is not set and there is no key file at {path}" if path is not None else NO_PLACE
 
 
 def load(url: str) -> Keyring | None:
@@ -132,7 +143,7 @@ def load(url: str) -> Keyring | None:
         keys = tuple(MessageKey.parse(p, where=f"{KEY_ENV} (key {i})") for i, p in enumerate(parts, 1))
         return Keyring(keys, "env")
     path = default_key_path(url)
-    if not path.exists():
+    if path is None or not path.exists():
         return None
     try:
         lines = [(n, line) for n, line in enumerate(path.read_text("ascii").splitlines(), 1)
@@ -175,6 +186,8 @@ def ensure(url: str) -> tuple[Keyring, bool]:
     if ring is not None:
         return ring, False
     path = default_key_path(url)
+    if path is None:
+        raise MessageKeyError(f"no message key: {NO_PLACE}")
     key = MessageKey.generate()
     try:
         write_file(path, (key,), exclusive=True)

@@ -67,10 +67,17 @@ def consents(uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
     return [_consent_dict(r) for r in rows]
 
 
-def consented(uow: UnitOfWork, purpose: str, *, pilot_id: str | None = None) -> list[str]:
-    """Codes of the clients whose consent for ``purpose`` is in force (not withdrawn)."""
+def _in_force_on(on_date: dt.date):
+    return (ConsentRow.given_on <= on_date) & (ConsentRow.withdrawn_on.is_(None) | (ConsentRow.withdrawn_on > on_date))
+
+
+def consented(uow: UnitOfWork, purpose: str, *, pilot_id: str | None = None,
+              on_date: dt.date | None = None) -> list[str]:
+    """Codes of the clients whose consent for ``purpose`` is in force on ``on_date``
+    (default today): given on or before it, not withdrawn by then."""
     _check_purpose(purpose)
-    stmt = (select(ConsentRow.client_code).where(ConsentRow.purpose == purpose, ConsentRow.withdrawn_on.is_(None))
+    stmt = (select(ConsentRow.client_code).where(ConsentRow.purpose == purpose,
+                                                 _in_force_on(on_date or dt.date.today()))
             .order_by(ConsentRow.client_code))
     if pilot_id is not None:
         stmt = stmt.join(ClientRow, ClientRow.code == ConsentRow.client_code).where(ClientRow.pilot_id == pilot_id)
@@ -79,9 +86,12 @@ def consented(uow: UnitOfWork, purpose: str, *, pilot_id: str | None = None) -> 
 
 
 
-def in_force(uow: UnitOfWork, code: str, purpose: str) -> bool:
+def in_force(uow: UnitOfWork, code: str, purpose: str, on_date: dt.date | None = None) -> bool:
+    """Whether the client's consent for ``purpose`` is in force on ``on_date`` (today)."""
     row = session(uow).get(ConsentRow, (code, purpose))
-    return row is not None and row.withdrawn_on is None
+    on_date = on_date or dt.date.today()
+    return (row is not None and row.given_on <= on_date
+            and (row.withdrawn_on is None or row.withdrawn_on > on_date))
 
 
 def record_at_enrolment(uow: UnitOfWork, code: str, purposes: Iterable[str], on_date: dt.date) -> None:

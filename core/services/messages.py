@@ -14,11 +14,13 @@ question until the next answer; the inbox and the response-time figures read tha
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import re
 import statistics
 from collections.abc import Iterable, Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from sqlalchemy import func, select
@@ -28,7 +30,7 @@ from .. import message_keys, workdays
 from ..audit import ORGANISER
 from ..auth import Actor
 from ..domain import Message, fi_date
-from ..errors import NotFound, PermissionDenied, Refused, ValidationError
+from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..models import (
     ClientIdentityRow,
     ClientRow,
@@ -44,6 +46,7 @@ from ..models import (
     WorkerRow,
 )
 from ..uow import UnitOfWork
+from . import consent
 from .common import check_actor, reach_client, record, scope_clause, session
 
 #: The longest message text, in characters (a long letter; a document goes as an attachment).
@@ -68,29 +71,53 @@ def _url(uow: UnitOfWork) -> str:
 
 
 def keyring_for_reading(uow: UnitOfWork) -> message_keys.Keyring:
-    ring = message_keys.load(_url(uow))
+    url = _url(uow)
+    ring = message_keys.load(url)
     if ring is None:
         raise message_keys.MessageKeyError(
-            f"no message key: {message_keys.KEY_ENV} is not set and there is no key file at "
-            f"{message_keys.default_key_path(_url(uow))}; the messages cannot be read without the key "
+            f"no message key: {message_keys.where(url)}; the messages cannot be read without the key "
             "they were encrypted with")
     return ring
 
 
-def keyring_for_sealing(uow: UnitOfWork) -> message_keys.Keyring:
-    """The keyring to encrypt with. A database without messages gets a key file made for
-    it on first use; one with messages never does (a new key would not open them)."""
+#: PostgreSQL advisory lock: every message written holds it shared, the end of a key
+#: rotation holds it alone, so no message is sealed with a key being retired.
+KEY_LOCK = 0x6176_6169_6E6B_6579
+
+
+def _hold_key_lock(uow: UnitOfWork, *, exclusive: bool = False) -> None:
+    conn = uow.core_connection()
+    if conn.dialect.name == "postgresql":
+        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        conn.exec_driver_sql(f"SELECT {fn}({KEY_LOCK})")
+    # SQLite: every writer holds the database's write lock for its whole transaction
+
+
+def keyring_for_sealing(uow: UnitOfWork, code: str | None = None) -> message_keys.Keyring:
+    """The keyring to encrypt with, once it is known to open what the database holds: the
+    newest message of all, and of the client's thread, must be under one of its keys (a
+    wrong key is refused before anything is written). A database without messages gets a
+    key file made for it on first use; one with messages never does."""
+    _hold_key_lock(uow)
     url = _url(uow)
     ring = message_keys.load(url)
-    if ring is not None:
-        return ring
-    used = session(uow).execute(select(MessageRow.key_id).limit(1)).scalar_one_or_none()
-    if used is not None:
-        raise message_keys.MessageKeyError(
-            f"no message key: {message_keys.KEY_ENV} is not set and there is no key file at "
-            f"{message_keys.default_key_path(url)}, but this database holds messages encrypted with key "
-            f"{used}; restore that key (file or {message_keys.KEY_ENV}) before writing messages")
-    return message_keys.ensure(url)[0]
+    s = session(uow)
+    newest = select(MessageRow.key_id).order_by(MessageRow.id.desc()).limit(1)
+    used = s.execute(newest).scalar_one_or_none()
+    if ring is None:
+        if used is not None:
+            raise message_keys.MessageKeyError(
+                f"no message key: {message_keys.where(url)}, but this database holds messages encrypted with "
+                f"key {used}; restore that key before writing messages")
+        return message_keys.ensure(url)[0]
+    known = {k.id for k in ring.keys}
+    for key_id in (used, s.execute(newest.where(MessageRow.client_code == code)).scalar_one_or_none()
+                   if code else None):
+        if key_id is not None and key_id not in known:
+            raise message_keys.MessageKeyError(
+                f"the messages are encrypted with message key {key_id}, which is not among the keys in "
+                f"{ring.describe()} ({', '.join(sorted(known))}): wrong key; nothing was written")
+    return ring
 
 
 def prepare_key(uow: UnitOfWork) -> dict[str, Any]:
@@ -102,20 +129,19 @@ def prepare_key(uow: UnitOfWork) -> dict[str, Any]:
     return {"key": ring.current.id, "where": ring.describe(), "created": not had}
 
 
-def _aad(code: str, author_role: str, sent_at: dt.datetime, part: str) -> bytes:
-    """What each ciphertext is bound to: moved to another message, it no longer opens."""
-    stamp = sent_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
-    return f"avain-message\0{code}\0{author_role}\0{stamp}\0{part}".encode()
+def _aad(msg: MessageRow, part: str) -> bytes:
+    """What a ciphertext is bound to: its own message (id, thread, author, time) and part.
+    Moved to another message or part, copied or swapped, it no longer opens."""
+    stamp = msg.sent_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    return f"avain-message\0{msg.id}\0{msg.client_code}\0{msg.author_role}\0{stamp}\0{part}".encode()
 
 
 def _open_text(ring: message_keys.Keyring, row: MessageRow) -> str:
-    plain = ring.open(row.key_id, row.body, _aad(row.client_code, row.author_role, row.sent_at, "body"),
-                      what=f"message {row.id}")
-    return plain.decode("utf-8")
+    return ring.open(row.key_id, row.body, _aad(row, "body"), what=f"message {row.id}").decode("utf-8")
 
 
-def _attachment_aad(msg: MessageRow, part: str) -> bytes:
-    return _aad(msg.client_code, msg.author_role, msg.sent_at, f"attachment {part}")
+def _attachment_aad(msg: MessageRow, attachment_id: int, part: str) -> bytes:
+    return _aad(msg, f"attachment {attachment_id} {part}")
 
 
 # --- who is in a thread -------------------------------------------------------------------
@@ -152,7 +178,7 @@ def _parse_ref(uow: UnitOfWork, code: str, ref: str | None) -> tuple[str | None,
     if ref is None:
         return None, None
     kind, _, number = ref.strip().partition(":")
-    if kind not in REFERENCES or not number.isdigit():
+    if kind not in REFERENCES or not re.fullmatch(r"[0-9]{1,9}", number):
         raise ValidationError(f"--ref: {ref!r} is not a reference; write KIND:ID with KIND one of "
                               f"{', '.join(REFERENCES)} (e.g. proposal:12)")
     row = session(uow).get(REFERENCES[kind], int(number))
@@ -161,10 +187,28 @@ def _parse_ref(uow: UnitOfWork, code: str, ref: str | None) -> tuple[str | None,
     return kind, int(number)
 
 
+#: Control characters a message may not hold: all but line feed and tab (escape sequences
+#: would reach the reader's terminal), and the bidirectional overrides that make text
+#: read differently from what it says.
+FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _utf8(value: str, field: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{field}: not valid UTF-8 text") from None
+    return value
+
+
 def _check_text(text: str | None) -> str:
-    text = (text or "").strip()
+    text = _utf8((text or "").replace("\r\n", "\n").strip(), "--text")
     if not text:
         raise ValidationError("--text: the message is empty")
+    bad = FORBIDDEN.search(text)
+    if bad:
+        raise ValidationError(f"--text: the message holds a control character (U+{ord(bad.group()):04X}) "
+                              f"at position {bad.start() + 1}; only line breaks and tabs are allowed")
     if len(text) > MAX_TEXT:
         raise ValidationError(f"--text: the message has {len(text):,} characters; the limit is {MAX_TEXT:,} "
                               "(send a longer document as an attachment)".replace(",", " "))
@@ -176,8 +220,8 @@ def _check_attachments(attachments: Sequence[tuple[str, bytes]]) -> list[tuple[s
         raise ValidationError(f"--attach: {len(attachments)} files; at most {MAX_ATTACHMENTS} per message")
     checked = []
     for name, content in attachments:
-        base = PurePath(name).name
-        if not base:
+        base = _utf8(PurePath(name).name, "--attach")
+        if not base or FORBIDDEN.search(base):
             raise ValidationError(f"--attach: {name!r} is not a file name")
         if not content:
             raise ValidationError(f"--attach: {base} is empty")
@@ -204,28 +248,22 @@ def _lock_thread(uow: UnitOfWork, client: ClientRow, at: dt.datetime) -> Message
 def _append(uow: UnitOfWork, client: ClientRow, *, author_role: str, author: str | None, side: str | None,
             text: str, event: str | None = None, ref: tuple[str | None, int | None] = (None, None),
             attachments: Sequence[tuple[str, bytes]] = ()) -> tuple[MessageRow, list[MessageAttachmentRow]]:
-    ring = keyring_for_sealing(uow)
+    ring = keyring_for_sealing(uow, client.code)
     s = session(uow)
-    last_key = s.execute(select(MessageRow.key_id).where(MessageRow.client_code == client.code)
-                         .order_by(MessageRow.id.desc()).limit(1)).scalar_one_or_none()
-    if last_key is not None and all(k.id != last_key for k in ring.keys):
-        raise message_keys.MessageKeyError(
-            f"{client.code}'s thread is encrypted with message key {last_key}, which is not among the keys in "
-            f"{ring.describe()} ({', '.join(k.id for k in ring.keys)}): wrong key; nothing was written")
     at = uow.app.clock()
-    key_id, body = ring.seal(text.encode("utf-8"), _aad(client.code, author_role, at, "body"))
     row = MessageRow(client_code=client.code, pilot_id=client.pilot_id, author_role=author_role,
                      author_id=author, side=side, event=event, ref_type=ref[0], ref_id=ref[1],
-                     key_id=key_id, body=body, sent_at=at)
+                     key_id=ring.current.id, body=b"", sent_at=at)
     s.add(row)
-    s.flush()
-    files = []
-    for name, content in attachments:
-        k1, sealed_name = ring.seal(name.encode("utf-8"), _attachment_aad(row, "name"))
-        _, sealed_content = ring.seal(content, _attachment_aad(row, "content"))
-        files.append(MessageAttachmentRow(message_id=row.id, key_id=k1, name=sealed_name, content=sealed_content,
-                                          size=len(content)))
+    s.flush()  # the id is part of what the ciphertext is bound to
+    row.key_id, row.body = ring.seal(text.encode("utf-8"), _aad(row, "body"))
+    files = [MessageAttachmentRow(message_id=row.id, key_id=ring.current.id, name=b"", content=b"",
+                                  size=len(content)) for _, content in attachments]
     s.add_all(files)
+    s.flush()
+    for f, (name, content) in zip(files, attachments, strict=True):
+        f.key_id, f.name = ring.seal(name.encode("utf-8"), _attachment_aad(row, f.id, "name"))
+        _, f.content = ring.seal(content, _attachment_aad(row, f.id, "content"))
     thread = _lock_thread(uow, client, at)
     thread.messages += 1
     thread.last_at = at
@@ -311,11 +349,14 @@ def thread(uow: UnitOfWork, code: str, *, mark_read: bool = True) -> dict[str, A
     ring = keyring_for_reading(uow) if rows else None
     texts = {r.id: _open_text(ring, r) for r in rows}  # all or nothing: a bad one refuses the read
     files: dict[int, list[dict[str, Any]]] = {}
-    for a, msg_row in s.execute(select(MessageAttachmentRow, MessageRow)
-                                .join(MessageRow, MessageRow.id == MessageAttachmentRow.message_id)
-                                .where(MessageRow.client_code == code).order_by(MessageAttachmentRow.id)):
-        name = ring.open(a.key_id, a.name, _attachment_aad(msg_row, "name"), what=f"attachment {a.id}")
-        files.setdefault(a.message_id, []).append({"id": a.id, "name": name.decode("utf-8"), "size": a.size})
+    by_id = {r.id: r for r in rows}
+    a = MessageAttachmentRow.__table__.c  # the names only: the contents stay in the database
+    for aid, message_id, key_id, sealed_name, size in s.execute(
+            select(a.id, a.message_id, a.key_id, a.name, a.size).join(MessageRow, MessageRow.id == a.message_id)
+            .where(MessageRow.client_code == code).order_by(a.id)):
+        name = ring.open(key_id, sealed_name, _attachment_aad(by_id[message_id], aid, "name"),
+                         what=f"attachment {aid}")
+        files.setdefault(message_id, []).append({"id": aid, "name": name.decode("utf-8"), "size": size})
     me = str(uow.actor)
     if mark_read:
         unread = [r.id for r in rows if r.author_id != me]
@@ -343,15 +384,19 @@ def thread(uow: UnitOfWork, code: str, *, mark_read: bool = True) -> dict[str, A
 def attachment(uow: UnitOfWork, attachment_id: int) -> tuple[str, bytes]:
     """An attachment's name and content, for a participant of its thread."""
     s = session(uow)
+    check_actor(uow, "message.read")
     a = s.get(MessageAttachmentRow, attachment_id)
     msg = s.get(MessageRow, a.message_id) if a is not None else None
+    missing = NotFound(f"no attachment {attachment_id} in a thread you take part in")
     if a is None or msg is None:
-        check_actor(uow, "message.read")
-        raise NotFound(f"no attachment {attachment_id}")
-    _thread_client(uow, msg.client_code, "message.read")
+        raise missing
+    try:  # an outsider learns nothing, not even that the attachment exists
+        _thread_client(uow, msg.client_code, "message.read")
+    except PermissionDenied:
+        raise missing from None
     ring = keyring_for_reading(uow)
-    name = ring.open(a.key_id, a.name, _attachment_aad(msg, "name"), what=f"attachment {a.id}")
-    content = ring.open(a.key_id, a.content, _attachment_aad(msg, "content"), what=f"attachment {a.id}")
+    name = ring.open(a.key_id, a.name, _attachment_aad(msg, a.id, "name"), what=f"attachment {a.id}")
+    content = ring.open(a.key_id, a.content, _attachment_aad(msg, a.id, "content"), what=f"attachment {a.id}")
     return name.decode("utf-8"), content
 
 
@@ -449,6 +494,7 @@ def stats(uow: UnitOfWork, *, pilot_id: str | None = None, now: dt.datetime | No
             .join(ClientRow, c.code == m.client_code).where(m.side.is_not(None))
             .order_by(m.client_code, m.id))
     if pilot_id is not None:
+        _pilot(uow, pilot_id)  # an unknown pilot is an error, not zeros
         stmt = stmt.where(m.pilot_id == pilot_id)
     clause = scope_clause(uow, m.client_code)
     if clause is not None:
@@ -479,22 +525,26 @@ def stats(uow: UnitOfWork, *, pilot_id: str | None = None, now: dt.datetime | No
 # --- keys: rotation -----------------------------------------------------------------------
 
 
+#: Attachments re-encrypted per transaction during a rotation (each up to 5 MiB).
+RESEAL_ATTACHMENTS = 20
+
+
 def _reseal_chunk(uow: UnitOfWork, ring: message_keys.Keyring, limit: int) -> int:
-    """Re-encrypt up to ``limit`` messages and ``limit`` attachments not yet under the
-    current key; returns how many it did (0: none is left)."""
+    """Re-encrypt up to ``limit`` messages and a few attachments not yet under the current
+    key; returns how many it did (0: none is left)."""
     s = session(uow)
     new = ring.current.id
     rows = list(s.execute(select(MessageRow).where(MessageRow.key_id != new).order_by(MessageRow.id)
                           .limit(limit)).scalars())
     for r in rows:
-        aad = _aad(r.client_code, r.author_role, r.sent_at, "body")
+        aad = _aad(r, "body")
         r.key_id, r.body = ring.seal(ring.open(r.key_id, r.body, aad, what=f"message {r.id}"), aad)
     files = list(s.execute(select(MessageAttachmentRow, MessageRow)
                            .join(MessageRow, MessageRow.id == MessageAttachmentRow.message_id)
                            .where(MessageAttachmentRow.key_id != new).order_by(MessageAttachmentRow.id)
-                           .limit(limit)))
+                           .limit(min(limit, RESEAL_ATTACHMENTS))))
     for a, msg in files:
-        name_aad, content_aad = _attachment_aad(msg, "name"), _attachment_aad(msg, "content")
+        name_aad, content_aad = _attachment_aad(msg, a.id, "name"), _attachment_aad(msg, a.id, "content")
         name = ring.open(a.key_id, a.name, name_aad, what=f"attachment {a.id}")
         content = ring.open(a.key_id, a.content, content_aad, what=f"attachment {a.id}")
         a.key_id, a.name = ring.seal(name, name_aad)
@@ -510,15 +560,35 @@ def _left_under_old_keys(uow: UnitOfWork, new: str) -> int:
                         .where(MessageAttachmentRow.key_id != new)).scalar_one())
 
 
+@contextlib.contextmanager
+def _rotation_lock(path: Path | None):
+    """One rotation of a key file at a time: a second one is refused, not interleaved."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(f"another `avain message rotate-key` is running on {path}; wait for it") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def rotate_key(app, actor: Actor, *, chunk: int = 500) -> dict[str, Any]:
     """Re-encrypt every message and attachment under a new key without losing one.
 
-    Key file: a new key is generated and written first, beside the old ones; messages are
-    re-encrypted in chunks, each its own transaction; only when none is left under an old
-    key does the file keep the new key alone. Interrupted, running it again finishes the
-    job (every key in the file still opens what it sealed). ``AVAIN_MESSAGE_KEY``: put the
-    new key first (``NEW,OLD``); everything is re-encrypted under it, and the old key can
-    then be dropped from the variable."""
+    Key file: a new key is generated and written first, in front of the old one;
+    messages are re-encrypted in chunks, each its own transaction. Interrupted, the file
+    still holds both keys, everything stays readable, and running the command again
+    finishes the job. At the end, while no message can be written (a lock every writer
+    takes), nothing is left under an old key: the file keeps the new key alone, and the
+    old key is moved to a file of its own beside it (``….key.<id>.retired``), for the
+    backups it still opens. ``AVAIN_MESSAGE_KEY``: put the new key first (``NEW,OLD``);
+    everything is re-encrypted under it, and the old key can then be dropped."""
     def start(uow: UnitOfWork) -> message_keys.Keyring | None:
         check_actor(uow, "message.keys")
         url = _url(uow)
@@ -527,78 +597,110 @@ def rotate_key(app, actor: Actor, *, chunk: int = 500) -> dict[str, Any]:
             used = session(uow).execute(select(MessageRow.key_id).limit(1)).scalar_one_or_none()
             if used is not None:
                 raise message_keys.MessageKeyError(
-                    f"no message key to rotate: {message_keys.KEY_ENV} is not set and there is no key file at "
-                    f"{message_keys.default_key_path(url)}, but messages are encrypted with key {used}")
+                    f"no message key to rotate: {message_keys.where(url)}, but messages are encrypted with "
+                    f"key {used}")
         return ring
 
     ring = app.run(actor, start)
     url = app.engine.url.render_as_string(hide_password=False)
     if ring is None:  # no key and no messages yet: just make one
-        ring, _ = message_keys.ensure(url)
-        old: tuple[str, ...] = ()
-    elif ring.source == "file":
-        old = tuple(k.id for k in ring.keys)
-        interrupted = len(ring.keys) > 1  # the newest key of an unfinished rotation is still first
-        if not interrupted:
-            ring = message_keys.Keyring((message_keys.MessageKey.generate(), *ring.keys), "file", ring.path)
-            message_keys.write_file(ring.path, ring.keys)
-    else:
-        old = tuple(k.id for k in ring.keys[1:])
-    done = 0
-    while True:
-        n = app.run(actor, _reseal_chunk, ring, chunk)
-        done += n
-        if n == 0:
-            break
-    left = app.read(actor, _left_under_old_keys, ring.current.id)
-    if left:
-        raise message_keys.MessageKeyError(f"{left} messages are still under an old key; run rotate-key again")
-    if ring.source == "file" and len(ring.keys) > 1:
-        message_keys.write_file(ring.path, (ring.current,))
+        ring = message_keys.ensure(url)[0]
+    with _rotation_lock(ring.path):
+        if ring.source == "file":
+            ring = message_keys.load(url)  # as it is now that the rotation is ours
+            if len(ring.keys) == 1:  # else an interrupted rotation: its newest key is first
+                ring = message_keys.Keyring((message_keys.MessageKey.generate(), *ring.keys), "file", ring.path)
+                message_keys.write_file(ring.path, ring.keys)
+        retired = [k for k in ring.keys[1:]]
+        done = 0
 
-    def audit(uow: UnitOfWork) -> None:
-        check_actor(uow, "message.keys")
-        record(uow, "message.key_rotated", ORGANISER,
-               after={"key": ring.current.id, "retired": [k for k in old if k != ring.current.id],
-                      "resealed": done})
+        def finish(uow: UnitOfWork) -> int:
+            check_actor(uow, "message.keys")
+            _hold_key_lock(uow, exclusive=True)  # no message is sealed while the keys change
+            left = _left_under_old_keys(uow, ring.current.id)
+            if left:
+                return left
+            if ring.source == "file" and retired:
+                for old in retired:
+                    message_keys.write_file(ring.path.with_name(f"{ring.path.name}.{old.id}.retired"), (old,))
+                message_keys.write_file(ring.path, (ring.current,))
+            record(uow, "message.key_rotated", ORGANISER,
+                   after={"key": ring.current.id, "retired": [k.id for k in retired], "resealed": done})
+            return 0
 
-    app.run(actor, audit)
+        for _ in range(100):
+            while (n := app.run(actor, _reseal_chunk, ring, chunk)):
+                done += n
+            if app.run(actor, finish) == 0:
+                break
+        else:  # pragma: no cover - writers kept using an old key
+            raise message_keys.MessageKeyError("messages kept arriving under an old key; run rotate-key again")
     return {"key": ring.current.id, "source": ring.describe(), "resealed": done,
-            "retired": [k for k in old if k != ring.current.id],
+            "retired": [k.id for k in retired],
+            "retired_files": [str(ring.path.with_name(f"{ring.path.name}.{k.id}.retired")) for k in retired]
+            if ring.source == "file" else [],
             "note": (f"drop the old keys from {message_keys.KEY_ENV}: keep only the first"
-                     if ring.source == "env" and len(ring.keys) > 1 else None)}
+                     if ring.source == "env" and retired else
+                     "keep each retired key with the backups it opens, apart from them, or delete it"
+                     if retired else None)}
 
 
 # --- the dialogue for evaluation ----------------------------------------------------------
 
 
-HETU = re.compile(r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b", re.IGNORECASE)
-PHONE = re.compile(r"(?<![\w])(?:\+358|00358|0)[\s-]?\d{1,3}(?:[\s-]?\d{2,4}){2,3}(?![\w])")
-EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-STREET = re.compile(r"\b[A-ZÅÄÖ][\wåäö-]*(?:katu|tie|kuja|polku|raitti|väylä|kaari|rinne|mäki|gatan|vägen)"
-                    r"(?:\s+\d+[A-Za-z]?(?:\s*[A-Za-z]\s*\d+)?)?\b")
-POSTCODE = re.compile(r"\b\d{5}\s+[A-ZÅÄÖ][a-zåäö]+\b")
+HETU = re.compile(r"(?<![0-9])\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]", re.IGNORECASE)
+#: Phone numbers however written: +358 or 0 (or 00358), then 6–11 digits with spaces,
+#: hyphens, dots, slashes or brackets between them.
+PHONE = re.compile(r"(?<![\w+])(?:\+\s?358|00358|358|\(?0)[\s\-./()]*\d(?:[\s\-./()]*\d){5,10}(?![\w])")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+#: A street name in any case (Kauppakatu, Kauppakadulla, Puistotiellä) and the number after it.
+STREET = re.compile(r"\b[\wåäöÅÄÖ-]*(?:katu|kadu|kaduu|tie|kuja|kujalla|polku|polu|raitti|raiti|väylä|kaari|"
+                    r"kaare|rinne|rintee|mäki|mäe|tori|gatan|gata|vägen|väg|stig|gränd)\w*"
+                    r"(?:\s+\d+\s?[A-Za-z]?(?:\s*[A-Za-z]?\s*\d+)?)?", re.IGNORECASE)
+POSTCODE = re.compile(r"\b\d{5}\s+[A-ZÅÄÖ][A-Za-zÅÄÖåäö]+\b")
+VOWELS = "aeiouyäö"
+#: Consonant gradation (astevaihtelu): the strong grade of a name's last syllable and its
+#: weak grade in most inflected forms (Matti → Matin, Pekka → Pekan, Aalto → Aallon,
+#: Lahti → Lahden, Mäki → Mäen, Anttila → Anttilan).
+WEAK = {"kk": "k", "pp": "p", "tt": "t", "nk": "ng", "nt": "nn", "mp": "mm", "lt": "ll", "rt": "rr",
+        "ht": "hd", "lk": "lj", "rk": "rj", "k": "", "p": "v", "t": "d"}
+
+
+def _stems(part: str) -> set[str]:
+    """Beginnings that every inflected form of a name part starts with, in either grade:
+    each is matched with any ending."""
+    low = part.lower()
+    stems = {part if len(part) <= 4 else part[:-1]}
+    if low.endswith("nen") and len(part) > 5:
+        stems.add(part[:-3])  # Virtanen → Virta(sen)
+    m = re.search(rf"([^{VOWELS}]+)([{VOWELS}]+)$", low)
+    if m and m.start(1) > 0:
+        head, cluster, vowel = part[:m.start(1)], part[m.start(1):m.end(1)], low[m.start(2)]
+        for strong, weak in WEAK.items():
+            if cluster.lower().endswith(strong):
+                base = head + cluster[:len(cluster) - len(strong)] + weak
+                stems.update(base + v for v in {vowel, "e" if vowel == "i" else vowel})
+                break
+    return {x for x in stems if len(x) >= 3}
 
 
 def _name_patterns(names: dict[str, str]) -> list[tuple[re.Pattern, str]]:
-    """One pattern per replacement label, matching every part (of 3 letters or more) of
-    each name and its inflected forms: a part is matched by its stem and any ending
-    (Virtanen → Virta…: Virtasen, Virtaselle; Liisa → Liis…: Liisalle)."""
+    """One pattern per replacement label, matching every part (of 2 letters or more) of
+    each name and its inflected forms, in either consonant grade (Virtanen → Virtasen,
+    Matti → Matin, Mäki → Mäen). This errs on the side of hiding: an ordinary word that
+    begins like a name is hidden too."""
     stems: dict[str, set[str]] = {}
     for name, label in names.items():
         for part in re.split(r"[\s-]+", name):
-            if len(part) < 3:
+            if len(part) < 2:
                 continue
-            if part.lower().endswith("nen") and len(part) > 5:
-                stem = part[:-3]
-            elif len(part) > 4:
-                stem = part[:-1]
-            else:
-                stem = part
-            stems.setdefault(label, set()).add(stem)
+            if len(part) == 2:  # Ek, Oo: the word itself and short endings (Ek:n, Ekin)
+                stems.setdefault(label, set()).add(re.escape(part) + r"[:\w]{0,5}(?!\w)")
+                continue
+            stems.setdefault(label, set()).update(re.escape(x) for x in _stems(part))
     # the participants' roles first: a surname the client shares with a relative is "[client]"
-    return [(re.compile(r"\b(?:" + "|".join(re.escape(x) for x in sorted(group, key=len, reverse=True))
-                        + r")\w*", re.IGNORECASE), label)
+    return [(re.compile(r"\b(?:" + "|".join(sorted(group, key=len, reverse=True)) + r")[\w:]*", re.IGNORECASE),
+             label)
             for label, group in sorted(stems.items(), key=lambda item: item[0] == "name")]
 
 
@@ -614,8 +716,8 @@ def scrub(text: str, names: dict[str, str]) -> str:
         token = f"\ue000{len(labels) - 1:x}\ue001".translate(_PRIVATE_DIGITS)
         return lambda _match: token
 
-    for pattern, label in ((HETU, "henkilötunnus"), (EMAIL, "e-mail"), (PHONE, "phone"), (STREET, "address"),
-                           (POSTCODE, "address"), *_name_patterns(names)):
+    for pattern, label in ((HETU, "henkilötunnus"), (EMAIL, "e-mail"), (PHONE, "phone"), *_name_patterns(names),
+                           (STREET, "address"), (POSTCODE, "address")):
         text = pattern.sub(hide(label), text)
     return re.sub("\ue000([\ue010-\ue01f]+)\ue001",
                   lambda m: labels[int(m.group(1).translate(_PUBLIC_DIGITS), 16)], text)
@@ -636,10 +738,10 @@ def dialogue_document(uow: UnitOfWork, code: str) -> dict[str, Any]:
     client = s.get(ClientRow, code)
     if client is None:
         raise NotFound(f"no client {code!r}")
-    consent = s.get(ConsentRow, (code, "dialogue"))
-    if consent is None or consent.withdrawn_on is not None:
+    if not consent.in_force(uow, code, "dialogue"):
+        given = s.get(ConsentRow, (code, "dialogue"))
         raise Refused(f"{code} has not consented to the use of the dialogue in evaluation"
-                      + (" (withdrawn)" if consent is not None else ""))
+                      + (" (withdrawn)" if given is not None and given.withdrawn_on is not None else ""))
     names = _known_names(uow, client)
     record(uow, "identity.read", code, purpose="remove identifiers from the dialogue for evaluation")
     rows = list(s.execute(select(MessageRow).where(MessageRow.client_code == code).order_by(MessageRow.id)).scalars())

@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel
 from avain.core import message_keys
 from avain.core.auth import Actor
 from avain.core.domain import Money
-from avain.core.errors import NotFound, PermissionDenied, Refused, ValidationError
+from avain.core.errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from avain.core.hookspecs import hookimpl
 from avain.core.message_keys import MessageKey, MessageKeyError
 from avain.core.models import (
@@ -142,10 +142,14 @@ def test_only_the_threads_participants_read_or_write_it(ready):
                 app.run(actor, fn, code, **kwargs)
     assert counts(app) == before  # no message, no receipt, no audit event
     attachment_owner = app.run(client(code), messages.send, code, text="liite", attachments=[("a.txt", b"x")])
-    with pytest.raises(PermissionDenied, match="not a participant"):
-        app.read(Actor("worker", team["other_worker"]), messages.attachment, attachment_owner["attachments"][0]["id"])
-    with pytest.raises(NotFound, match="no attachment 999"):
+    theirs = attachment_owner["attachments"][0]["id"]
+    # an outsider is told the same as for an attachment that does not exist
+    with pytest.raises(NotFound, match=f"no attachment {theirs} in a thread you take part in"):
+        app.read(Actor("worker", team["other_worker"]), messages.attachment, theirs)
+    with pytest.raises(NotFound, match="no attachment 999 in a thread you take part in"):
         app.read(client(code), messages.attachment, 999)
+    with pytest.raises(PermissionDenied):
+        app.read(ADMIN, messages.attachment, theirs)
     for actor in (client(code), Actor("worker", team["worker"]), Actor("supervisor", team["supervisor"]),
                   Actor("assistant", team["assistant"])):
         assert len(app.run(actor, messages.thread, code)["messages"]) == 2
@@ -169,13 +173,21 @@ def test_bad_messages_are_refused_and_nothing_is_written(ready):
         ({"text": "ok", "attachments": [("big.pdf", b"0" * (messages.MAX_ATTACHMENT + 1))]}, ValidationError,
          "big.pdf is 5.0 MiB; the limit is 5 MiB"),
         ({"text": "ok", "attachments": [("empty.txt", b"")]}, ValidationError, "empty.txt is empty"),
+        ({"text": "ok", "ref": "proposal:²"}, ValidationError, "is not a reference"),
+        ({"text": "ok", "ref": "proposal:99999999999999999999"}, ValidationError, "is not a reference"),
+        ({"text": "\x1b[31mpunainen\x1b]0;title"}, ValidationError, r"control character \(U\+001B\) at position 1"),
+        ({"text": "maksa \u202etilille"}, ValidationError, r"control character \(U\+202E\)"),
+        ({"text": "rikki \udcff"}, ValidationError, "--text: not valid UTF-8 text"),
+        ({"text": "ok", "attachments": [("\udcffnimi.txt", b"1")]}, ValidationError, "--attach: not valid UTF-8"),
     ]
     for kwargs, error, words in cases:
         with pytest.raises(error, match=words):
             app.run(me, messages.send, code, **kwargs)
     assert counts(app) == before
-    assert len("x" * messages.MAX_TEXT) == 5000
-    app.run(me, messages.send, code, text="x" * messages.MAX_TEXT)  # the limit itself is fine
+    app.run(me, messages.send, code, text="x" * 5000)  # the limit itself is fine
+    sent = app.run(me, messages.send, code, text="rivi 1\r\nrivi 2\tsarake")  # line breaks and tabs are
+    assert app.run(me, messages.thread, code)["messages"][-1]["text"] == "rivi 1\nrivi 2\tsarake"
+    assert sent["id"]
     control = enroll(app, hetu=HETUS[3], worker=team["worker"], control=True)
     with pytest.raises(Refused, match="control client"):
         app.run(client(control), messages.send, control, text="Hei")
@@ -229,15 +241,23 @@ def test_the_wrong_key_is_refused_clearly_and_nothing_is_written(ready, monkeypa
     app, team, (code, _) = ready
     app.run(client(code), messages.send, code, text="Hei")
     before = counts(app)
-    other = MessageKey.generate()
-    monkeypatch.setenv("AVAIN_MESSAGE_KEY", other.text())
+    monkeypatch.setenv("AVAIN_MESSAGE_KEY", MessageKey.generate().text())
     worker = Actor("worker", team["worker"])
     with pytest.raises(MessageKeyError, match=r"message \d+ was encrypted with message key \w+, which is not "
                                               r"among the keys in AVAIN_MESSAGE_KEY .*wrong key"):
         app.run(worker, messages.thread, code)
     with pytest.raises(MessageKeyError, match="wrong key; nothing was written"):
         app.run(worker, messages.send, code, text="Vastaus")
+    # a thread without messages yet: the wrong key is refused all the same, for a
+    # participant's message and for a workflow step
+    assert app.run(client(other := ready[2][1]), messages.thread, other)["messages"] == []
+    with pytest.raises(MessageKeyError, match="wrong key; nothing was written"):
+        app.run(client(other), messages.send, other, text="Hei")
+    with pytest.raises(MessageKeyError, match="wrong key"):
+        propose(app, other, 1000)
     assert counts(app) == before  # no receipts, no message
+    with Session(app.engine) as s:
+        assert s.execute(select(func.count()).select_from(purchases.ProposalRow)).scalar_one() == 0
     monkeypatch.setenv("AVAIN_MESSAGE_KEY", "not-a-key")
     with pytest.raises(message_keys.ConfigError, match="AVAIN_MESSAGE_KEY \\(key 1\\): not a message key"):
         app.run(worker, messages.thread, code)
@@ -263,6 +283,22 @@ def test_a_tampered_or_moved_ciphertext_is_refused(ready):
         s.commit()
     with pytest.raises(MessageKeyError, match=f"message {first} cannot be decrypted"):
         app.run(worker, messages.thread, code)
+
+
+def test_two_messages_of_one_thread_and_moment_cannot_swap_texts(ready):
+    app, team, (code, _) = ready
+    app.clock = Clock(dt.datetime(2018, 1, 10, 9, tzinfo=dt.UTC))  # both at the same moment
+    a = app.run(client(code), messages.send, code, text="Hyväksy ehdotus 1")["id"]
+    b = app.run(client(code), messages.send, code, text="Hylkää ehdotus 2")["id"]
+    with Session(app.engine) as s:
+        first, second = s.get(MessageRow, a), s.get(MessageRow, b)
+        assert first.sent_at == second.sent_at and first.author_role == second.author_role
+        bodies = first.body, second.body
+        s.execute(update(MessageRow).where(MessageRow.id == a).values(body=bodies[1]))
+        s.execute(update(MessageRow).where(MessageRow.id == b).values(body=bodies[0]))
+        s.commit()
+    with pytest.raises(MessageKeyError, match=f"message {a} cannot be decrypted"):
+        app.run(Actor("worker", team["worker"]), messages.thread, code)
 
 
 def test_rotation_under_the_environment_key(ready, monkeypatch):
@@ -347,10 +383,23 @@ def test_rotating_a_key_file_survives_an_interruption(file_keyed, monkeypatch):
     assert done["key"] == ring.current.id and done["retired"] == [old.id]
     final = message_keys.load(str(app.engine.url))
     assert [k.id for k in final.keys] == [ring.current.id] and key_file.stat().st_mode & 0o777 == 0o600
+    retired = key_file.with_name(f"avain.db.key.{old.id}.retired")
+    assert done["retired_files"] == [str(retired)] and retired.stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("AVAIN_MESSAGE_KEY", retired.read_text().splitlines()[-1])  # the old key opens nothing now
+    with pytest.raises(MessageKeyError, match="wrong key"):
+        app.run(client(code), messages.thread, code)
+    monkeypatch.delenv("AVAIN_MESSAGE_KEY")
     assert [m["text"] for m in app.run(client(code), messages.thread, code)["messages"]][-5:] == [
         f"viesti {n}" for n in range(5)]
     again = messages.rotate_key(app, ADMIN)  # a plain rotation later: a fresh key again
     assert again["key"] not in (old.id, ring.current.id) and again["resealed"] == 5
+    import fcntl  # while another rotation holds the lock, a second one is refused and changes nothing
+
+    with open(key_file.with_name("avain.db.key.lock"), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(Conflict, match="another `avain message rotate-key` is running"):
+            messages.rotate_key(app, ADMIN)
+    assert [k.id for k in message_keys.load(str(app.engine.url)).keys] == [again["key"]]
 
 
 # --- response times ---------------------------------------------------------------------
@@ -397,6 +446,8 @@ def test_response_times_count_working_days_in_finnish_time(ready):
     assert app.read(Actor("worker", team["other_worker"]), messages.stats, now=monday)["total"]["questions"] == 0
     with pytest.raises(PermissionDenied):
         app.read(client(code), messages.stats)
+    with pytest.raises(NotFound, match="--pilot: no pilot 'nope'"):
+        app.read(ADMIN, messages.stats, pilot_id="nope")
     inbox = app.read(worker, messages.inbox, now=monday)
     assert [(r["client"], r["answer_due"], r["overdue"]) for r in inbox] == [(other, "2018-12-17", False)]
 
@@ -516,6 +567,11 @@ def test_the_dialogue_for_evaluation_needs_consent_and_names_no_one(app):
         app.run(worker, consent.set_consent, code, purpose="dialogue", given=False)
     with pytest.raises(ValidationError, match="--purpose: 'marketing' is not a purpose"):
         app.run(worker, consent.set_consent, code, purpose="marketing", given=True)
+    # a consent dated in the future is not yet in force
+    app.run(worker, consent.set_consent, code, purpose="dialogue", given=True,
+            on_date=dt.date.today() + dt.timedelta(days=3))
+    with pytest.raises(Refused, match="has not consented"):
+        app.run(evaluator, messages.dialogue_document, code)
 
 
 # --- PostgreSQL: writers at once ------------------------------------------------------------

@@ -74,19 +74,51 @@ def test_an_identity_code_never_survives_de_identification(code, before, after):
 
 
 @pytest.mark.parametrize("phone", ["040 123 4567", "0401234567", "+358 40 123 4567", "+358401234567",
-                                   "050-123 45 67", "09 310 1691"])
+                                   "050-123 45 67", "09 310 1691", "(040) 123 4567", "040/1234567",
+                                   "040.123.4567", "358401234567", "00358 40 123 4567"])
 def test_phone_numbers_are_removed(phone):
     assert scrub(f"soita {phone} huomenna", {}) == "soita [phone] huomenna"
+
+
+NAMES = {"Maija Virtanen": "client", "Matti Aho": "personal worker", "Pekka Mäki": "supervisor",
+         "Antti Aalto": "name", "Liisa Lahti": "name", "Eva Ek": "name"}
 
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("Virtasen Maija ja Virtaselle", "[client] [client] ja [client]"),
     ("Matti Aho kävi", "[personal worker] [personal worker] kävi"),
-    ("ahon kanssa", "[personal worker] kanssa"),
+    ("ahon kanssa, Matin luona, matille", "[personal worker] kanssa, [personal worker] luona, [personal worker]"),
+    ("Pekan ja Mäen", "[supervisor] ja [supervisor]"),  # consonant gradation: kk → k, k → ∅
+    ("Antin, Aallon, Lahden ja Liisan", "[name], [name], [name] ja [name]"),  # tt → t, lt → ll, ht → hd
+    ("Ek:n ja Ekin", "[name] ja [name]"),  # a two-letter surname
     ("Kaikki hyvin", "Kaikki hyvin"),
 ])
 def test_names_and_their_inflected_forms_become_roles(text, expected):
-    assert scrub(text, {"Maija Virtanen": "client", "Matti Aho": "personal worker"}) == expected
+    assert scrub(text, NAMES) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Asun Kauppakadulla 5 B 12.", "Asun [address]."),
+    ("Puistotiellä 3 A", "[address]"),
+    ("00100 HELSINKI", "[address]"),
+    ("87100 Kajaani", "[address]"),
+    ("maija.virtanen@example.fi", "[e-mail]"),
+    ("tunnus 010594Y123Wx", "tunnus [henkilötunnus]x"),
+    ("45,00 €, viite 11361, Y-tunnus 1572860-0, 15.1.2018", "45,00 €, viite 11361, Y-tunnus 1572860-0, 15.1.2018"),
+])
+def test_addresses_and_codes_are_removed_and_money_and_dates_kept(text, expected):
+    assert scrub(text, {}) == expected
+
+
+def test_a_server_database_needs_the_key_named(monkeypatch):
+    from avain.core import message_keys
+
+    monkeypatch.delenv("AVAIN_MESSAGE_KEY")
+    url = "postgresql+psycopg://db.example/avain"
+    assert message_keys.load(url) is None
+    with pytest.raises(MessageKeyError, match="a server database keeps its message key where you say: set "
+                                              "AVAIN_MESSAGE_KEY .* or AVAIN_MESSAGE_KEY_FILE"):
+        message_keys.ensure(url)
 
 
 @settings(max_examples=300)
