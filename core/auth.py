@@ -50,6 +50,10 @@ MATRIX: dict[str, frozenset[str]] = {
     "message.keys": frozenset({"admin"}),
     "message.evaluate": frozenset({"evaluator"}),
     "client.consent": frozenset({"admin", "worker", "supervisor", "client"}),
+    "eval.record": frozenset({"admin", "worker", "supervisor"}),
+    "eval.timelog": frozenset({"worker", "supervisor", "assistant", "client", "finance"}),
+    "eval.report": frozenset({"admin", "supervisor", "evaluator"}),
+    "eval.export": frozenset({"evaluator"}),
     "audit.read": frozenset({"admin", "client"}),
     "audit.verify": frozenset({"admin"}),
 }

@@ -29,7 +29,7 @@ from .plugins import collect
 from .services import (
     budget,
     catalogue,
-    consent,
+    evaluation,
     messages,
     payments,
     people,
@@ -140,7 +140,7 @@ def reset(app: App) -> None:
 
 
 def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
-        clients_per_pilot: int = 8) -> dict[str, Any]:
+        clients_per_group: int = 5) -> dict[str, Any]:
     """Run the demo month; returns a machine-readable summary.
 
     A pilot whose payment backend loads budgets into an outside service (an e-wallet, a
@@ -185,7 +185,7 @@ def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
                         app.run(admin, pilots.configure_section, pid, section, values)
                 if notifications is not None:
                     app.run(admin, pilots.configure_section, pid, "notify_log", {"file": str(notifications)})
-                summary["pilots"].append(_pilot_month(app, pid, fake, rng, provider_ids, clients_per_pilot, rail,
+                summary["pilots"].append(_pilot_month(app, pid, fake, rng, provider_ids, clients_per_group, rail,
                                                       clock))
         month_end = dt.datetime.combine(DEMO_PERIOD.last_day + dt.timedelta(days=1), dt.time(0), FINLAND)
         for p in summary["pilots"]:
@@ -283,27 +283,26 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
     hb: list[str] = []
     controls: list[str] = []
     refused: list[str] = []
-    for i in range(n_clients + n_clients // 2):
-        control = i >= n_clients
-        group = pilot.groups[i % len(pilot.groups)]
-        worker = workers[i % len(workers)]
+    # Each client group gets its HB clients and as many controls (matched by pilot and
+    # group, for the evaluation), the two personal workers taking turns.
+    plan = [(group, control, i) for group in pilot.groups for control in (False, True) for i in range(n_clients)]
+    for n, (group, control, _) in enumerate(plan):
+        worker = workers[n % len(workers)]
         name = fake.name()
         try:
+            # Consent to the evaluation is a condition of joining; HB clients also let the
+            # evaluators read their dialogue, free of identifiers.
             code = app.run(Actor("worker", worker), people.enroll, pilot_id=pilot_id,
                            hetu=_hetu(pilot, group.id, rng, taken), name=name,
                            worker_id=worker, group_id=group.id, control=control,
                            assessment=_assessment(pilot, group.id), on_date=start,
-                           phone=f"+35840{rng.randint(1000000, 9999999)}")["code"]
+                           phone=f"+35840{rng.randint(1000000, 9999999)}",
+                           consents=("evaluation",) if control else ("evaluation", "dialogue"))["code"]
         except Refused as exc:
             refused.append(str(exc))
             continue
         names[code] = name
         (controls if control else hb).append(code)
-        # Consent to the evaluation is a condition of joining; HB clients also let the
-        # evaluators read their dialogue, free of identifiers.
-        for purpose in ("evaluation", "dialogue") if not control else ("evaluation",):
-            app.run(Actor("worker", worker), consent.set_consent, code, purpose=purpose, given=True,
-                    on_date=start)
     if hb:
         app.run(admin, people.assign_assistant, hb[0], assistant)
     services = _catalogue(app, pilot, provider_ids, rng)
@@ -328,7 +327,9 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
         # and finance imports what the rail reports.
         played = rail.play_month(app, app.run(admin, pilots.get, pilot_id), DEMO_PERIOD, clients=hb,
                                  providers=provider_ids, finance=Actor("finance", finance), rng=rng)
-        return _month_end(app, pilot_id, finance, hb, controls, refused, opened, {"rail": played})
+        evaluated = _evaluation(app, pilot, hb, controls, assistant, finance, rng)
+        return _month_end(app, pilot_id, finance, hb, controls, refused, opened,
+                          {"rail": played, "evaluation": evaluated})
 
     counts = {"proposed": 0, "approved": 0, "rejected": 0, "refused_budget": 0, "refused_rules": 0,
               "invoiced": 0,
@@ -392,7 +393,80 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
         paid = app.run(Actor("finance", finance), finance_svc.confirm_batch, batch["id"])
         counts["paid"] = len(paid["invoices"])
         counts["payment_batch"] = batch["message_id"]
-    return _month_end(app, pilot_id, finance, hb, controls, refused, opened, {"workflow": counts})
+    evaluated = _evaluation(app, pilot, hb, controls, assistant, finance, rng)
+    return _month_end(app, pilot_id, finance, hb, controls, refused, opened,
+                      {"workflow": counts, "evaluation": evaluated})
+
+
+#: When the demo's measurements are answered: at the start of the relationship and at its
+#: end, the year after (the pilots' relationships ran to the end of 2018).
+START_DAY, END_DAY = dt.date(2018, 1, 3), dt.date(2018, 12, 14)
+#: Minutes a personal worker spends on a client in the demo month, per activity: an HB
+#: client's (the plan, proposals and dialogue) and a control's (usual client work).
+WORKER_TIME = {False: [("assessment", 60, 120), ("planning", 45, 90), ("decisions", 10, 40), ("dialogue", 10, 60)],
+               True: [("assessment", 60, 120), ("guidance", 30, 90), ("meetings", 30, 60)]}
+
+
+def _evaluation(app: App, pilot, hb: list[str], controls: list[str], assistant: str, finance: str,
+                rng: random.Random) -> dict[str, int]:
+    """The evaluation's data of the demo clients: start and end measurements with every
+    instrument the pilot uses (HB clients improving a little more than controls, as a
+    made-up example), workers' and clients' time, the HB assistant's time and costs, and
+    the cost of the controls' usual services."""
+    instruments = evaluation.registry_of(app.pm)
+    used = [instruments[n] for n in evaluation.pilot_instruments(pilot) if n in instruments]
+    counts = {"responses": 0, "time_entries": 0}
+    for code in hb + controls:
+        control = code in controls
+        worker = Actor("worker", _worker_of(app, code))
+        gain = rng.gauss(0.03, 0.06) if control else rng.gauss(0.10, 0.06)
+        level = rng.uniform(0.3, 0.6)
+        for inst in used:
+            if inst.respondents != "all" and (inst.respondents == "hb") == control:
+                continue
+            for point, day, shift in (("start", START_DAY, 0.0), ("end", END_DAY, gain)):
+                if point not in inst.points:
+                    continue
+                answers = _answers(inst, level + shift, rng)
+                app.run(worker, evaluation.record_response, code, instrument=inst.name, point=point,
+                        answered_on=day, answers=answers)
+                counts["responses"] += 1
+        for activity, low, high in WORKER_TIME[control]:
+            app.run(worker, evaluation.log_time, code, activity=activity, minutes=rng.randint(low, high),
+                    on_date=DEMO_PERIOD.first_day + dt.timedelta(days=rng.randint(2, 25)))
+            counts["time_entries"] += 1
+        if control:  # usual services, from the organiser's own systems
+            app.run(Actor("finance", finance), evaluation.log_time, code, activity="usual-services",
+                    cost=rng.randint(150, 450) * 100, on_date=DEMO_PERIOD.last_day)
+        else:  # the client's own time arranging services
+            app.run(Actor("client", code), evaluation.log_time, code, activity="arranging",
+                    minutes=rng.randint(20, 120), on_date=DEMO_PERIOD.first_day + dt.timedelta(days=rng.randint(2, 25)))
+        counts["time_entries"] += 1
+    if hb:
+        app.run(Actor("assistant", assistant), evaluation.log_time, hb[0], activity="assistance",
+                minutes=rng.randint(60, 180), cost=rng.randint(5, 20) * 100,
+                on_date=DEMO_PERIOD.first_day + dt.timedelta(days=10))
+        counts["time_entries"] += 1
+    return counts
+
+
+def _answers(inst, level: float, rng: random.Random) -> dict[str, Any]:
+    """A made-up response: each numeric item near ``level`` of its range (0–1), yes/no
+    and choice items at random, and a short free-text answer where the form has one."""
+    out: dict[str, Any] = {}
+    for item, spec in inst.schema["properties"].items():
+        if spec.get("type") == "integer":
+            low, high = spec["minimum"], spec["maximum"]
+            x = min(1.0, max(0.0, rng.gauss(level, 0.12)))
+            out[item] = round(low + x * (high - low))
+        elif spec.get("type") == "boolean":
+            out[item] = rng.random() < 0.7
+        elif "enum" in spec:
+            out[item] = rng.choice(spec["enum"])
+        elif spec.get("type") == "string":
+            out[item] = rng.choice(["Palvelut toimivat hyvin.", "Toivoisin enemmän tietoa vaihtoehdoista.",
+                                    "Budjetin seuraaminen oli helppoa."])
+    return out
 
 
 class _Dialogue:

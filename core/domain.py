@@ -504,3 +504,40 @@ class Message:
     sent_at: dt.datetime
     recipients: tuple[str, ...]
     attachments: int = 0
+
+
+#: The measurement points of the evaluation: the start and end of the client relationship,
+#: and interim points between them in long relationships.
+MEASUREMENT_POINTS = ("start", "interim", "end")
+
+
+@frozen
+class Instrument:
+    """A questionnaire of the evaluation (Kykyviisari, a satisfaction survey, …): a
+    versioned JSON Schema of one response (``schema``: item ids, types and scales; its
+    ``x-avain`` member says who answers it, at which points, and its summary scales) and
+    the function that scores a valid response into scale values. ``provisional`` says the
+    scoring is avain's stand-in where the instrument's own formula is not public."""
+
+    name: str
+    schema: dict
+    score: Any = field(eq=False, repr=False)
+    provisional: bool = False
+    description: str = ""
+
+    @property
+    def version(self) -> str:
+        return str(self.schema["x-avain"]["version"])
+
+    @property
+    def respondents(self) -> str:
+        """``all``, ``hb`` (HB clients only, e.g. the ESR forms) or ``control``."""
+        return self.schema["x-avain"].get("respondents", "all")
+
+    @property
+    def points(self) -> tuple[str, ...]:
+        return tuple(self.schema["x-avain"].get("points", MEASUREMENT_POINTS))
+
+    @property
+    def scales(self) -> dict[str, list[str]]:
+        return dict(self.schema["x-avain"].get("scales", {}))

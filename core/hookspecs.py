@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
         Commitment,
         ConfigSection,
         Decision,
+        Instrument,
         Invoice,
         Message,
         PaymentBackend,
@@ -138,6 +139,22 @@ def avain_commands() -> Iterable[click.Command]:
         @hookimpl
         def avain_commands():
             return [my_group]
+    """
+
+
+@hookspec
+def avain_evaluation_instruments() -> Iterable[Instrument]:
+    """The questionnaires of the evaluation this plugin brings (registration).
+
+    Kind: registration. Each ``Instrument`` is a versioned JSON Schema of one response
+    with its items, scales and scoring; names are unique across plugins. A pilot lists
+    the instruments it uses in pilot.toml (``[evaluation] instruments``).
+
+    Example::
+
+        @hookimpl
+        def avain_evaluation_instruments():
+            return [Instrument("wellbeing", SCHEMA, score=mean_of_scales)]
     """
 
 

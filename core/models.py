@@ -465,3 +465,65 @@ class MessageReceiptRow(SQLModel, table=True):
     message_id: int = Field(foreign_key="message.id", primary_key=True)
     reader: str = Field(primary_key=True, max_length=100)
     read_at: dt.datetime
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+
+class SurveyResponseRow(SQLModel, table=True):
+    """One client's answers to one instrument at one measurement point (start, interim,
+    end), keyed by the client code only, as recorded by a worker or imported from the
+    survey service's export. ``answers`` is JSON validated against the instrument's schema."""
+
+    __tablename__ = "survey_response"
+    __table_args__ = (
+        UniqueConstraint("client_code", "instrument", "point", "answered_on", name="uq_response_point_day"),
+        Index("ix_response_pilot_instrument", "pilot_id", "instrument"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    client_code: str = Field(foreign_key="client.code", max_length=64, index=True)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    instrument: str = Field(max_length=64)
+    version: str = Field(max_length=32)
+    point: str = Field(max_length=8)  # start, interim, end
+    answered_on: dt.date
+    answers: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(max_length=255)
+    recorded_by: str = Field(max_length=100)
+    recorded_at: dt.datetime
+
+
+class SurveyScoreRow(SQLModel, table=True):
+    """A scale score of a response, as the instrument's scoring gave it: one narrow row per
+    scale, so reports aggregate in the database."""
+
+    __tablename__ = "survey_score"
+    __table_args__ = (Index("ix_score_instrument_scale", "instrument", "scale", "point", "client_code"),)
+    response_id: int = Field(foreign_key="survey_response.id", primary_key=True)
+    scale: str = Field(primary_key=True, max_length=64)
+    client_code: str = Field(foreign_key="client.code", max_length=64)
+    instrument: str = Field(max_length=64)
+    point: str = Field(max_length=8)
+    value: float
+
+
+class TimeLogRow(SQLModel, table=True):
+    """Time (and money) spent on a client, for the cost evaluation: a worker's minutes per
+    activity, the client's own time arranging services, an HB assistant's time and costs,
+    or the cost of a control client's usual services. No free text."""
+
+    __tablename__ = "time_log"
+    __table_args__ = (
+        Index("ix_time_client", "client_code"),
+        CheckConstraint("minutes >= 0 AND cost >= 0", name="ck_time_not_negative"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    client_code: str = Field(foreign_key="client.code", max_length=64)
+    pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
+    who: str = Field(max_length=16)  # worker, client, assistant, services
+    person: str | None = Field(default=None, max_length=100)  # role:id of who logged it
+    activity: str = Field(max_length=32)
+    on_date: dt.date
+    minutes: int = 0
+    cost: int = Field(default=0, sa_type=BigInteger)  # cents
+    recorded_at: dt.datetime

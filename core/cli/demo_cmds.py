@@ -13,8 +13,8 @@ from .state import state
 @click.option("--pilot", "pilot_ids", multiple=True, help="Only this pilot (repeatable); default all.")
 @click.option("--reset", is_flag=True, help="Empty a database that holds data first.")
 @click.option("--seed", default=2018, show_default=True, help="Seed of the synthetic people.")
-@click.option("--clients", default=8, show_default=True, type=click.IntRange(1, 500),
-              help="HB clients per pilot (plus half as many controls).")
+@click.option("--clients", default=5, show_default=True, type=click.IntRange(1, 200),
+              help="HB clients per client group, and as many controls.")
 @json_option
 def demo(pilot_ids, reset, seed, clients, as_json):
     """Run a realistic month (January 2018) on synthetic people, in the database the CLI
@@ -24,7 +24,7 @@ def demo(pilot_ids, reset, seed, clients, as_json):
     if reset and not demo_mod.is_empty(app):
         demo_mod.reset(app)
     summary = demo_mod.run(app, pilot_ids=list(pilot_ids) or None, seed=seed,
-                           clients_per_pilot=clients)
+                           clients_per_group=clients)
 
     def render(console, d):
         for p in d["pilots"]:
@@ -46,6 +46,9 @@ def demo(pilot_ids, reset, seed, clients, as_json):
                          ["client", "granted", "spent", "corrected", "released", "lapsed", "reserved", "lines"],
                          "Statements")(console, p["statements"])
             console.print(_dialogue_line(p["dialogue"]), markup=False, highlight=False, soft_wrap=True)
+            ev = p["evaluation"]
+            console.print(f"evaluation: {ev['responses']} responses (start and end), {ev['time_entries']} time and "
+                          "cost entries", markup=False, highlight=False)
             console.print(f"month closed: {p['closed']['amount_fi']} {p['closed']['policy']}")
         for s in d.get("skipped", []):
             console.print(f"[yellow]pilot {s['pilot']} not run: it {s['why']}[/yellow]")
@@ -57,7 +60,8 @@ def demo(pilot_ids, reset, seed, clients, as_json):
                       + (f"; notifications in {d['notifications']}" if d["notifications"] else ""),
                       markup=False, highlight=False, soft_wrap=True)
         console.print("Try: avain client list · avain ledger statement CODE · avain audit verify · "
-                      "avain --as worker:ID message inbox · avain message stats")
+                      "avain --as worker:ID message inbox · avain message stats · "
+                      "avain eval report --all --out report · avain --as evaluator eval export --out export")
 
     emit(summary, as_json, render)
     if not summary["ledger"]["ok"]:

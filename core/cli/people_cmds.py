@@ -60,13 +60,15 @@ def client() -> None:
 @click.option("--date", "on_date", type=click.DateTime(["%Y-%m-%d"]),
               help="Enrolment date (default today).")
 @click.option("--phone", help="Phone number, for payment rails that need it (never printed or logged).")
+@click.option("--consent", "consents", multiple=True, type=click.Choice(["evaluation", "dialogue"]),
+              help="A consent the client gives on joining (repeatable): evaluation, dialogue.")
 @json_option
-def client_enroll(pilot_id, hetu, name, worker_id, group_id, control, assess, on_date, phone, as_json):
+def client_enroll(pilot_id, hetu, name, worker_id, group_id, control, assess, on_date, phone, consents, as_json):
     """Enroll a client; prints the pseudonymous client code."""
     data = state().run(people.enroll, pilot_id=pilot_id, hetu=hetu, name=name,
                        worker_id=worker_id, group_id=group_id, control=control,
                        assessment=key_values(assess, "--assess"),
-                       on_date=on_date.date() if on_date else None, phone=phone)
+                       on_date=on_date.date() if on_date else None, phone=phone, consents=consents)
     emit(data, as_json, lambda c, d: c.print(d["code"]))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..domain import ROLES, Applicant, Pilot
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..models import ClientIdentityRow, ClientRow, DecisionRow, WorkerRow
 from ..uow import UnitOfWork
-from . import pilots
+from . import consent, pilots
 from .common import (
     check_actor,
     client_record,
@@ -142,9 +143,12 @@ def _reasons(results) -> list[str]:
 def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: str,
            group_id: str | None = None, control: bool = False,
            assessment: dict[str, str] | None = None,
-           on_date: dt.date | None = None, phone: str | None = None) -> dict[str, Any]:
+           on_date: dt.date | None = None, phone: str | None = None,
+           consents: Sequence[str] = ()) -> dict[str, Any]:
     """``avain client enroll``: validate, check eligibility and intake through the hooks,
-    make the client code, store identity apart from it, audit."""
+    make the client code, store identity apart from it, record the consents the client
+    gave on joining, audit. A pilot whose evaluation requires consent takes HB clients
+    only with their consent to the evaluation."""
     actor = check_actor(uow, "client.enroll")
     pilot = pilots.get(uow, pilot_id)
     group = pilot.group(group_id)
@@ -172,10 +176,15 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
                           control=control, birth_date=birth_date(hetu_value), on_date=on_date)
     reasons = _reasons(uow.hooks.avain_check_eligibility(
         pilot=pilot, client=applicant, assessment=MappingProxyType(dict(assessment or {}))))
+    for purpose in consents:
+        consent._check_purpose(purpose)
     if not control:
         reasons += _reasons(uow.hooks.avain_check_intake(
             pilot=pilot, client=applicant, on_date=on_date,
             enrolled=_enrolled_counts(uow, pilot.id)))
+        if pilot.raw.get("evaluation", {}).get("consent_required") and "evaluation" not in consents:
+            reasons.append("HB participation requires the client's consent to the evaluation "
+                           "(give --consent evaluation)")
     if reasons:
         raise Refused(f"cannot enroll in {pilot.id}: " + "; ".join(reasons), reasons)
     ordinal = (s.execute(
@@ -192,7 +201,10 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     s.flush()
     s.add(ClientIdentityRow(client_code=code, pilot_id=pilot.id, hetu=hetu_value,
                             name=name.strip(), phone=phone_value))
+    consent.record_at_enrolment(uow, code, consents, on_date)
     after = client_dict(row)
+    if consents:
+        after = {**after, "consents": sorted(set(consents))}
     record(uow, "client.enrolled", code, after=after)
     uow.emit("avain_client_enrolled", pilot=pilot, client=client_record(row))
     return after

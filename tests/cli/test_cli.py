@@ -4,6 +4,7 @@ refused command writes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import sqlite3
@@ -476,6 +477,9 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
     attachment = run("--as", f"client:{MINE}", "message", "send", MINE, "--text", "Voinko ostaa ateriat tältä "
                      "tuottajalta?", "--ref", f"proposal:{open_proposal}", "--attach", str(letter))["attachments"][0]
     run("--as", "worker:example-01", "client", "consent", MINE, "--purpose", "dialogue", "--date", "2018-01-02")
+    run("--as", "worker:example-01", "client", "consent", MINE, "--purpose", "evaluation", "--date", "2018-01-02")
+    run("--as", "worker:example-01", "eval", "record", MINE, "--instrument", "kykyviisari", "--point", "start",
+        "--date", dt.date.today().isoformat(), "--answer", "work_ability=6", "--answer", "mind_01=3")
 
     run("pilot", "add", str(write(folder, "receipts.toml", RECEIPTS_PILOT)))
     run("worker", "add", "--pilot", "receipts", "--code", "01", "--name", "R")
@@ -536,6 +540,7 @@ JSON_RECIPES: dict[str, list[str]] = {
     "avain plugin new": ["plugin", "new", "river_town", "--dir", "{tmp_dir}"],
     "avain client consent": ["--as", "worker:example-01", "client", "consent", MINE, "--purpose", "evaluation",
                              "--date", "2018-01-02"],
+    "avain eval instruments": ["eval", "instruments"],
 }
 
 #: ... and on the busy one (decisions, budgets, purchases; {…} are its ids). A command
@@ -604,6 +609,14 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
     "avain message attachment": ["--as", "worker:example-01", "message", "attachment", "{attachment}", "--out",
                                  "{tmp_dir}/files"],
     "avain message dialogue": ["--as", "evaluator", "message", "dialogue", MINE],
+    "avain eval record": ["--as", "worker:example-01", "eval", "record", MINE, "--instrument", "osallisuustesti",
+                          "--point", "start", "--date", "{today}", "--answer", "item_01=4", "--answer", "item_02=3"],
+    "avain eval responses": ["eval", "responses", MINE],
+    "avain eval import": ["eval", "import", "{survey_csv}", "--instrument", "osallisuustesti"],
+    "avain eval timelog": ["--as", "worker:example-01", "eval", "timelog", MINE, "--activity", "planning",
+                           "--minutes", "30", "--date", "{today}"],
+    "avain eval report": ["eval", "report", "--pilot", "example", "--out", "{tmp_dir}/report"],
+    "avain eval export": ["--as", "evaluator", "eval", "export", "--out", "{tmp_dir}/export"],
 }
 
 
@@ -656,8 +669,11 @@ def test_every_json_command_has_a_recipe():
 
 
 def _run_recipe(db: Path, recipe: list[str], facts: dict[str, str], tmp_path: Path):
+    today = dt.date.today().isoformat()
     files = {"example_toml": EXAMPLE_TOML, "other_toml": write(tmp_path, "other.toml", OTHER_PILOT),
-             "tmp_dir": tmp_path,
+             "tmp_dir": tmp_path, "today": today,
+             "survey_csv": write(tmp_path, "survey.csv", f"client,point,answered_on,item_01,item_02\n"
+                                                         f"{THEIRS},start,{today},4,5\n"),
              "prices_csv": write(tmp_path, "prices.csv", f"provider,service,price,valid_from\n"
                                                          f"{OTHER_PROVIDER},meals,9.00,2018-01-01\n")}
     if "pending_ref" in facts:

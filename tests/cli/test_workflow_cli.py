@@ -111,11 +111,11 @@ def test_out_of_order_and_other_workers_are_refused(run):
 
 
 def test_demo_runs_a_month_and_refuses_a_database_with_data(run):
-    three = ["--pilot", "example", "--pilot", "example-epassi", "--pilot", "example-psop"]
+    three = ["--pilot", "example", "--pilot", "example-epassi", "--pilot", "example-psop", "--clients", "3"]
     summary = run.json("demo", *three)
     pilot, wallet, vouchers = summary["pilots"]
     assert [pilot["pilot"], wallet["pilot"], vouchers["pilot"]] == ["example", "example-epassi", "example-psop"]
-    assert pilot["clients"] == 8 and pilot["controls"] == 4
+    assert pilot["clients"] == 6 and pilot["controls"] == 6  # two groups, 3 HB clients and 3 controls each
     assert pilot["workflow"]["paid"] > 0 and pilot["workflow"]["rejected"] > 0
     assert wallet["rail"]["differences"] == [] and vouchers["rail"]["differences"] == []
     assert summary["ledger"]["ok"]
@@ -128,7 +128,7 @@ def test_demo_runs_a_month_and_refuses_a_database_with_data(run):
     assert run.json("ledger", "verify")["ok"]
     assert run.json("audit", "verify")["ok"]
     text = run("demo", "--reset", *three).stdout
-    assert "ledger verify: ok" in text and "Statements" in text
+    assert "ledger verify: ok" in text and "Statements" in text and "evaluation: " in text
     assert "epassi simulator: " in text and "epassi and the ledger: in step" in text
     assert "psop simulator: " in text and "psop and the ledger: in step" in text
     one = run.json("demo", "--reset", "--pilot", "example-psop", "--clients", "2")

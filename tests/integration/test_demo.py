@@ -24,7 +24,7 @@ def _spent(app, code: str) -> int:
 
 
 def test_the_demo_month_runs_every_shipped_pilot_and_each_rail_agrees_with_the_ledger(app):
-    summary = demo.run(app, pilot_ids=["example", "example-epassi", "example-psop"], clients_per_pilot=4)
+    summary = demo.run(app, pilot_ids=["example", "example-epassi", "example-psop"], clients_per_group=2)
     by = {p["pilot"]: p for p in summary["pilots"]}
     assert sorted(by) == ["example", "example-epassi", "example-psop"] and summary["skipped"] == []
     assert summary["ledger"]["ok"], summary["ledger"]["problems"]
@@ -73,7 +73,7 @@ class RailWithoutSimulator:
 def test_a_pilot_on_a_rail_without_a_simulator_is_skipped_and_named(db_url, tmp_path):
     app = open_app(db_url, make_plugin_manager(extra=[RailWithoutSimulator(tmp_path)]))
     try:
-        summary = demo.run(app, pilot_ids=["outside", "example"], clients_per_pilot=2)
+        summary = demo.run(app, pilot_ids=["outside", "example"], clients_per_group=1)
     finally:
         app.close()
     assert [p["pilot"] for p in summary["pilots"]] == ["example"]
@@ -83,13 +83,14 @@ def test_a_pilot_on_a_rail_without_a_simulator_is_skipped_and_named(db_url, tmp_
 
 
 def test_the_demo_runs_every_pilot_on_one_database_each_with_its_own_rules(app):
-    summary = demo.run(app, clients_per_pilot=3)
+    summary = demo.run(app, clients_per_group=3)
     by = {p["pilot"]: p for p in summary["pilots"]}
     assert len(by) == 10 and summary["skipped"] == [] and summary["ledger"]["ok"]
     for pid, month in by.items():
         pilot = app.read(Actor("admin"), pilots.get, pid)
         codes = [row["client"] for row in month["statements"]]
-        assert len(codes) == 3 and month["enrolment_refusals"] == [], (pid, month["enrolment_refusals"])
+        assert len(codes) == 3 * len(pilot.groups) and month["enrolment_refusals"] == [], (pid, month)
+        assert month["controls"] == len(codes)  # as many controls, matched by pilot and group
         assert all(c.startswith(f"{pilot.code}-") for c in codes), (pid, codes)
     # Kainuu numbers clients by worker code and ordinal; the others by pilot-group-worker-ordinal.
     assert [r["client"] for r in by["kainuu-respite"]["statements"]] == ["KO-0101", "KO-0201", "KO-0102"]
@@ -104,7 +105,7 @@ def test_the_demo_writes_a_dialogue_for_every_pilot(app):
     day (as in Kainuu), workflow steps in the threads, consents, and notifications."""
     from avain.core.services import consent, messages
 
-    summary = demo.run(app, pilot_ids=["example", "example-epassi"], clients_per_pilot=4)
+    summary = demo.run(app, pilot_ids=["example", "example-epassi"], clients_per_group=2)
     by = {p["pilot"]: p for p in summary["pilots"]}
     for pid, month in by.items():
         d = month["dialogue"]

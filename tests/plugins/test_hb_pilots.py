@@ -39,9 +39,10 @@ def team(app, pilot_id: str, codes=("01",)) -> list[str]:
 
 def join(app, pilot_id, worker, *, group=None, born=dt.date(1980, 5, 5), n=0, on=dt.date(2018, 1, 1),
          control=False, **assessment) -> str:
+    # The national pilots take HB clients only with their consent to the evaluation.
     return app.run(ADMIN, people.enroll, pilot_id=pilot_id, hetu=hetu(born, n), name="Testi Henkilö",
                    worker_id=worker, group_id=group, control=control, assessment=assessment, on_date=on,
-                   phone="+358401234567")["code"]
+                   phone="+358401234567", consents=("evaluation",))["code"]
 
 
 def refused(app, *args, **kw) -> str:

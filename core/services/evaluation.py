@@ -1,0 +1,392 @@
+"""Recording the evaluation's data: responses to the instruments at the measurement
+points, item by item, by a worker or from the survey service's export; and the time and
+money spent per client. Every function is one use case in the caller's unit of work.
+
+The instruments themselves come from plugins (``avain_evaluation_instruments``): each a
+versioned JSON Schema of one response with its scoring; a pilot names the ones it uses in
+pilot.toml (``[evaluation] instruments``)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from sqlalchemy import select
+
+from ..domain import MEASUREMENT_POINTS, Instrument, Pilot
+from ..errors import NotFound, PermissionDenied, Refused, ValidationError
+from ..models import ClientRow, SurveyResponseRow, SurveyScoreRow, TimeLogRow
+from ..plugins import collect
+from ..uow import UnitOfWork
+from . import pilots
+from .common import check_actor, reach_client, record, session
+
+#: What each kind of person logs time for. ``services``: the cost of a client's usual
+#: services from the organiser's systems (controls have no budget in avain).
+ACTIVITIES = {
+    "worker": ("assessment", "planning", "dialogue", "decisions", "guidance", "meetings", "other"),
+    "client": ("arranging",),
+    "assistant": ("assistance", "travel"),
+    "services": ("usual-services",),
+}
+WHO = {"worker": "worker", "supervisor": "worker", "client": "client", "assistant": "assistant",
+       "finance": "services"}
+MAX_MINUTES = 24 * 60
+#: Relationships longer than this (days) get interim measurements, unless the pilot says.
+INTERIM_AFTER_DAYS = 180
+
+
+def registry_of(pm) -> dict[str, Instrument]:
+    """Every instrument the plugins of ``pm`` register, by name."""
+    return {i.name: i for i in collect(pm, "avain_evaluation_instruments")}
+
+
+def registry(uow: UnitOfWork) -> dict[str, Instrument]:
+    return registry_of(uow.app.pm)
+
+
+def pilot_instruments(pilot: Pilot) -> list[str]:
+    return list(pilot.raw.get("evaluation", {}).get("instruments", ()))
+
+
+def get_instrument(uow: UnitOfWork, name: str, *, field: str = "--instrument") -> Instrument:
+    known = registry(uow)
+    if name not in known:
+        raise NotFound(f"{field}: no instrument {name!r} (known: {', '.join(sorted(known)) or 'none'})")
+    return known[name]
+
+
+def list_instruments(uow: UnitOfWork) -> list[dict[str, Any]]:
+    check_actor(uow, "pilot.read")
+    used: dict[str, list[str]] = {}
+    for p in pilots.list_pilots(uow):
+        for name in pilot_instruments(pilots.get(uow, p["id"])):
+            used.setdefault(name, []).append(p["id"])
+    return [{"name": i.name, "version": i.version, "title": i.schema.get("title", i.name),
+             "respondents": i.respondents, "points": list(i.points),
+             "items": len(i.schema["properties"]), "scales": {k: len(v) for k, v in i.scales.items()},
+             "scoring": i.schema["x-avain"].get("scoring", "mean"), "provisional": i.provisional,
+             "pilots": used.get(i.name, [])}
+            for i in sorted(registry(uow).values(), key=lambda i: i.name)]
+
+
+def free_text_items(instrument: Instrument) -> set[str]:
+    """Items whose answers are free text: kept in avain, never exported."""
+    return {item for item, spec in instrument.schema["properties"].items()
+            if spec.get("x-free-text") or (spec.get("type") == "string" and "enum" not in spec)}
+
+
+_VALIDATORS: dict[tuple[str, str], tuple[dict, Draft202012Validator]] = {}
+
+
+def _validator(instrument: Instrument) -> Draft202012Validator:
+    key = (instrument.name, instrument.version)
+    cached = _VALIDATORS.get(key)
+    if cached is None or cached[0] is not instrument.schema:
+        cached = _VALIDATORS[key] = (instrument.schema, Draft202012Validator(instrument.schema))
+    return cached[1]
+
+
+def validate(instrument: Instrument, answers: Mapping[str, Any]) -> list[str]:
+    """Every problem of one response, each naming its item."""
+    problems = []
+    validator = _validator(instrument)
+    for error in sorted(validator.iter_errors(dict(answers)), key=lambda e: list(e.absolute_path)):
+        if error.validator == "additionalProperties":
+            extra = sorted(set(answers) - set(instrument.schema["properties"]))
+            problems += [f"{item}: not an item of {instrument.name}" for item in extra]
+        elif error.absolute_path:
+            problems.append(f"{error.absolute_path[0]}: {error.message}")
+        else:
+            problems.append(error.message)
+    return problems
+
+
+def convert(instrument: Instrument, item: str, text: str) -> Any:
+    """A CSV cell (or ``--answer`` value) as the item's type; ValueError with the reason."""
+    spec = instrument.schema["properties"][item]
+    kind = spec.get("type")
+    if kind == "integer":
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+    if kind == "number":
+        try:
+            return float(text.strip().replace(",", "."))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+    if kind == "boolean":
+        word = text.strip().lower()
+        if word in ("true", "1", "yes", "kyllä", "k"):
+            return True
+        if word in ("false", "0", "no", "ei", "e"):
+            return False
+        raise ValueError(f"{text!r} is not yes or no")
+    return text.strip()
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+def _check_response(uow: UnitOfWork, client: ClientRow, instrument: Instrument, point: str,
+                    answered_on: dt.date) -> list[str]:
+    """What rules out this response before its answers are looked at, as (field: reason)."""
+    pilot = pilots.get(uow, client.pilot_id)
+    if instrument.name not in pilot_instruments(pilot):
+        return [f"instrument: pilot {pilot.id} does not use {instrument.name} (its instruments: "
+                f"{', '.join(pilot_instruments(pilot)) or 'none'})"]
+    problems = []
+    if instrument.respondents == "hb" and client.control:
+        problems.append(f"instrument: {instrument.name} is for HB clients only; {client.code} is a control")
+    if instrument.respondents == "control" and not client.control:
+        problems.append(f"instrument: {instrument.name} is for control clients only; {client.code} is an HB client")
+    if point not in instrument.points:
+        problems.append(f"point: {point!r} is not a measurement point of {instrument.name} "
+                        f"({', '.join(instrument.points)})")
+    interim_after = pilot.raw.get("evaluation", {}).get("interim_after_days", INTERIM_AFTER_DAYS)
+    if point == "interim" and (answered_on - client.enrolled_on).days < interim_after:
+        problems.append(f"point: an interim measurement is for relationships longer than {interim_after} days; "
+                        f"{client.code}'s began on {client.enrolled_on.isoformat()}")
+    if answered_on < client.enrolled_on:
+        problems.append(f"answered_on: {answered_on.isoformat()} is before the enrolment "
+                        f"({client.enrolled_on.isoformat()})")
+    if answered_on > dt.date.today():
+        problems.append(f"answered_on: {answered_on.isoformat()} is in the future")
+    if problems:
+        return problems
+    earlier = session(uow).execute(select(SurveyResponseRow.point, SurveyResponseRow.answered_on).where(
+        SurveyResponseRow.client_code == client.code, SurveyResponseRow.instrument == instrument.name)).all()
+    return _order_problems(client.code, instrument.name, point, answered_on, earlier)
+
+
+def _order_problems(code: str, instrument: str, point: str, answered_on: dt.date,
+                    others: list[tuple[str, dt.date]]) -> list[str]:
+    """A second start or end, or points out of order (a start after the end, an interim
+    outside them), against the client's other measurements of the instrument."""
+    problems = []
+    for other_point, other_day in others:
+        if point in ("start", "end") and other_point == point:
+            problems.append(f"point: {code} already has the {point} measurement of {instrument} "
+                            f"({other_day.isoformat()})")
+        order = MEASUREMENT_POINTS.index(point) - MEASUREMENT_POINTS.index(other_point)
+        if (order > 0 and answered_on < other_day) or (order < 0 and answered_on > other_day):
+            problems.append(f"answered_on: the {point} measurement on {answered_on.isoformat()} would come "
+                            f"{'before' if order > 0 else 'after'} the {other_point} measurement on "
+                            f"{other_day.isoformat()}")
+    return problems
+
+
+def _store(uow: UnitOfWork, client: ClientRow, instrument: Instrument, point: str, answered_on: dt.date,
+           answers: Mapping[str, Any], source: str) -> dict[str, Any]:
+    s = session(uow)
+    row = SurveyResponseRow(client_code=client.code, pilot_id=client.pilot_id, instrument=instrument.name,
+                            version=instrument.version, point=point, answered_on=answered_on,
+                            answers=json.dumps(dict(answers), ensure_ascii=False, sort_keys=True), source=source,
+                            recorded_by=str(uow.actor), recorded_at=dt.datetime.now(dt.UTC))
+    s.add(row)
+    s.flush()
+    scores = instrument.score(answers)
+    s.add_all(SurveyScoreRow(response_id=row.id, scale=scale, client_code=client.code,
+                             instrument=instrument.name, point=point, value=value) for scale, value in scores.items())
+    record(uow, "survey.recorded", client.code,
+           after={"response": row.id, "instrument": instrument.name, "version": instrument.version,
+                  "point": point, "answered_on": answered_on.isoformat(), "source": source})
+    return {"id": row.id, "client": client.code, "instrument": instrument.name, "version": instrument.version,
+            "point": point, "answered_on": answered_on.isoformat(), "scores": scores}
+
+
+def record_response(uow: UnitOfWork, code: str, *, instrument: str, point: str, answered_on: dt.date,
+                    answers: Mapping[str, Any]) -> dict[str, Any]:
+    """A worker records a client's answers (from a paper form, say): validated item by
+    item; every problem is named, and nothing is stored unless all is well."""
+    client = reach_client(uow, code, "eval.record")
+    inst = get_instrument(uow, instrument)
+    options = {"instrument": "--instrument", "point": "--point", "answered_on": "--date"}
+    problems = [options[field] + ":" + rest for field, rest in
+                (p.split(":", 1) for p in _check_response(uow, client, inst, point, answered_on))]
+    problems += [f"--answer {p}" for p in validate(inst, answers)]
+    if problems:
+        raise ValidationError(problems[0] if len(problems) == 1 else
+                              f"{len(problems)} problems in the response", problems)
+    return _store(uow, client, inst, point, answered_on, answers, f"{uow.actor}")
+
+
+# --- import from the survey service -----------------------------------------------------------
+
+REQUIRED_COLUMNS = ("client", "point", "answered_on")
+
+
+def _read_rows(path: Path, inst: Instrument) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+    """(row number, record) pairs and the file-level problems. CSV: one row per response,
+    columns client, point, answered_on and the items; JSON: a list of objects with those
+    keys and ``answers``."""
+    name = path.name
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        return [], [f"{name}, line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                    "export the survey as UTF-8"]
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return [], [f"{name}, line {exc.lineno}: not JSON: {exc.msg}"]
+        if not isinstance(data, list):
+            return [], [f"{name}: expected a list of responses"]
+        rows, problems = [], []
+        for n, item in enumerate(data, 1):
+            if not isinstance(item, dict):
+                problems.append(f"{name}, response {n}: not an object")
+                continue
+            missing = [c for c in (*REQUIRED_COLUMNS, "answers") if c not in item]
+            if missing:
+                problems.append(f"{name}, response {n}: missing {', '.join(missing)}")
+                continue
+            rows.append((n, {"client": item["client"], "point": item["point"], "answered_on": item["answered_on"],
+                             "answers": item["answers"]}))
+        return rows, problems
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=_dialect(text))
+    header = reader.fieldnames or []
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS and c not in inst.schema["properties"]]
+    problems = []
+    if missing:
+        problems.append(f"{name}: missing columns: {', '.join(missing)}")
+    if unknown:
+        problems.append(f"{name}: columns that are not items of {inst.name}: {', '.join(unknown)}")
+    if problems:
+        return [], problems
+    rows = []
+    for n, row in enumerate(reader, 2):
+        if None in row:
+            problems.append(f"{name}, row {n}: more cells than columns")
+            continue
+        answers, bad = {}, []
+        for item in (c for c in header if c not in REQUIRED_COLUMNS):
+            cell = row.get(item)
+            if cell is None or not cell.strip():
+                continue  # not answered
+            try:
+                answers[item] = convert(inst, item, cell)
+            except ValueError as exc:
+                bad.append(f"{name}, row {n}, {item}: {exc}")
+        problems += bad
+        rows.append((n, {"client": (row.get("client") or "").strip(), "point": (row.get("point") or "").strip(),
+                         "answered_on": (row.get("answered_on") or "").strip(), "answers": answers}))
+    return rows, problems
+
+
+def _dialect(text: str):
+    try:
+        return csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
+    except csv.Error:
+        return csv.excel
+
+
+def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, Any]:
+    """Import the survey service's export of one instrument (CSV or JSON), keyed by client
+    code. Every bad value is named with its row and field; nothing is imported unless
+    every row is good."""
+    check_actor(uow, "eval.record")
+    inst = get_instrument(uow, instrument)
+    path = Path(path)
+    rows, problems = _read_rows(path, inst)
+    s = session(uow)
+    planned: list[tuple[ClientRow, str, dt.date, dict]] = []
+    in_file: dict[str, list[tuple[str, dt.date]]] = {}
+    for n, item in rows:
+        where = f"{path.name}, row {n}" if path.suffix.lower() != ".json" else f"{path.name}, response {n}"
+        code = str(item["client"])
+        client = s.get(ClientRow, code)
+        if client is None:
+            problems.append(f"{where}, client: no client {code!r}")
+            continue
+        try:
+            reach_client(uow, code, "eval.record")
+        except PermissionDenied:
+            problems.append(f"{where}, client: {code} is not in your scope")
+            continue
+        try:
+            day = dt.date.fromisoformat(str(item["answered_on"]))
+        except ValueError:
+            problems.append(f"{where}, answered_on: {item['answered_on']!r} is not a date like 2018-01-31")
+            continue
+        point = str(item["point"])
+        answers = item["answers"] if isinstance(item["answers"], dict) else {}
+        if not isinstance(item["answers"], dict):
+            problems.append(f"{where}, answers: not an object")
+        row_problems = _check_response(uow, client, inst, point, day)
+        row_problems += validate(inst, answers)
+        if point in MEASUREMENT_POINTS:  # against the client's earlier rows of this file
+            row_problems += [p.replace("already has", "has, earlier in the file,", 1)
+                             for p in _order_problems(code, inst.name, point, day, in_file.get(code, []))]
+        in_file.setdefault(code, []).append((point, day))
+        problems += [f"{where}, {p}" for p in row_problems]
+        if not row_problems:
+            planned.append((client, point, day, answers))
+    if problems:
+        raise ValidationError(f"{path.name}: {len(problems)} problems; nothing was imported", problems)
+    stored = [_store(uow, c, inst, point, day, answers, f"import {path.name}") for c, point, day, answers in planned]
+    return {"file": path.name, "instrument": inst.name, "imported": len(stored),
+            "responses": [r["id"] for r in stored]}
+
+
+# --- time and cost ------------------------------------------------------------------------------
+
+
+def log_time(uow: UnitOfWork, code: str, *, activity: str, on_date: dt.date, minutes: int = 0,
+             cost: int = 0) -> dict[str, Any]:
+    """Log time (and money) spent on a client: a worker's or supervisor's minutes per
+    activity, the client's own time arranging services, an HB assistant's time and costs,
+    or finance's record of a client's usual services (their cost)."""
+    actor = check_actor(uow, "eval.timelog")
+    client = reach_client(uow, code, "eval.timelog")
+    who = WHO[actor.role]
+    if activity not in ACTIVITIES[who]:
+        raise ValidationError(f"--activity: {activity!r} is not an activity of a {actor.role} "
+                              f"(one of {', '.join(ACTIVITIES[who])})")
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 <= minutes <= MAX_MINUTES:
+        raise ValidationError(f"--minutes: a whole number from 0 to {MAX_MINUTES}")
+    if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
+        raise ValidationError("--cost: an amount of zero or more")
+    if not minutes and not cost:
+        raise ValidationError("--minutes: give the time spent (or --cost for a cost)")
+    if who == "services" and not cost:
+        raise ValidationError("--cost: usual services are logged by their cost")
+    if on_date < client.enrolled_on or on_date > dt.date.today():
+        raise ValidationError(f"--date: {on_date.isoformat()} is outside {code}'s relationship "
+                              f"(from {client.enrolled_on.isoformat()} to today)")
+    if client.ended_on is not None and on_date > client.ended_on:
+        raise Refused(f"{code}'s client relationship ended on {client.ended_on.isoformat()}")
+    row = TimeLogRow(client_code=code, pilot_id=client.pilot_id, who=who, person=str(actor), activity=activity,
+                     on_date=on_date, minutes=minutes, cost=cost, recorded_at=dt.datetime.now(dt.UTC))
+    s = session(uow)
+    s.add(row)
+    s.flush()
+    record(uow, "time.logged", code, after={"id": row.id, "who": who, "activity": activity,
+                                             "on_date": on_date.isoformat(), "minutes": minutes, "cost": cost})
+    return {"id": row.id, "client": code, "who": who, "activity": activity, "on_date": on_date.isoformat(),
+            "minutes": minutes, "cost": cost}
+
+
+def responses_of(uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
+    """A client's recorded responses with their scores (for the worker and the client)."""
+    reach_client(uow, code, "client.read")
+    s = session(uow)
+    rows = s.execute(select(SurveyResponseRow).where(SurveyResponseRow.client_code == code)
+                     .order_by(SurveyResponseRow.answered_on, SurveyResponseRow.id)).scalars().all()
+    scores: dict[int, dict[str, float]] = {}
+    for sc in s.execute(select(SurveyScoreRow).where(SurveyScoreRow.client_code == code)).scalars():
+        scores.setdefault(sc.response_id, {})[sc.scale] = sc.value
+    return [{"id": r.id, "instrument": r.instrument, "version": r.version, "point": r.point,
+             "answered_on": r.answered_on.isoformat(), "scores": scores.get(r.id, {})} for r in rows]
+

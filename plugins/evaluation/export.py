@@ -1,0 +1,167 @@
+"""``avain --as evaluator eval export``: pseudonymous CSV files for the evaluators.
+
+Keyed by client code only. No name, henkilötunnus, phone number, address or free text
+leaves avain: identity lives in tables this export never reads, free-text survey answers
+and proposal texts are left out, dates of the relationship are given as months, and the
+client–worker dialogue comes only for clients who consented to it, through the dialogue's
+own de-identification. Only clients whose consent to the evaluation is in force are
+exported; a withdrawal excludes the client from every later export.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from avain.core.audit import ORGANISER
+from avain.core.models import (
+    AccountRow,
+    ClientRow,
+    ProposalRow,
+    SurveyResponseRow,
+    SurveyScoreRow,
+    TimeLogRow,
+)
+from avain.core.services import consent, messages
+from avain.core.services.common import check_actor, record
+from avain.core.services.evaluation import free_text_items, registry
+from avain.core.uow import UnitOfWork
+
+from .figures import eligible, ledger_totals
+
+README = """Pseudonymous evaluation data exported by avain on {day}.
+
+Every file is keyed by the client code (pilot, group, worker, ordinal); nothing here names
+a person. Only clients whose consent to the evaluation was in force on the export day are
+included; the dialogue only for those who also consented to its use.
+
+clients.csv    client, pilot, group, arm (hb/control), enrolled and ended (year-month)
+responses.csv  client, instrument, version, point, answered_on, item, value (free-text items left out)
+scores.csv     client, instrument, point, scale, value (the instrument's scoring; see its schema)
+time.csv       client, who (worker/client/assistant/services), activity, on_date, minutes, cost_eur
+costs.csv      client, granted_eur, spent_eur (from the ledger), and the time and cost totals of time.csv
+proposals.csv  client, proposal, service, amount_eur, service_date, status (no texts, no providers)
+dialogue/      CODE.json: the client–worker dialogue with names, identity codes, phone numbers,
+               e-mail and street addresses replaced by roles or removed
+"""
+
+
+def _month(day: dt.date | None) -> str:
+    return day.strftime("%Y-%m") if day else ""
+
+
+def _eur(cents: int | None) -> str:
+    return f"{(cents or 0) / 100:.2f}"
+
+
+def export(uow: UnitOfWork, out: Path, *, pilot_ids: list[str] | None = None) -> dict[str, Any]:
+    check_actor(uow, "eval.export")
+    today = dt.date.today()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        from avain.core.errors import Conflict
+
+        raise Conflict(f"--out: {out} is not empty; export into a new folder")
+    conn = uow.core_connection()
+    c = ClientRow.__table__.c
+    scope = c.code.in_(eligible(today))
+    if pilot_ids:
+        scope = and_(scope, c.pilot_id.in_(pilot_ids))
+    written: dict[str, int] = {}
+
+    def table(name: str, header: list[str], rows) -> None:
+        n = 0
+        with (out / name).open("w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            for row in rows:
+                w.writerow(row)
+                n += 1
+        written[name] = n
+
+    codes: list[str] = []
+
+    def clients():
+        for code, pid, group, control, enrolled, ended in conn.execute(
+                select(c.code, c.pilot_id, c.group_id, c.control, c.enrolled_on, c.ended_on).where(scope)
+                .order_by(c.code)):
+            codes.append(code)
+            yield code, pid, group, "control" if control else "hb", _month(enrolled), _month(ended)
+
+    table("clients.csv", ["client", "pilot", "group", "arm", "enrolled", "ended"], clients())
+
+    known = registry(uow)
+    free = {name: free_text_items(i) for name, i in known.items()}
+    r = SurveyResponseRow.__table__.c
+
+    def responses():
+        for code, inst, version, point, day, answers in conn.execute(
+                select(r.client_code, r.instrument, r.version, r.point, r.answered_on, r.answers)
+                .join(ClientRow, c.code == r.client_code).where(scope).order_by(r.client_code, r.id)):
+            hidden = free.get(inst)
+            for item, value in sorted(json.loads(answers).items()):
+                if hidden is None or item in hidden:
+                    continue  # free text (or an instrument no longer loaded): never exported
+                yield code, inst, version, point, day.isoformat(), item, json.dumps(value)
+
+    table("responses.csv", ["client", "instrument", "version", "point", "answered_on", "item", "value"], responses())
+    sc = SurveyScoreRow.__table__.c
+    table("scores.csv", ["client", "instrument", "point", "scale", "value"],
+          conn.execute(select(sc.client_code, sc.instrument, sc.point, sc.scale, sc.value)
+                       .join(ClientRow, c.code == sc.client_code).where(scope)
+                       .order_by(sc.client_code, sc.response_id, sc.scale)))
+    tl = TimeLogRow.__table__.c
+    table("time.csv", ["client", "who", "activity", "on_date", "minutes", "cost_eur"],
+          ((code, who, act, day.isoformat(), m, _eur(cost)) for code, who, act, day, m, cost in conn.execute(
+              select(tl.client_code, tl.who, tl.activity, tl.on_date, tl.minutes, tl.cost)
+              .join(ClientRow, c.code == tl.client_code).where(scope).order_by(tl.client_code, tl.on_date, tl.id))))
+
+    a = AccountRow.__table__.c
+    spent, granted = ledger_totals()
+    totals = (select(tl.client_code, tl.who, func.sum(tl.minutes).label("minutes"), func.sum(tl.cost).label("cost"))
+              .group_by(tl.client_code, tl.who))
+    by_client: dict[str, dict[str, tuple[int, int]]] = {}
+    for code, who, minutes, cost in conn.execute(totals.join(ClientRow, c.code == tl.client_code).where(scope)):
+        by_client.setdefault(code, {})[who] = (minutes or 0, cost or 0)
+
+    def costs():
+        for code, g, s in conn.execute(
+                select(c.code, func.coalesce(granted.c.cents, 0), func.coalesce(spent.c.cents, 0))
+                .select_from(ClientRow.__table__.outerjoin(AccountRow, and_(a.pilot_id == c.pilot_id,
+                                                                           a.kind == "budget", a.owner == c.code))
+                             .outerjoin(spent, spent.c.account == a.id).outerjoin(granted, granted.c.account == a.id))
+                .where(scope).order_by(c.code)):
+            t = by_client.pop(code, {})
+            yield (code, _eur(g), _eur(s), t.get("worker", (0, 0))[0], t.get("client", (0, 0))[0],
+                   t.get("assistant", (0, 0))[0], _eur(t.get("assistant", (0, 0))[1]),
+                   _eur(t.get("services", (0, 0))[1]))
+
+    table("costs.csv", ["client", "granted_eur", "spent_eur", "worker_minutes", "client_minutes",
+                        "assistant_minutes", "assistant_cost_eur", "services_cost_eur"], costs())
+    p = ProposalRow.__table__.c
+    table("proposals.csv", ["client", "proposal", "service", "amount_eur", "service_date", "status"],
+          ((code, pid, service, _eur(amount), day.isoformat(), status) for code, pid, service, amount, day, status in
+           conn.execute(select(p.client_code, p.id, p.service, p.amount, p.service_date, p.status)
+                        .join(ClientRow, c.code == p.client_code).where(scope).order_by(p.client_code, p.id))))
+
+    dialogues = 0
+    wanted = set(codes)
+    talk = [code for code in consent.consented(uow, "dialogue", on_date=today) if code in wanted]
+    if talk:
+        (out / "dialogue").mkdir()
+    for code in talk:
+        doc = messages.dialogue_document(uow, code)
+        (out / "dialogue" / f"{code}.json").write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n",
+                                                       encoding="utf-8")
+        dialogues += 1
+    written["dialogue"] = dialogues
+    (out / "README.txt").write_text(README.format(day=today.isoformat()), encoding="utf-8")
+    record(uow, "eval.exported", ORGANISER, after={"clients": len(codes), "dialogues": dialogues,
+                                                   "pilots": pilot_ids or "all", "files": written})
+    return {"out": str(out), "clients": len(codes), "files": written}

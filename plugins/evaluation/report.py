@@ -1,0 +1,173 @@
+"""``avain eval report``: the figures as an HTML page with charts (matplotlib) and a JSON
+twin. Suppressed cells (fewer than five clients) are shown as "n < 5" in tables and left
+out of charts, with the reason written on the chart."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLOURS = {"hb": "#1f6f8b", "control": "#b0b0b0"}
+LABELS = {"hb": "HB", "control": "control"}
+
+
+def _bars(ax, labels: list[str], series: dict[str, list[dict | None]], *, ylabel: str) -> int:
+    """Grouped bars with 95 % intervals; a None or suppressed value is left out and named.
+    Returns how many bars were drawn."""
+    width = 0.8 / max(1, len(series))
+    drawn = 0
+    for k, (arm, values) in enumerate(series.items()):
+        for i, v in enumerate(values):
+            x = i + (k - (len(series) - 1) / 2) * width
+            if not v or v.get("mean") is None:
+                ax.text(x, 0, "n < 5" if v and v.get("suppressed") else "–", ha="center", va="bottom", fontsize=7,
+                        color="#666")
+                continue
+            low, high = v["ci95"] or (v["mean"], v["mean"])
+            ax.bar(x, v["mean"], width, color=COLOURS.get(arm, "#555"), label=LABELS.get(arm, arm) if i == 0 else None,
+                   yerr=[[v["mean"] - low], [high - v["mean"]]], capsize=3)
+            drawn += 1
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.axhline(0, color="#333", linewidth=0.6)
+    if drawn:
+        ax.legend(fontsize=8)
+    return drawn
+
+
+def _save(fig, out: Path, name: str) -> str:
+    path = out / "charts" / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return f"charts/{name}.png"
+
+
+def charts(data: dict[str, Any], out: Path) -> dict[str, list[dict[str, str]]]:
+    """Draw every chart; returns, per pilot, the charts' titles and files."""
+    (out / "charts").mkdir(parents=True, exist_ok=True)
+    made: dict[str, list[dict[str, str]]] = {}
+    for p in data["pilots"]:
+        pid, mine = p["pilot"], []
+        by = {(c["group"], c["arm"]): c for c in p["cells"]}
+        groups = ["*", *p["groups"]]
+        labels = ["all groups" if g == "*" else g for g in groups]
+        for key, title, unit, arms in [
+            ("cost_per_client_eur", "Cost per client", "€ per client", ("hb", "control")),
+            ("worker_minutes_per_client", "Worker time per client", "minutes per client", ("hb", "control")),
+            ("budget_use_share", "Budget use (spent / granted)", "share of the budget", ("hb",)),
+        ]:
+            fig, ax = plt.subplots(figsize=(6.4, 3.4))
+            _bars(ax, labels, {arm: [by[(g, arm)][key] for g in groups] for arm in arms}, ylabel=unit)
+            ax.set_title(f"{pid}: {title}", fontsize=10)
+            mine.append({"title": title, "file": _save(fig, out, f"{pid}-{key}")})
+        fig, ax = plt.subplots(figsize=(6.4, 3.4))
+        approved = [by[(g, "hb")]["proposals"]["approved"] for g in groups]
+        rejected = [by[(g, "hb")]["proposals"]["rejected"] for g in groups]
+        xs = range(len(groups))
+        ax.bar(xs, [a or 0 for a in approved], color=COLOURS["hb"], label="approved")
+        ax.bar(xs, [r or 0 for r in rejected], bottom=[a or 0 for a in approved], color="#d98c3a", label="rejected")
+        for i, a in enumerate(approved):
+            if a is None:
+                ax.text(i, 0, "n < 5", ha="center", va="bottom", fontsize=7, color="#666")
+        ax.set_xticks(list(xs), labels, rotation=20, ha="right", fontsize=8)
+        ax.set_ylabel("proposals")
+        ax.legend(fontsize=8)
+        ax.set_title(f"{pid}: Proposals approved and rejected", fontsize=10)
+        mine.append({"title": "Proposals approved and rejected", "file": _save(fig, out, f"{pid}-proposals")})
+        instruments = sorted({o["instrument"] for o in p["outcomes"]})
+        for name in instruments:
+            rows = [o for o in p["outcomes"] if o["instrument"] == name and o["group"] == "*"]
+            if not rows:
+                continue
+            fig, ax = plt.subplots(figsize=(6.4, 3.6))
+            _bars(ax, [o["scale"] for o in rows], {arm: [o[arm]["change"] for o in rows] for arm in ("hb", "control")},
+                  ylabel="mean change, end − start")
+            provisional = " (provisional scoring)" if rows[0]["provisional"] else ""
+            ax.set_title(f"{pid}: {name}, change from start to end{provisional}", fontsize=10)
+            mine.append({"title": f"{name}: change from start to end", "file": _save(fig, out, f"{pid}-{name}")})
+        made[pid] = mine
+    return made
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, dict):
+        if v.get("suppressed"):
+            return "n < 5"
+        if v.get("mean") is None:
+            return "–"
+        ci = v.get("ci95")
+        return f"{v['mean']}" + (f" <small>({ci[0]} … {ci[1]}), n = {v['n']}</small>" if ci else "")
+    return "–" if v is None else html.escape(str(v))
+
+
+def page(data: dict[str, Any], made: dict[str, list[dict[str, str]]]) -> str:
+    esc = html.escape
+    parts = ["<!doctype html><html lang='en'><meta charset='utf-8'><title>avain evaluation report</title>",
+             "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:90%}td,th{border:1px solid #ccc;padding:.3em .5em;"
+             "text-align:right}th{background:#eef}td:first-child,th:first-child{text-align:left}"
+             "small{color:#666}img{max-width:100%}</style>",
+             "<h1>Evaluation report</h1>",
+             f"<p>As of {esc(data['as_of'])}. {esc(data['note'])}</p>"]
+    for p in data["pilots"]:
+        parts.append(f"<h2>{esc(p['pilot'])}: {esc(p['name'])}</h2>")
+        parts.append("<table><tr><th>group</th><th>arm</th><th>clients</th><th>cost per client, €</th>"
+                     "<th>worker minutes per client</th><th>client minutes per client</th><th>budget use</th>"
+                     "<th>proposals approved</th><th>rejected</th></tr>")
+        for c in p["cells"]:
+            parts.append(
+                f"<tr><td>{'all groups' if c['group'] == '*' else esc(c['group'])}</td><td>{c['arm']}</td>"
+                f"<td>{'n < 5' if c['suppressed'] else c['clients']}</td><td>{_cell(c['cost_per_client_eur'])}</td>"
+                f"<td>{_cell(c['worker_minutes_per_client'])}</td><td>{_cell(c['client_minutes_per_client'])}</td>"
+                f"<td>{_cell(c['budget_use_share'])}</td><td>{_cell(c['proposals']['approved'])}</td>"
+                f"<td>{_cell(c['proposals']['rejected'])}</td></tr>")
+        parts.append("</table>")
+        if p["outcomes"]:
+            parts.append("<table><tr><th>instrument</th><th>scale</th><th>group</th><th>HB change</th>"
+                         "<th>control change</th><th>difference</th></tr>")
+            for o in p["outcomes"]:
+                name = esc(o["instrument"]) + (" <small>(provisional scoring)</small>" if o["provisional"] else "")
+                parts.append(f"<tr><td>{name}</td><td>{esc(o['scale'])}</td>"
+                             f"<td>{'all groups' if o['group'] == '*' else esc(o['group'])}</td>"
+                             f"<td>{_cell(o['hb']['change'])}</td><td>{_cell(o['control']['change'])}</td>"
+                             f"<td>{_cell(o['difference'])}</td></tr>")
+            parts.append("</table>")
+        ce = [r for r in p["cost_effectiveness"] if r["group"] == "*"]
+        if ce:
+            parts.append("<table><tr><th>cost-effectiveness (all groups)</th><th>scale</th><th>cost difference, €</th>"
+                         "<th>effect difference</th><th>€ per scale point</th></tr>")
+            for r in ce:
+                parts.append(f"<tr><td>{esc(r['instrument'])}</td><td>{esc(r['scale'])}</td>"
+                             f"<td>{_cell(r['cost_difference_eur'])}</td><td>{_cell(r['effect_difference'])}</td>"
+                             f"<td>{_cell(r['eur_per_scale_point'])}</td></tr>")
+            parts.append("</table>")
+        d = p["dialogue"]
+        if d["questions"]:
+            share = d["share_by_next_working_day"]
+            parts.append(f"<p>Dialogue: {d['questions']} client questions, "
+                         f"{'–' if share is None else f'{share:.0%}'} answered by the next working day, median "
+                         f"{d['median_hours_to_answer']} h.</p>")
+        for ch in made.get(p["pilot"], []):
+            parts.append(f"<figure><img src='{esc(ch['file'])}' alt='{esc(ch['title'])}'>"
+                         f"<figcaption>{esc(ch['title'])}</figcaption></figure>")
+    parts.append("</html>")
+    return "\n".join(parts)
+
+
+def write(data: dict[str, Any], out: Path) -> dict[str, Any]:
+    """report.html, report.json and charts/*.png in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    made = charts(data, out)
+    data = {**data, "charts": made}
+    (out / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (out / "report.html").write_text(page(data, made), encoding="utf-8")
+    return {"html": str(out / "report.html"), "json": str(out / "report.json"),
+            "charts": sum(len(v) for v in made.values()), "pilots": [p["pilot"] for p in data["pilots"]]}
