@@ -334,7 +334,9 @@ def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, An
         if not row_problems:
             planned.append((client, point, day, answers))
     if problems:
-        raise ValidationError(f"{path.name}: {len(problems)} problems; nothing was imported", problems)
+        many = "problem" if len(problems) == 1 else "problems"
+        summary = f"{path.name}: nothing was imported ({len(problems)} {many})"
+        raise ValidationError(summary, [*problems, summary])
     stored = [_store(uow, c, inst, point, day, answers, f"import {path.name}") for c, point, day, answers in planned]
     return {"file": path.name, "instrument": inst.name, "imported": len(stored),
             "responses": [r["id"] for r in stored]}

@@ -112,7 +112,9 @@ def import_cmd(file, instrument, as_json):
 
 @evaluation.command("timelog")
 @click.argument("code")
-@click.option("--activity", required=True, help="What the time went to (see docs/evaluation.md).")
+@click.option("--activity", required=True,
+              help="What the time went to: " + "; ".join(f"{who}: {', '.join(acts)}"
+                                                        for who, acts in service.ACTIVITIES.items()) + ".")
 @click.option("--date", "on_date", required=True, type=DATE, help="The day.")
 @click.option("--minutes", type=click.IntRange(0, service.MAX_MINUTES), default=0, help="Minutes spent.")
 @click.option("--cost", type=MONEY_ANY, help="Money spent, in euros (an assistant's costs, usual services).")

@@ -919,3 +919,35 @@ def test_init_makes_a_key_file_beside_the_database_unless_the_key_is_in_the_envi
     other = db.with_name("other.db")
     as_json(avain(other, "init", "--json", env={"AVAIN_MESSAGE_KEY": TEST_KEY}))
     assert not other.with_name("other.db.key").exists()
+
+
+# --- the evaluation on the command line ----------------------------------------------------
+
+
+def test_a_bad_survey_file_is_named_row_by_row_and_nothing_is_imported(populated, tmp_path):
+    today = dt.date.today().isoformat()
+    before = counts(populated)
+    bad = write(tmp_path, "kysely.csv", f"client,point,answered_on,item_01\n{MINE},start,{today},7\n"
+                                        f"EX-Q-99-999,start,{today},3\n")
+    result = avain(populated, "eval", "import", str(bad), "--instrument", "osallisuustesti")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.splitlines() == ["kysely.csv, row 2, item_01: 7 is greater than the maximum of 5",
+                                          "kysely.csv, row 3, client: no client 'EX-Q-99-999'",
+                                          "kysely.csv: nothing was imported (2 problems)"]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(f"client,point,answered_on,item_01\n{MINE},start,{today},3 ä\n".encode("latin-1"))
+    result = avain(populated, "eval", "import", str(latin), "--instrument", "osallisuustesti")
+    assert result.exit_code == 1 and "latin.csv, line 2: not UTF-8 text" in result.stderr
+    result = avain(populated, "--as", "worker:example-01", "eval", "record", MINE, "--instrument", "osallisuustesti",
+                   "--point", "start", "--date", today, "--answer", "item_01=viisi", "--answer", "item_77=1")
+    assert result.exit_code == 1 and result.stderr.splitlines() == [
+        "--answer item_01: 'viisi' is not a whole number", "--answer item_77: not an item of osallisuustesti"]
+    assert counts(populated) == before
+    good = as_json(avain(populated, "--as", "worker:example-01", "eval", "record", MINE, "--instrument",
+                         "osallisuustesti", "--point", "start", "--date", today, "--answer", "item_01=4",
+                         "--answer", "item_02=5", "--answer", "item_03=3", "--json"))
+    assert good["scores"] == {"belonging": 4.0}  # 3 of 5 items; the other scales have too few answers
+    out = tmp_path / "report"
+    done = as_json(avain(populated, "eval", "report", "--all", "--out", str(out), "--json"))
+    assert (out / "report.html").exists() and done["charts"] > 0
+    assert avain(populated, "eval", "report", "--out", str(out)).exit_code == 2  # --pilot or --all
