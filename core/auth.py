@@ -52,7 +52,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "client.consent": frozenset({"admin", "worker", "supervisor", "client"}),
     "eval.record": frozenset({"admin", "worker", "supervisor"}),
     "eval.timelog": frozenset({"worker", "supervisor", "assistant", "client", "finance"}),
-    "eval.report": frozenset({"admin", "supervisor", "evaluator"}),
+    "eval.report": frozenset({"admin", "evaluator"}),
     "eval.export": frozenset({"evaluator"}),
     "audit.read": frozenset({"admin", "client"}),
     "audit.verify": frozenset({"admin"}),

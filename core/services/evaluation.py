@@ -94,18 +94,36 @@ def _validator(instrument: Instrument) -> Draft202012Validator:
 
 
 def validate(instrument: Instrument, answers: Mapping[str, Any]) -> list[str]:
-    """Every problem of one response, each naming its item."""
+    """Every problem of one response, each naming its item. A message repeats a number
+    that is out of range, never a text: a misplaced name must not reach an error."""
     problems = []
-    validator = _validator(instrument)
-    for error in sorted(validator.iter_errors(dict(answers)), key=lambda e: list(e.absolute_path)):
-        if error.validator == "additionalProperties":
-            extra = sorted(set(answers) - set(instrument.schema["properties"]))
-            problems += [f"{item}: not an item of {instrument.name}" for item in extra]
-        elif error.absolute_path:
-            problems.append(f"{error.absolute_path[0]}: {error.message}")
+    props = instrument.schema["properties"]
+    for error in sorted(_validator(instrument).iter_errors(dict(answers)), key=lambda e: list(e.absolute_path)):
+        kind, value = error.validator, error.instance
+        if kind == "additionalProperties":
+            problems += [f"{item}: not an item of {instrument.name}" for item in sorted(set(answers) - set(props))]
+        elif kind == "minProperties":
+            problems.append("answers: no item is answered")
+        elif not error.absolute_path:
+            problems.append(f"answers: {kind} not satisfied")
         else:
-            problems.append(error.message)
+            item = error.absolute_path[0]
+            spec = props.get(item, {})
+            if kind in ("minimum", "maximum") and isinstance(value, int | float):
+                bound = "less than the minimum" if kind == "minimum" else "greater than the maximum"
+                problems.append(f"{item}: {value} is {bound} of {error.validator_value}")
+            elif kind == "type":
+                problems.append(f"{item}: not {TYPE_WORDS.get(spec.get('type'), spec.get('type'))}")
+            elif kind == "enum":
+                problems.append(f"{item}: not one of {', '.join(map(str, spec['enum']))}")
+            elif kind == "maxLength":
+                problems.append(f"{item}: longer than {error.validator_value} characters")
+            else:
+                problems.append(f"{item}: does not satisfy {kind}")
     return problems
+
+
+TYPE_WORDS = {"integer": "a whole number", "number": "a number", "boolean": "yes or no", "string": "text"}
 
 
 def convert(instrument: Instrument, item: str, text: str) -> Any:
@@ -116,19 +134,19 @@ def convert(instrument: Instrument, item: str, text: str) -> Any:
         try:
             return int(text.strip())
         except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
+            raise ValueError("not a whole number") from None
     if kind == "number":
         try:
             return float(text.strip().replace(",", "."))
         except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
+            raise ValueError("not a number") from None
     if kind == "boolean":
         word = text.strip().lower()
         if word in ("true", "1", "yes", "kyllä", "k"):
             return True
         if word in ("false", "0", "no", "ei", "e"):
             return False
-        raise ValueError(f"{text!r} is not yes or no")
+        raise ValueError("not yes or no")
     return text.strip()
 
 
@@ -172,7 +190,7 @@ def _order_problems(code: str, instrument: str, point: str, answered_on: dt.date
     outside them), against the client's other measurements of the instrument."""
     problems = []
     for other_point, other_day in others:
-        if point in ("start", "end") and other_point == point:
+        if other_point == point and (point in ("start", "end") or other_day == answered_on):
             problems.append(f"point: {code} already has the {point} measurement of {instrument} "
                             f"({other_day.isoformat()})")
         order = MEASUREMENT_POINTS.index(point) - MEASUREMENT_POINTS.index(other_point)
@@ -266,7 +284,11 @@ def _read_rows(path: Path, inst: Instrument) -> tuple[list[tuple[int, dict[str, 
     if problems:
         return [], problems
     rows = []
-    for n, row in enumerate(reader, 2):
+    try:
+        records = list(enumerate(reader, 2))
+    except csv.Error as exc:
+        return [], [f"{name}, line {reader.line_num}: not readable as CSV ({exc})"]
+    for n, row in records:
         if None in row:
             problems.append(f"{name}, row {n}: more cells than columns")
             continue
@@ -308,7 +330,7 @@ def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, An
         code = str(item["client"])
         client = s.get(ClientRow, code)
         if client is None:
-            problems.append(f"{where}, client: no client {code!r}")
+            problems.append(f"{where}, client: no such client code")
             continue
         try:
             reach_client(uow, code, "eval.record")
@@ -318,7 +340,7 @@ def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, An
         try:
             day = dt.date.fromisoformat(str(item["answered_on"]))
         except ValueError:
-            problems.append(f"{where}, answered_on: {item['answered_on']!r} is not a date like 2018-01-31")
+            problems.append(f"{where}, answered_on: not a date like 2018-01-31")
             continue
         point = str(item["point"])
         answers = item["answers"] if isinstance(item["answers"], dict) else {}

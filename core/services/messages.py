@@ -456,8 +456,10 @@ class _Tally:
     def __init__(self) -> None:
         self.questions = self.answered = self.on_time = self.late = self.pending = 0
         self.seconds: list[float] = []
+        self.clients: set[str] = set()
 
-    def add(self, asked: dt.datetime, answered: dt.datetime | None, now: dt.datetime) -> None:
+    def add(self, code: str, asked: dt.datetime, answered: dt.datetime | None, now: dt.datetime) -> None:
+        self.clients.add(code)
         self.questions += 1
         due = workdays.answer_due(asked)
         if answered is not None:
@@ -474,7 +476,7 @@ class _Tally:
 
     def figures(self) -> dict[str, Any]:
         decided = self.on_time + self.late
-        return {"questions": self.questions, "answered": self.answered,
+        return {"clients": len(self.clients), "questions": self.questions, "answered": self.answered,
                 "answered_by_next_working_day": self.on_time, "late_or_unanswered": self.late,
                 "not_yet_due": self.pending,
                 "share_by_next_working_day": round(self.on_time / decided, 4) if decided else None,
@@ -482,11 +484,13 @@ class _Tally:
                                            if self.seconds else None)}
 
 
-def stats(uow: UnitOfWork, *, pilot_id: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+def stats(uow: UnitOfWork, *, pilot_id: str | None = None, now: dt.datetime | None = None,
+          only=None) -> dict[str, Any]:
     """Response times per personal worker and per pilot: of the client questions whose
     answer is due, the share answered by the end of the next working day (Finnish time,
     weekends and public holidays skipped), and the median time to an answer. A question
-    not yet answered and not yet due is counted apart, in neither the share nor the median."""
+    not yet answered and not yet due is counted apart, in neither the share nor the median.
+    ``only``: a select of client codes to count (the evaluation's consenting clients)."""
     check_actor(uow, "message.stats")
     now = now or uow.app.clock()
     m, c = MessageRow.__table__.c, ClientRow.__table__.c
@@ -499,6 +503,8 @@ def stats(uow: UnitOfWork, *, pilot_id: str | None = None, now: dt.datetime | No
     clause = scope_clause(uow, m.client_code)
     if clause is not None:
         stmt = stmt.where(clause)
+    if only is not None:
+        stmt = stmt.where(m.client_code.in_(only))
     owners: dict[str, tuple[str, str]] = {}
 
     def rows():
@@ -510,7 +516,7 @@ def stats(uow: UnitOfWork, *, pilot_id: str | None = None, now: dt.datetime | No
     for code, asked, answered in _questions(rows()):
         pid, worker = owners[code]
         for tally in (total, per_pilot.setdefault(pid, _Tally()), per_worker.setdefault((pid, worker), _Tally())):
-            tally.add(asked, answered, now)
+            tally.add(code, asked, answered, now)
     return {
         "as_of": now.isoformat(), "pilot": pilot_id,
         "rule": "a client question (a client's or HB assistant's message, or a proposal they made) is answered "

@@ -41,7 +41,7 @@ def instruments(as_json):
 def _answers(instrument: str, pairs: tuple[str, ...], file: Path | None) -> dict:
     if file is not None:
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
+            data = json.loads(file.read_text(encoding="utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValidationError(f"--answers: {file} is not UTF-8 JSON: {exc}") from None
         if not isinstance(data, dict):
@@ -141,7 +141,10 @@ def report(pilot_ids, all_pilots, out_dir, as_json):
     chosen = list(pilot_ids) or [p["id"] for p in st.read(pilots.list_pilots)]
     for pid in chosen:
         st.read(pilots.get, pid)
-    data = st.read(figures.compute, chosen)
+    # On PostgreSQL in a transaction, so the per-client rows stream from a server-side
+    # cursor; on SQLite read-only, so the report never holds up a writer.
+    app = st.app()
+    data = (st.run if app.engine.dialect.name == "postgresql" else st.read)(figures.compute, chosen)
     done = report_mod.write(data, out_dir)
     emit(done, as_json, lambda c, d: c.print(f"report of {', '.join(d['pilots'])}: {d['html']} ({d['charts']} charts) "
                                              f"and {d['json']}", markup=False, soft_wrap=True))

@@ -13,12 +13,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, func, select
 
 from avain.core.audit import ORGANISER
+from avain.core.errors import Conflict
 from avain.core.models import (
     AccountRow,
     ClientRow,
@@ -61,13 +64,26 @@ def _eur(cents: int | None) -> str:
 
 def export(uow: UnitOfWork, out: Path, *, pilot_ids: list[str] | None = None) -> dict[str, Any]:
     check_actor(uow, "eval.export")
-    today = dt.date.today()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if any(out.iterdir()):
-        from avain.core.errors import Conflict
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise Conflict(f"--out: {out} is not an empty folder; export into a new one")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written into a folder of its own beside ``out`` and renamed at the end: a failed
+    # export (no message key for the dialogue, a full disk) leaves no partial files.
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        done = _write(uow, work, pilot_ids)
+        if out.exists():
+            out.rmdir()
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return {**done, "out": str(out)}
 
-        raise Conflict(f"--out: {out} is not empty; export into a new folder")
+
+def _write(uow: UnitOfWork, out: Path, pilot_ids: list[str] | None) -> dict[str, Any]:
+    today = dt.date.today()
     conn = uow.core_connection()
     c = ClientRow.__table__.c
     scope = c.code.in_(eligible(today))

@@ -51,9 +51,12 @@ class Acc:
         self.total += x
         self.squares += x * x if squares is None else squares
 
-    def figures(self, digits: int = 2) -> dict[str, Any]:
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
+
+    def figures(self, digits: int = 2, *, hide: bool = False) -> dict[str, Any]:
         n = self.n
-        if n < MIN_CELL:
+        if n < MIN_CELL or hide:
             return {"n": n if n == 0 else None, "mean": None, "ci95": None, "sd": None, "suppressed": n > 0}
         mean = self.total / n
         var = max(0.0, (self.squares - n * mean * mean) / (n - 1))
@@ -143,7 +146,13 @@ def compute(uow: UnitOfWork, pilot_ids: list[str], *, today: dt.date | None = No
     proposal_cells: dict[tuple, list[int]] = {}
     rates = {pid: (p.raw.get("evaluation", {}).get("worker_hourly_cost", 0),
                    p.raw.get("evaluation", {}).get("assistant_hourly_cost", 0)) for pid, p in settings.items()}
-    for pid, group, control, *sums in conn.execute(per_client).yield_per(5000):
+    # Streamed in chunks where the connection allows it: a PostgreSQL server-side cursor
+    # needs a transaction (`avain eval report` gives it one); a read-only unit on
+    # PostgreSQL runs in autocommit and takes the rows at once.
+    streamable = conn.dialect.name != "postgresql" or not conn.get_execution_options().get("avain_readonly")
+    if streamable:
+        per_client = per_client.execution_options(stream_results=True, yield_per=5000)
+    for pid, group, control, *sums in conn.execute(per_client):
         # integer sums (PostgreSQL gives numeric sums of bigint as Decimal)
         sp, gr, wmin, amin, acost, scost, cmin, approved, rejected = map(int, sums)
         wrate, arate = rates[pid]
@@ -165,88 +174,197 @@ def compute(uow: UnitOfWork, pilot_ids: list[str], *, today: dt.date | None = No
             counts_pr[0] += approved
             counts_pr[1] += rejected
 
+    # levels at the end, for the instruments answered only then (the satisfaction survey)
+    stmt = (select(c.pilot_id, c.group_id, c.control, end.c.instrument, end.c.scale, func.count(),
+                   func.sum(ev), func.sum(ev * ev))
+            .select_from(end.join(ClientRow, c.code == end.c.client_code))
+            .where(end.c.point == "end", scope)
+            .group_by(c.pilot_id, c.group_id, c.control, end.c.instrument, end.c.scale))
+    levels: dict[tuple, Acc] = {}
+    for pid, group, control, inst, scale, n, e, e2 in conn.execute(stmt):
+        for cell in _cells(pid, group, control):
+            levels.setdefault((*cell, inst, scale), Acc()).add(e, n, e2)
+
     report_pilots = []
     for pid in pilot_ids:
         pilot = settings[pid]
         groups = ["*"] + [g.id for g in pilot.groups]
+        hidden = {arm: hidden_groups({g: counts.get((pid, g, arm), 0) for g in groups[1:]}) for arm in ARMS}
         cells = []
         for group in groups:
             for arm in ARMS:
                 n = counts.get((pid, group, arm), 0)
                 cost = cost_cells.get((pid, group, arm), {})
-                suppressed = 0 < n < MIN_CELL
+                suppressed = 0 < n < MIN_CELL or group in hidden[arm]
                 pr_counts = proposal_cells.get((pid, group, arm), [0, 0])
                 cells.append({
                     "group": group, "arm": arm, "clients": None if suppressed else n, "suppressed": suppressed,
-                    "cost_per_client_eur": _fig(cost, "total"),
-                    "cost_parts_eur": {k: _fig(cost, k)["mean"] for k in ("services", "worker", "assistant")},
-                    "worker_minutes_per_client": _fig(cost, "worker_minutes", 1),
-                    "client_minutes_per_client": _fig(cost, "client_minutes", 1),
-                    "budget_use_share": _fig(cost, "budget_use", 3) if arm == "hb" else None,
+                    "cost_per_client_eur": _fig(cost, "total", hide=suppressed),
+                    "cost_parts_eur": {k: _fig(cost, k, hide=suppressed)["mean"]
+                                       for k in ("services", "worker", "assistant")},
+                    "worker_minutes_per_client": _fig(cost, "worker_minutes", 1, hide=suppressed),
+                    "client_minutes_per_client": _fig(cost, "client_minutes", 1, hide=suppressed),
+                    "budget_use_share": _fig(cost, "budget_use", 3, hide=suppressed) if arm == "hb" else None,
                     "proposals": ({"approved": None, "rejected": None} if suppressed or n == 0 or arm == "control"
                                   else {"approved": pr_counts[0], "rejected": pr_counts[1]}),
                 })
-        outcomes = []
-        for name in pilot_instruments(pilot):
+        used = pilot_instruments(pilot)
+        outcomes, end_levels = [], []
+        for name in used:
             inst = known.get(name)
-            if inst is None:
+            if inst is None or "start" not in inst.points or "end" not in inst.points:
                 continue
+            provisional_scales = set(inst.schema["x-avain"].get("provisional_scales", ()))
             for scale in inst.scales:
+                accs = {(g, arm): change.get((pid, g, arm, name, scale)) for g in groups for arm in ARMS}
+                n_of = {key: (a["change"].n if a else 0) for key, a in accs.items()}
+                hide = {arm: hidden_groups({g: n_of[(g, arm)] for g in groups[1:]}) for arm in ARMS}
+                shown = {key: a is not None and n_of[key] >= MIN_CELL and key[0] not in hide[key[1]]
+                         for key, a in accs.items()}
                 for group in groups:
-                    row = {"instrument": name, "version": inst.version, "provisional": inst.provisional,
+                    row = {"instrument": name, "version": inst.version,
+                           "provisional": inst.provisional or scale in provisional_scales,
                            "scale": scale, "group": group}
                     for arm in ARMS:
-                        acc = change.get((pid, group, arm, name, scale))
-                        row[arm] = {k: v.figures() for k, v in acc.items()} if acc else {
-                            "change": Acc().figures(), "start": Acc().figures(), "end": Acc().figures()}
-                    hb, ctl = row["hb"]["change"], row["control"]["change"]
-                    row["difference"] = (round(hb["mean"] - ctl["mean"], 2)
-                                         if hb["mean"] is not None and ctl["mean"] is not None else None)
+                        acc = accs[(group, arm)]
+                        row[arm] = ({k: v.figures(hide=not shown[(group, arm)]) for k, v in acc.items()} if acc
+                                    else {"change": Acc().figures(), "start": Acc().figures(), "end": Acc().figures()})
+                    row["difference"] = _difference(
+                        group, groups,
+                        lambda g, arm, accs=accs, shown=shown: accs[(g, arm)]["change"] if shown[(g, arm)] else None)
                     outcomes.append(row)
+        for family, variants in _families([known[n] for n in used if n in known and known[n].points == ("end",)]):
+            scales = sorted({s for v in variants.values() for s in v.scales})
+            for scale in scales:
+                accs = {(g, arm): levels.get((pid, g, arm, variants[arm].name, scale)) if arm in variants else None
+                        for g in groups for arm in ARMS}
+                hide = {arm: hidden_groups({g: (accs[(g, arm)].n if accs[(g, arm)] else 0) for g in groups[1:]})
+                        for arm in ARMS}
+                shown = {key: a is not None and a.n >= MIN_CELL and key[0] not in hide[key[1]]
+                         for key, a in accs.items()}
+                for group in groups:
+                    end_levels.append({
+                        "family": family, "scale": scale, "group": group,
+                        **{arm: (accs[(group, arm)].figures(hide=not shown[(group, arm)]) if accs[(group, arm)]
+                                 else Acc().figures()) for arm in ARMS},
+                        "difference": _difference(
+                            group, groups,
+                            lambda g, arm, accs=accs, shown=shown: accs[(g, arm)] if shown[(g, arm)] else None)})
         report_pilots.append({"pilot": pid, "name": pilot.name, "groups": groups[1:], "cells": cells,
-                              "outcomes": outcomes,
-                              "cost_effectiveness": _cost_effectiveness(cells, outcomes, groups),
-                              "dialogue": _dialogue(uow, pid)})
+                              "outcomes": outcomes, "end_levels": end_levels,
+                              "cost_effectiveness": _cost_effectiveness(cells, outcomes, groups, cost_cells, pid),
+                              "dialogue": _dialogue(uow, pid, today),
+                              "unknown_instruments": [n for n in used if n not in known]})
     return {"generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "as_of": today.isoformat(),
             "min_cell": MIN_CELL, "pilots": report_pilots,
-            "note": f"Cells with fewer than {MIN_CELL} clients are suppressed. Changes are end minus start of each "
-                    "client measured at both; confidence intervals are 95 % (Student's t). Only clients whose "
-                    "consent to the evaluation is in force are counted."}
+            "note": f"Cells with fewer than {MIN_CELL} clients are suppressed, and so is the next smallest group "
+                    "where one suppressed group could otherwise be worked out from the total. Changes are end minus "
+                    "start of each client measured at both; confidence intervals are 95 % (Student's t). HB is "
+                    "compared with the controls of the same group; across groups, the difference is the average of "
+                    "the groups' differences weighted by their clients. Only clients whose consent to the "
+                    "evaluation is in force are counted."}
+
+
+def hidden_groups(ns: dict[str, int]) -> set[str]:
+    """The groups whose figures are withheld: those with fewer than ``MIN_CELL`` clients
+    (but some), and then the smallest shown groups until the withheld ones hold at least
+    ``MIN_CELL`` together — otherwise the total of all groups minus the shown groups would
+    give a small group's figures back (secondary suppression)."""
+    hidden = {g for g, n in ns.items() if 0 < n < MIN_CELL}
+    shown = sorted((n, g) for g, n in ns.items() if n >= MIN_CELL)
+    while hidden and sum(ns[g] for g in hidden) < MIN_CELL and shown:
+        hidden.add(shown.pop(0)[1])
+    return hidden
+
+
+def _difference(group: str, groups: list[str], acc_of) -> float | None:
+    """HB minus control in a group; across groups (``*``), the groups' differences weighted
+    by their clients, over the groups where both arms are shown (like with like)."""
+    members = groups[1:] if group == "*" else [group]
+    total = weight = 0.0
+    for g in members:
+        hb, ctl = acc_of(g, "hb"), acc_of(g, "control")
+        if hb is None or ctl is None:
+            continue
+        w = hb.n + ctl.n
+        total += w * (hb.mean() - ctl.mean())
+        weight += w
+    return round(total / weight, 2) if weight else None
+
+
+def _families(instruments) -> list[tuple[str, dict[str, Any]]]:
+    """End-only instruments paired by ``x-avain.family``: the HB and control variants."""
+    out: dict[str, dict[str, Any]] = {}
+    for inst in instruments:
+        family = inst.schema["x-avain"].get("family", inst.name)
+        arms = ARMS if inst.respondents == "all" else ((inst.respondents,) if inst.respondents in ARMS else ())
+        for arm in arms:
+            out.setdefault(family, {})[arm] = inst
+    return sorted(out.items())
 
 
 def ledger_totals():
     """Subqueries of each budget account's spending (posted commitments and rail charges)
-    and of what it was granted (allocations and carried-over money), in cents."""
+    and of what it was granted (the months' allocations), in cents, each net of the
+    corrections that reversed them. Money carried over from a month is not granted again."""
     tr = TransferRow.__table__.c
-    spent = (select(tr.debit_account_id.label("account"), func.sum(tr.amount).label("cents"))
-             .where(tr.kind.in_(("post", "charge"))).group_by(tr.debit_account_id).subquery())
-    granted = (select(tr.credit_account_id.label("account"), func.sum(tr.amount).label("cents"))
-               .where(tr.kind.in_(("allocation", "carry-over"))).group_by(tr.credit_account_id).subquery())
-    return spent, granted
+    orig = TransferRow.__table__.alias("original")
+
+    def net(kinds: tuple[str, ...], side: str):
+        own = (select(getattr(tr, f"{side}_account_id").label("account"), tr.amount.label("cents"))
+               .where(tr.kind.in_(kinds)))
+        other = "credit" if side == "debit" else "debit"
+        undone = (select(getattr(tr, f"{other}_account_id").label("account"), (-tr.amount).label("cents"))
+                  .select_from(TransferRow.__table__.join(orig, orig.c.id == tr.reverses))
+                  .where(tr.kind == "correction", orig.c.kind.in_(kinds)))
+        both = own.union_all(undone).subquery()
+        return select(both.c.account, func.sum(both.c.cents).label("cents")).group_by(both.c.account).subquery()
+
+    return net(("post", "charge"), "debit"), net(("allocation",), "credit")
 
 
-def _fig(cost: dict[str, Acc], key: str, digits: int = 2) -> dict[str, Any]:
-    return cost[key].figures(digits) if key in cost else Acc().figures()
+def _fig(cost: dict[str, Acc], key: str, digits: int = 2, *, hide: bool = False) -> dict[str, Any]:
+    return cost[key].figures(digits, hide=hide) if key in cost else Acc().figures()
 
 
-def _cost_effectiveness(cells: list[dict], outcomes: list[dict], groups: list[str]) -> list[dict[str, Any]]:
-    """Per group and scale: the difference in mean cost per client (HB minus control)
-    against the difference in mean change of the scale: euros per scale point."""
-    by = {(c["group"], c["arm"]): c for c in cells}
+QUADRANTS = {(True, True): "HB better and dearer", (True, False): "HB better and not dearer (dominant)",
+             (False, True): "HB not better and dearer (dominated)", (False, False): "HB not better and not dearer"}
+
+
+def _cost_effectiveness(cells: list[dict], outcomes: list[dict], groups: list[str], cost_cells: dict,
+                        pid: str) -> list[dict[str, Any]]:
+    """Per group and scale: the difference in mean cost per client (HB minus control, like
+    with like) against the difference in mean change of the scale. Where HB is better and
+    dearer, the ratio is euros per scale point; otherwise the quadrant says it all, and a
+    negative ratio (which could mean either cheaper-and-better or dearer-and-worse) is
+    never given."""
+    shown = {(c["group"], c["arm"]): not c["suppressed"] and c["cost_per_client_eur"]["mean"] is not None
+             for c in cells}
+    d_cost_of = {g: _difference(g, groups, lambda gg, arm: cost_cells[(pid, gg, arm)]["total"]
+                                if shown.get((gg, arm)) else None) for g in groups}
     out = []
     for row in outcomes:
-        hb_cost = by[(row["group"], "hb")]["cost_per_client_eur"]["mean"]
-        ctl_cost = by[(row["group"], "control")]["cost_per_client_eur"]["mean"]
-        d_cost = round(hb_cost - ctl_cost, 2) if hb_cost is not None and ctl_cost is not None else None
-        d_effect = row["difference"]
-        ratio = round(d_cost / d_effect, 2) if d_cost is not None and d_effect not in (None, 0) else None
+        d_cost, d_effect = d_cost_of[row["group"]], row["difference"]
+        if d_cost is None or d_effect is None:
+            out.append({"instrument": row["instrument"], "scale": row["scale"], "group": row["group"],
+                        "cost_difference_eur": None, "effect_difference": None, "quadrant": None,
+                        "eur_per_scale_point": None, "suppressed": True})
+            continue
+        better, dearer = d_effect > 0, d_cost > 0
         out.append({"instrument": row["instrument"], "scale": row["scale"], "group": row["group"],
-                    "cost_difference_eur": d_cost, "effect_difference": d_effect, "eur_per_scale_point": ratio,
-                    "suppressed": d_cost is None or d_effect is None})
+                    "cost_difference_eur": d_cost, "effect_difference": d_effect,
+                    "quadrant": QUADRANTS[(better, dearer)],
+                    "eur_per_scale_point": round(d_cost / d_effect, 2) if better and dearer else None,
+                    "suppressed": False})
     return out
 
 
-def _dialogue(uow: UnitOfWork, pilot_id: str) -> dict[str, Any]:
-    """The dialogue's response times for the pilot (no message is read)."""
-    total = messages.stats(uow, pilot_id=pilot_id)["total"]
-    return {k: total[k] for k in ("questions", "share_by_next_working_day", "median_hours_to_answer")}
+def _dialogue(uow: UnitOfWork, pilot_id: str, today: dt.date) -> dict[str, Any]:
+    """The dialogue's response times for the pilot's consenting clients (no message is
+    read); withheld when fewer than ``MIN_CELL`` clients asked anything."""
+    total = messages.stats(uow, pilot_id=pilot_id, only=eligible(today))["total"]
+    if total["clients"] < MIN_CELL:
+        return {"questions": None, "share_by_next_working_day": None, "median_hours_to_answer": None,
+                "suppressed": total["clients"] > 0}
+    return {**{k: total[k] for k in ("questions", "share_by_next_working_day", "median_hours_to_answer")},
+            "suppressed": False}

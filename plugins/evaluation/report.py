@@ -93,6 +93,13 @@ def charts(data: dict[str, Any], out: Path) -> dict[str, list[dict[str, str]]]:
             provisional = " (provisional scoring)" if rows[0]["provisional"] else ""
             ax.set_title(f"{pid}: {name}, change from start to end{provisional}", fontsize=10)
             mine.append({"title": f"{name}: change from start to end", "file": _save(fig, out, f"{pid}-{name}")})
+        for family in sorted({e["family"] for e in p["end_levels"]}):
+            rows = [e for e in p["end_levels"] if e["family"] == family and e["group"] == "*"]
+            fig, ax = plt.subplots(figsize=(6.4, 3.4))
+            _bars(ax, [e["scale"] for e in rows], {arm: [e[arm] for e in rows] for arm in ("hb", "control")},
+                  ylabel="mean at the end")
+            ax.set_title(f"{pid}: {family}, level at the end", fontsize=10)
+            mine.append({"title": f"{family}: level at the end", "file": _save(fig, out, f"{pid}-{family}-end")})
         made[pid] = mine
     return made
 
@@ -140,17 +147,31 @@ def page(data: dict[str, Any], made: dict[str, list[dict[str, str]]]) -> str:
                              f"<td>{_cell(o['hb']['change'])}</td><td>{_cell(o['control']['change'])}</td>"
                              f"<td>{_cell(o['difference'])}</td></tr>")
             parts.append("</table>")
+        if p["end_levels"]:
+            parts.append("<table><tr><th>at the end</th><th>scale</th><th>group</th><th>HB</th><th>control</th>"
+                         "<th>difference</th></tr>")
+            for e in p["end_levels"]:
+                parts.append(f"<tr><td>{esc(e['family'])}</td><td>{esc(e['scale'])}</td>"
+                             f"<td>{'all groups' if e['group'] == '*' else esc(e['group'])}</td>"
+                             f"<td>{_cell(e['hb'])}</td><td>{_cell(e['control'])}</td>"
+                             f"<td>{_cell(e['difference'])}</td></tr>")
+            parts.append("</table>")
         ce = [r for r in p["cost_effectiveness"] if r["group"] == "*"]
         if ce:
             parts.append("<table><tr><th>cost-effectiveness (all groups)</th><th>scale</th><th>cost difference, €</th>"
-                         "<th>effect difference</th><th>€ per scale point</th></tr>")
+                         "<th>effect difference</th><th>quadrant</th><th>€ per scale point</th></tr>")
             for r in ce:
                 parts.append(f"<tr><td>{esc(r['instrument'])}</td><td>{esc(r['scale'])}</td>"
                              f"<td>{_cell(r['cost_difference_eur'])}</td><td>{_cell(r['effect_difference'])}</td>"
-                             f"<td>{_cell(r['eur_per_scale_point'])}</td></tr>")
+                             f"<td>{_cell(r['quadrant'])}</td><td>{_cell(r['eur_per_scale_point'])}</td></tr>")
             parts.append("</table>")
+        if p["unknown_instruments"]:
+            parts.append(f"<p><strong>Not in this report:</strong> the pilot names instruments no loaded plugin "
+                         f"registers: {esc(', '.join(p['unknown_instruments']))}.</p>")
         d = p["dialogue"]
-        if d["questions"]:
+        if d["suppressed"]:
+            parts.append("<p>Dialogue: fewer than five clients asked anything (n &lt; 5).</p>")
+        elif d["questions"]:
             share = d["share_by_next_working_day"]
             parts.append(f"<p>Dialogue: {d['questions']} client questions, "
                          f"{'–' if share is None else f'{share:.0%}'} answered by the next working day, median "

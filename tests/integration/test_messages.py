@@ -434,7 +434,7 @@ def test_response_times_count_working_days_in_finnish_time(ready):
 
     monday = dt.datetime(2018, 12, 17, 15, tzinfo=FINLAND)
     figures = app.read(ADMIN, messages.stats, now=monday)
-    assert figures["total"] == {"questions": 4, "answered": 3, "answered_by_next_working_day": 2,
+    assert figures["total"] == {"clients": 2, "questions": 4, "answered": 3, "answered_by_next_working_day": 2,
                                 "late_or_unanswered": 1, "not_yet_due": 1, "share_by_next_working_day": 0.6667,
                                 "median_hours_to_answer": 48.0}  # 65, 48 and 39.5 hours
     assert [(w["worker"], w["questions"]) for w in figures["workers"]] == [(team["worker"], 4)]

@@ -139,7 +139,7 @@ def test_a_response_is_validated_item_by_item_and_stored_with_its_scores(app, co
         app.run(worker(team), evaluation.record_response, hb[1], instrument="osallisuustesti", point="start",
                 answered_on=START, answers={"item_01": 6, "item_02": "kolme", "item_99": 1})
     assert sorted(err.value.errors) == ["--answer item_01: 6 is greater than the maximum of 5",
-                                        "--answer item_02: 'kolme' is not of type 'integer'",
+                                        "--answer item_02: not a whole number",
                                         "--answer item_99: not an item of osallisuustesti"]
     cases = [
         ({"point": "start"}, "--point: .* already has the start measurement"),
@@ -201,8 +201,8 @@ def test_the_survey_import_names_every_bad_value_and_imports_all_or_nothing(app,
         app.run(ADMIN, evaluation.import_file, _write(tmp_path, "bad.csv", bad), instrument="osallisuustesti")
     errors = err.value.errors
     assert "bad.csv, row 3, item_01: 9 is greater than the maximum of 5" in errors
-    assert "bad.csv, row 4, client: no client 'XX-F-99-999'" in errors
-    assert "bad.csv, row 5, item_02: 'x' is not a whole number" in errors
+    assert "bad.csv, row 4, client: no such client code" in errors  # (a value is never repeated: it may be a name)
+    assert "bad.csv, row 5, item_02: not a whole number" in errors
     assert any(e.startswith("bad.csv, row 6, answered_on: the start measurement") for e in errors)
     assert any(e.startswith("bad.csv, row 7, point:") and "already has the start" in e for e in errors)
     assert str(err.value) == errors[-1] == f"bad.csv: nothing was imported ({len(errors) - 1} problems)"
@@ -215,7 +215,7 @@ def test_the_survey_import_names_every_bad_value_and_imports_all_or_nothing(app,
          "extra.csv: columns that are not items of osallisuustesti: mood"),
         ("list.json", json.dumps({"client": hb[1]}), "list.json: expected a list of responses"),
         ("resp.json", json.dumps([{"client": hb[1], "point": "start", "answered_on": "2018-13-01", "answers": {}}]),
-         "resp.json, response 1, answered_on: '2018-13-01' is not a date"),
+         "resp.json, response 1, answered_on: not a date like 2018-01-31"),
     ]:
         with pytest.raises(ValidationError) as err:
             app.run(ADMIN, evaluation.import_file, _write(tmp_path, name, content), instrument="osallisuustesti")
@@ -339,13 +339,20 @@ def test_the_demo_leads_to_a_report_with_every_chart(app, tmp_path):
         assert not cell["suppressed"] and cell["cost_per_client_eur"]["mean"] is not None, cell
     changes = [o for o in pilot["outcomes"] if o["group"] == "*" and o["instrument"] == "kykyviisari"]
     assert changes and all(o["hb"]["change"]["n"] == 10 and o["control"]["change"]["n"] == 10 for o in changes)
-    assert all(r["eur_per_scale_point"] is not None for r in pilot["cost_effectiveness"] if r["group"] == "*"
-               and r["effect_difference"])
+    for r in (r for r in pilot["cost_effectiveness"] if r["group"] == "*"):
+        assert r["quadrant"] is not None and not r["suppressed"], r
+        assert (r["eur_per_scale_point"] is not None) == (r["quadrant"] == "HB better and dearer"), r
+    # the end-only satisfaction survey: its HB and control variants compared at the end
+    end = {(e["scale"], e["group"]): e for e in pilot["end_levels"] if e["family"] == "satisfaction"}
+    assert end[("satisfaction", "*")]["hb"]["n"] == 10 and end[("satisfaction", "*")]["control"]["n"] == 10
+    assert end[("satisfaction", "*")]["difference"] is not None
+    assert end[("hb_model", "*")]["control"]["n"] == 0  # a scale of the HB variant only
     done = report.write(data, tmp_path / "r")
     titles = {c["title"] for c in json.loads((tmp_path / "r" / "report.json").read_text())["charts"]["example"]}
     assert {"Cost per client", "Worker time per client", "Budget use (spent / granted)",
             "Proposals approved and rejected"} <= titles
     assert {f"{i}: change from start to end" for i in ("kykyviisari", "osallisuustesti")} <= titles
+    assert "satisfaction: level at the end" in titles
     assert done["charts"] == len(titles)
 
 
@@ -401,7 +408,61 @@ def test_no_planted_identity_reaches_any_exported_byte(app, tmp_path):
         app.run(ADMIN, export_mod.export, tmp_path / "admin")
     from avain.core.errors import Conflict
 
-    with pytest.raises(Conflict, match="is not empty"):
+    with pytest.raises(Conflict, match="is not an empty folder"):
         app.run(Actor("evaluator", team["evaluator"]), export_mod.export, out)
     with Session(app.engine) as s:
         assert s.execute(select(func.count()).select_from(SurveyScoreRow)).scalar_one() == 1
+
+
+def test_secondary_suppression_keeps_a_small_group_from_being_worked_out():
+    hidden = figures.hidden_groups
+    assert hidden({"a": 3, "b": 10, "c": 12}) == {"a", "b"}  # else: all groups − b − c = a
+    assert hidden({"a": 3, "b": 4, "c": 10}) == {"a", "b"}  # together 7: their sum is no small cell
+    assert hidden({"a": 2, "b": 2, "c": 10, "d": 11}) == {"a", "b", "c"}  # 2 + 2 is still small: add c
+    assert hidden({"a": 0, "b": 10}) == set() and hidden({"a": 10}) == set() and hidden({"a": 4}) == {"a"}
+
+
+def test_a_small_group_cannot_be_recovered_from_the_total(app, cohort):
+    team, hb, controls = cohort  # 6 HB clients in family
+    small = [enroll(app, hetu=h, worker=team["worker"], group="elderly", on_date=START, consents=("evaluation",))
+             for h in ("080808-345T", "101010-456T", "111111-456H")]
+    assert 0 < len(small) < 5
+    for code in hb + small:
+        app.run(worker(team), evaluation.log_time, code, activity="planning", minutes=30,
+                on_date=START + dt.timedelta(days=1))
+    cells = {(c["group"], c["arm"]): c for c in app.read(ADMIN, figures.compute, ["example"])["pilots"][0]["cells"]}
+    assert cells[("elderly", "hb")]["suppressed"] and cells[("family", "hb")]["suppressed"]  # secondary
+    assert cells[("family", "hb")]["worker_minutes_per_client"]["mean"] is None
+    assert cells[("*", "hb")]["clients"] == 6 + len(small) and not cells[("*", "hb")]["suppressed"]
+
+
+def test_no_answer_text_or_name_is_repeated_in_an_error(app, cohort, tmp_path):
+    team, hb, controls = cohort
+    bad = _write(tmp_path, "names.csv", f"client,point,answered_on,item_01\n010594Y123W,start,{START},1\n"
+                                        f"{hb[0]},start,{START},Matti Virtanen\n")
+    with pytest.raises(ValidationError) as err:
+        app.run(ADMIN, evaluation.import_file, bad, instrument="osallisuustesti")
+    text = " ".join(err.value.errors)
+    assert "010594Y123W" not in text and "Matti" not in text and "row 3, item_01: not a whole number" in text
+    with pytest.raises(ValidationError) as err:
+        app.run(worker(team), evaluation.record_response, controls[0], instrument="satisfaction-control",
+                point="end", answered_on=END, answers={"overall": 4, "open_feedback": "Maija Mallikas " * 200})
+    assert err.value.errors == ["--answer open_feedback: longer than 2000 characters"]
+    # a second interim on the same day is refused by name, not by the database
+    interim = {"instrument": "kykyviisari", "point": "interim", "answered_on": END, "answers": {"work_ability": 5}}
+    app.run(worker(team), evaluation.record_response, hb[0], **interim)
+    with pytest.raises(ValidationError, match="already has the interim measurement"):
+        app.run(worker(team), evaluation.record_response, hb[0], **interim)
+
+
+def test_a_failed_export_leaves_no_files(app, cohort, tmp_path, monkeypatch):
+    team, hb, controls = cohort
+    app.run(ADMIN, consent.set_consent, hb[0], purpose="dialogue", given=True, on_date=START)
+    app.run(Actor("client", hb[0]), messages.send, hb[0], text="Hei")
+    monkeypatch.delenv("AVAIN_MESSAGE_KEY")  # the dialogue cannot be read: the export fails at its end
+    from avain.core.message_keys import MessageKeyError
+
+    (tmp_path / "exports").mkdir()
+    with pytest.raises(MessageKeyError):
+        app.run(Actor("evaluator", team["evaluator"]), export_mod.export, tmp_path / "exports" / "out")
+    assert list((tmp_path / "exports").iterdir()) == []  # no CSV, no half-written folder
