@@ -171,6 +171,13 @@ def show(uow: UnitOfWork, pilot_id: str) -> dict[str, Any]:
         if minimum is not None and per_group.get(g["id"], 0) < minimum:
             warnings.append(f"group {g['id']}: {per_group.get(g['id'], 0)} HB clients enrolled, "
                             f"the target is at least {minimum}")
+    named = pilot.raw.get("evaluation", {}).get("instruments", ())
+    if named:
+        registered = {i.name for i in collect(uow.app.pm, "avain_evaluation_instruments")}
+        unknown = [n for n in named if n not in registered]
+        if unknown:
+            warnings.append(f"evaluation: no loaded plugin registers {', '.join(unknown)}: responses to it are "
+                            "refused and the report leaves it out")
     return {
         "id": pilot.id,
         "name": pilot.name,

@@ -21,7 +21,7 @@ from avain.core.errors import NotFound, PermissionDenied, Refused, ValidationErr
 from avain.core.hookspecs import hookimpl
 from avain.core.models import ClientIdentityRow, SurveyResponseRow, SurveyScoreRow, TimeLogRow, WorkerRow
 from avain.core.plugins import make_plugin_manager
-from avain.core.services import consent, evaluation, messages, people
+from avain.core.services import consent, evaluation, messages, people, pilots
 from avain.plugins.evaluation import export as export_mod
 from avain.plugins.evaluation import figures, report
 from avain.plugins.evaluation import instruments as inst_mod
@@ -466,3 +466,19 @@ def test_a_failed_export_leaves_no_files(app, cohort, tmp_path, monkeypatch):
     with pytest.raises(MessageKeyError):
         app.run(Actor("evaluator", team["evaluator"]), export_mod.export, tmp_path / "exports" / "out")
     assert list((tmp_path / "exports").iterdir()) == []  # no CSV, no half-written folder
+
+
+def test_a_pilot_naming_an_instrument_no_plugin_registers_is_warned_of(app):
+    with Session(app.engine) as s:
+        from avain.core.models import PilotRow
+
+        row = s.get(PilotRow, "example")
+        config = json.loads(row.config)
+        config["evaluation"]["instruments"].append("kykyviisary")  # a typo
+        row.config = json.dumps(config)
+        s.commit()
+    warnings = app.read(ADMIN, pilots.show, "example")["warnings"]
+    assert "evaluation: no loaded plugin registers kykyviisary: responses to it are refused and the report " \
+           "leaves it out" in warnings
+    assert app.read(ADMIN, figures.compute, ["example"])["pilots"][0]["unknown_instruments"] == ["kykyviisary"]
+    assert not any("evaluation" in w for w in app.read(ADMIN, pilots.show, "pori")["warnings"])
