@@ -67,22 +67,23 @@ def consents(uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
     return [_consent_dict(r) for r in rows]
 
 
-def _in_force_on(on_date: dt.date):
-    return (ConsentRow.given_on <= on_date) & (ConsentRow.withdrawn_on.is_(None) | (ConsentRow.withdrawn_on > on_date))
+def consenting(purpose: str, on_date: dt.date):
+    """A select of the codes of the clients whose consent for ``purpose`` is in force on
+    ``on_date``: given on or before it, not withdrawn by then (for ``IN`` clauses)."""
+    _check_purpose(purpose)
+    return select(ConsentRow.client_code).where(
+        ConsentRow.purpose == purpose, ConsentRow.given_on <= on_date,
+        ConsentRow.withdrawn_on.is_(None) | (ConsentRow.withdrawn_on > on_date))
 
 
 def consented(uow: UnitOfWork, purpose: str, *, pilot_id: str | None = None,
               on_date: dt.date | None = None) -> list[str]:
     """Codes of the clients whose consent for ``purpose`` is in force on ``on_date``
-    (default today): given on or before it, not withdrawn by then."""
-    _check_purpose(purpose)
-    stmt = (select(ConsentRow.client_code).where(ConsentRow.purpose == purpose,
-                                                 _in_force_on(on_date or dt.date.today()))
-            .order_by(ConsentRow.client_code))
+    (default today)."""
+    stmt = consenting(purpose, on_date or dt.date.today()).order_by(ConsentRow.client_code)
     if pilot_id is not None:
         stmt = stmt.join(ClientRow, ClientRow.code == ConsentRow.client_code).where(ClientRow.pilot_id == pilot_id)
     return list(session(uow).execute(stmt).scalars())
-
 
 
 

@@ -18,18 +18,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from scipy.stats import t as student_t
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 
 from avain.core.models import (
     AccountRow,
     ClientRow,
-    ConsentRow,
     ProposalRow,
     SurveyScoreRow,
     TimeLogRow,
     TransferRow,
 )
-from avain.core.services import messages, pilots
+from avain.core.services import consent, messages, pilots
 from avain.core.services.common import check_actor
 from avain.core.services.evaluation import pilot_instruments, registry
 from avain.core.uow import UnitOfWork
@@ -68,9 +67,7 @@ class Acc:
 
 def eligible(today: dt.date):
     """Codes of the clients whose consent to the evaluation is in force on ``today``."""
-    return select(ConsentRow.client_code).where(
-        ConsentRow.purpose == "evaluation", ConsentRow.given_on <= today,
-        or_(ConsentRow.withdrawn_on.is_(None), ConsentRow.withdrawn_on > today))
+    return consent.consenting("evaluation", today)
 
 
 def _cells(pilot: str, group: str, control: bool) -> Iterable[tuple[str, str, str]]:
