@@ -18,12 +18,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 
 from avain.core.audit import ORGANISER
 from avain.core.errors import Conflict
 from avain.core.models import (
-    AccountRow,
     ClientRow,
     ProposalRow,
     SurveyResponseRow,
@@ -35,7 +34,7 @@ from avain.core.services.common import check_actor, record
 from avain.core.services.evaluation import free_text_items, registry
 from avain.core.uow import UnitOfWork
 
-from .figures import eligible, ledger_totals
+from .figures import client_totals, eligible
 
 README = """Pseudonymous evaluation data exported by avain on {day}.
 
@@ -138,25 +137,12 @@ def _write(uow: UnitOfWork, out: Path, pilot_ids: list[str] | None) -> dict[str,
               select(tl.client_code, tl.who, tl.activity, tl.on_date, tl.minutes, tl.cost)
               .join(ClientRow, c.code == tl.client_code).where(scope).order_by(tl.client_code, tl.on_date, tl.id))))
 
-    a = AccountRow.__table__.c
-    spent, granted = ledger_totals()
-    totals = (select(tl.client_code, tl.who, func.sum(tl.minutes).label("minutes"), func.sum(tl.cost).label("cost"))
-              .group_by(tl.client_code, tl.who))
-    by_client: dict[str, dict[str, tuple[int, int]]] = {}
-    for code, who, minutes, cost in conn.execute(totals.join(ClientRow, c.code == tl.client_code).where(scope)):
-        by_client.setdefault(code, {})[who] = (minutes or 0, cost or 0)
-
     def costs():
-        for code, g, s in conn.execute(
-                select(c.code, func.coalesce(granted.c.cents, 0), func.coalesce(spent.c.cents, 0))
-                .select_from(ClientRow.__table__.outerjoin(AccountRow, and_(a.pilot_id == c.pilot_id,
-                                                                           a.kind == "budget", a.owner == c.code))
-                             .outerjoin(spent, spent.c.account == a.id).outerjoin(granted, granted.c.account == a.id))
-                .where(scope).order_by(c.code)):
-            t = by_client.pop(code, {})
-            yield (code, _eur(g), _eur(s), t.get("worker", (0, 0))[0], t.get("client", (0, 0))[0],
-                   t.get("assistant", (0, 0))[0], _eur(t.get("assistant", (0, 0))[1]),
-                   _eur(t.get("services", (0, 0))[1]))
+        totals = client_totals(scope).subquery().c
+        for code, g, sp, wmin, cmin, amin, acost, scost in conn.execute(
+                select(totals.code, totals.granted, totals.spent, totals.worker_min, totals.client_min,
+                       totals.assistant_min, totals.assistant_cost, totals.services_cost).order_by(totals.code)):
+            yield code, _eur(g), _eur(sp), int(wmin), int(cmin), int(amin), _eur(acost), _eur(scost)
 
     table("costs.csv", ["client", "granted_eur", "spent_eur", "worker_minutes", "client_minutes",
                         "assistant_minutes", "assistant_cost_eur", "services_cost_eur"], costs())

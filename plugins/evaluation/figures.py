@@ -116,29 +116,16 @@ def compute(uow: UnitOfWork, pilot_ids: list[str], *, today: dt.date | None = No
             acc["end"].add(e, n, e2)
 
     # per-client costs, time, budget and proposals, streamed
-    a, tl, pr = AccountRow.__table__.c, TimeLogRow.__table__.c, ProposalRow.__table__.c
-    spent, granted = ledger_totals()
-    minutes = lambda who: func.sum(case((tl.who == who, tl.minutes), else_=0))  # noqa: E731
-    costs = lambda who: func.sum(case((tl.who == who, tl.cost), else_=0))  # noqa: E731
-    time = (select(tl.client_code, minutes("worker").label("worker_min"), minutes("assistant").label("assistant_min"),
-                   costs("assistant").label("assistant_cost"), costs("services").label("services_cost"),
-                   minutes("client").label("client_min"))
-            .group_by(tl.client_code).subquery())
+    totals = client_totals(scope).subquery()
+    pr = ProposalRow.__table__.c
     props = (select(pr.client_code, func.sum(case((pr.status == "approved", 1), else_=0)).label("approved"),
                     func.sum(case((pr.status == "rejected", 1), else_=0)).label("rejected"))
              .group_by(pr.client_code).subquery())
-    per_client = (select(c.pilot_id, c.group_id, c.control, func.coalesce(spent.c.cents, 0),
-                         func.coalesce(granted.c.cents, 0), func.coalesce(time.c.worker_min, 0),
-                         func.coalesce(time.c.assistant_min, 0), func.coalesce(time.c.assistant_cost, 0),
-                         func.coalesce(time.c.services_cost, 0), func.coalesce(time.c.client_min, 0),
-                         func.coalesce(props.c.approved, 0), func.coalesce(props.c.rejected, 0))
-                  .select_from(ClientRow.__table__
-                               .outerjoin(AccountRow, and_(a.pilot_id == c.pilot_id, a.kind == "budget",
-                                                           a.owner == c.code))
-                               .outerjoin(spent, spent.c.account == a.id).outerjoin(granted, granted.c.account == a.id)
-                               .outerjoin(time, time.c.client_code == c.code)
-                               .outerjoin(props, props.c.client_code == c.code))
-                  .where(scope))
+    t = totals.c
+    per_client = (select(t.pilot_id, t.group_id, t.control, t.spent, t.granted, t.worker_min, t.assistant_min,
+                         t.assistant_cost, t.services_cost, t.client_min, func.coalesce(props.c.approved, 0),
+                         func.coalesce(props.c.rejected, 0))
+                  .select_from(totals.outerjoin(props, props.c.client_code == t.code)))
     cost_cells: dict[tuple, dict[str, Acc]] = {}
     proposal_cells: dict[tuple, list[int]] = {}
     rates = {pid: (p.raw.get("evaluation", {}).get("worker_hourly_cost", 0),
@@ -318,6 +305,32 @@ def ledger_totals():
         return select(both.c.account, func.sum(both.c.cents).label("cents")).group_by(both.c.account).subquery()
 
     return net(("post", "charge"), "debit"), net(("allocation",), "credit")
+
+
+def client_totals(scope):
+    """Per client in ``scope`` (a WHERE clause on the client table): code, pilot, group and
+    arm, what the budget was granted and spent (cents, from the ledger), and the time
+    log's totals: worker, assistant and client minutes, assistant and usual-services costs."""
+    c, a, tl = ClientRow.__table__.c, AccountRow.__table__.c, TimeLogRow.__table__.c
+    spent, granted = ledger_totals()
+
+    def total(column, who: str, label: str):
+        return func.sum(case((tl.who == who, column), else_=0)).label(label)
+
+    time = (select(tl.client_code, total(tl.minutes, "worker", "worker_min"),
+                   total(tl.minutes, "assistant", "assistant_min"), total(tl.cost, "assistant", "assistant_cost"),
+                   total(tl.cost, "services", "services_cost"), total(tl.minutes, "client", "client_min"))
+            .group_by(tl.client_code).subquery())
+    zero = lambda column, label: func.coalesce(column, 0).label(label)  # noqa: E731
+    return (select(c.code, c.pilot_id, c.group_id, c.control, zero(spent.c.cents, "spent"),
+                   zero(granted.c.cents, "granted"),
+                   *(zero(time.c[k], k) for k in ("worker_min", "assistant_min", "assistant_cost", "services_cost",
+                                                  "client_min")))
+            .select_from(ClientRow.__table__
+                         .outerjoin(AccountRow, and_(a.pilot_id == c.pilot_id, a.kind == "budget", a.owner == c.code))
+                         .outerjoin(spent, spent.c.account == a.id).outerjoin(granted, granted.c.account == a.id)
+                         .outerjoin(time, time.c.client_code == c.code))
+            .where(scope))
 
 
 def _fig(cost: dict[str, Acc], key: str, digits: int = 2, *, hide: bool = False) -> dict[str, Any]:
