@@ -201,39 +201,28 @@ def compute(uow: UnitOfWork, pilot_ids: list[str], *, today: dt.date | None = No
             provisional_scales = set(inst.schema["x-avain"].get("provisional_scales", ()))
             for scale in inst.scales:
                 accs = {(g, arm): change.get((pid, g, arm, name, scale)) for g in groups for arm in ARMS}
-                n_of = {key: (a["change"].n if a else 0) for key, a in accs.items()}
-                hide = {arm: hidden_groups({g: n_of[(g, arm)] for g in groups[1:]}) for arm in ARMS}
-                shown = {key: a is not None and n_of[key] >= MIN_CELL and key[0] not in hide[key[1]]
-                         for key, a in accs.items()}
+                visible = _visible({key: a["change"] if a else None for key, a in accs.items()}, groups)
                 for group in groups:
                     row = {"instrument": name, "version": inst.version,
                            "provisional": inst.provisional or scale in provisional_scales,
                            "scale": scale, "group": group}
                     for arm in ARMS:
-                        acc = accs[(group, arm)]
-                        row[arm] = ({k: v.figures(hide=not shown[(group, arm)]) for k, v in acc.items()} if acc
+                        acc, hide = accs[(group, arm)], visible[(group, arm)] is None
+                        row[arm] = ({k: v.figures(hide=hide) for k, v in acc.items()} if acc
                                     else {"change": Acc().figures(), "start": Acc().figures(), "end": Acc().figures()})
-                    row["difference"] = _difference(
-                        group, groups,
-                        lambda g, arm, accs=accs, shown=shown: accs[(g, arm)]["change"] if shown[(g, arm)] else None)
+                    row["difference"] = _difference(group, groups, visible)
                     outcomes.append(row)
         for family, variants in _families([known[n] for n in used if n in known and known[n].points == ("end",)]):
-            scales = sorted({s for v in variants.values() for s in v.scales})
-            for scale in scales:
+            for scale in sorted({s for v in variants.values() for s in v.scales}):
                 accs = {(g, arm): levels.get((pid, g, arm, variants[arm].name, scale)) if arm in variants else None
                         for g in groups for arm in ARMS}
-                hide = {arm: hidden_groups({g: (accs[(g, arm)].n if accs[(g, arm)] else 0) for g in groups[1:]})
-                        for arm in ARMS}
-                shown = {key: a is not None and a.n >= MIN_CELL and key[0] not in hide[key[1]]
-                         for key, a in accs.items()}
+                visible = _visible(accs, groups)
                 for group in groups:
                     end_levels.append({
                         "family": family, "scale": scale, "group": group,
-                        **{arm: (accs[(group, arm)].figures(hide=not shown[(group, arm)]) if accs[(group, arm)]
-                                 else Acc().figures()) for arm in ARMS},
-                        "difference": _difference(
-                            group, groups,
-                            lambda g, arm, accs=accs, shown=shown: accs[(g, arm)] if shown[(g, arm)] else None)})
+                        **{arm: (accs[(group, arm)].figures(hide=visible[(group, arm)] is None)
+                                 if accs[(group, arm)] else Acc().figures()) for arm in ARMS},
+                        "difference": _difference(group, groups, visible)})
         report_pilots.append({"pilot": pid, "name": pilot.name, "groups": groups[1:], "cells": cells,
                               "outcomes": outcomes, "end_levels": end_levels,
                               "cost_effectiveness": _cost_effectiveness(cells, outcomes, groups, cost_cells, pid),
@@ -261,13 +250,22 @@ def hidden_groups(ns: dict[str, int]) -> set[str]:
     return hidden
 
 
-def _difference(group: str, groups: list[str], acc_of) -> float | None:
+def _visible(accs: dict[tuple[str, str], Acc | None], groups: list[str]) -> dict[tuple[str, str], Acc | None]:
+    """``accs`` (by group and arm) with every withheld figure replaced by None: fewer than
+    ``MIN_CELL`` clients, or hidden so that no small group can be worked out from the total."""
+    hidden = {arm: hidden_groups({g: (accs[(g, arm)].n if accs[(g, arm)] else 0) for g in groups[1:]})
+              for arm in ARMS}
+    return {key: a if a is not None and a.n >= MIN_CELL and key[0] not in hidden[key[1]] else None
+            for key, a in accs.items()}
+
+
+def _difference(group: str, groups: list[str], visible: dict[tuple[str, str], Acc | None]) -> float | None:
     """HB minus control in a group; across groups (``*``), the groups' differences weighted
     by their clients, over the groups where both arms are shown (like with like)."""
     members = groups[1:] if group == "*" else [group]
     total = weight = 0.0
     for g in members:
-        hb, ctl = acc_of(g, "hb"), acc_of(g, "control")
+        hb, ctl = visible.get((g, "hb")), visible.get((g, "control"))
         if hb is None or ctl is None:
             continue
         w = hb.n + ctl.n
@@ -350,8 +348,8 @@ def _cost_effectiveness(cells: list[dict], outcomes: list[dict], groups: list[st
     never given."""
     shown = {(c["group"], c["arm"]): not c["suppressed"] and c["cost_per_client_eur"]["mean"] is not None
              for c in cells}
-    d_cost_of = {g: _difference(g, groups, lambda gg, arm: cost_cells[(pid, gg, arm)]["total"]
-                                if shown.get((gg, arm)) else None) for g in groups}
+    costs = {key: cost_cells[(pid, *key)]["total"] for key, ok in shown.items() if ok}
+    d_cost_of = {g: _difference(g, groups, costs) for g in groups}
     out = []
     for row in outcomes:
         d_cost, d_effect = d_cost_of[row["group"]], row["difference"]
