@@ -115,6 +115,24 @@ def _cell(v: Any) -> str:
     return "–" if v is None else html.escape(str(v))
 
 
+class Markup(str):
+    """HTML that goes into a cell as it is (already escaped)."""
+
+
+def _group(group: str) -> str:
+    return "all groups" if group == "*" else group
+
+
+def _table(head: list[str], rows) -> str:
+    """An HTML table; every cell through :func:`_cell` (figures with their interval and n,
+    "n < 5" where suppressed), escaped unless it is :class:`Markup`."""
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    for row in rows:
+        out.append("<tr>" + "".join(f"<td>{v if isinstance(v, Markup) else _cell(v)}</td>" for v in row) + "</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
 def page(data: dict[str, Any], made: dict[str, list[dict[str, str]]]) -> str:
     esc = html.escape
     parts = ["<!doctype html><html lang='en'><meta charset='utf-8'><title>avain evaluation report</title>",
@@ -126,45 +144,28 @@ def page(data: dict[str, Any], made: dict[str, list[dict[str, str]]]) -> str:
              f"<p>As of {esc(data['as_of'])}. {esc(data['note'])}</p>"]
     for p in data["pilots"]:
         parts.append(f"<h2>{esc(p['pilot'])}: {esc(p['name'])}</h2>")
-        parts.append("<table><tr><th>group</th><th>arm</th><th>clients</th><th>cost per client, €</th>"
-                     "<th>worker minutes per client</th><th>client minutes per client</th><th>budget use</th>"
-                     "<th>proposals approved</th><th>rejected</th></tr>")
-        for c in p["cells"]:
-            parts.append(
-                f"<tr><td>{'all groups' if c['group'] == '*' else esc(c['group'])}</td><td>{c['arm']}</td>"
-                f"<td>{'n < 5' if c['suppressed'] else c['clients']}</td><td>{_cell(c['cost_per_client_eur'])}</td>"
-                f"<td>{_cell(c['worker_minutes_per_client'])}</td><td>{_cell(c['client_minutes_per_client'])}</td>"
-                f"<td>{_cell(c['budget_use_share'])}</td><td>{_cell(c['proposals']['approved'])}</td>"
-                f"<td>{_cell(c['proposals']['rejected'])}</td></tr>")
-        parts.append("</table>")
+        parts.append(_table(
+            ["group", "arm", "clients", "cost per client, €", "worker minutes per client",
+             "client minutes per client", "budget use", "proposals approved", "rejected"],
+            ([_group(c["group"]), c["arm"], "n < 5" if c["suppressed"] else c["clients"], c["cost_per_client_eur"],
+              c["worker_minutes_per_client"], c["client_minutes_per_client"], c["budget_use_share"],
+              c["proposals"]["approved"], c["proposals"]["rejected"]] for c in p["cells"])))
         if p["outcomes"]:
-            parts.append("<table><tr><th>instrument</th><th>scale</th><th>group</th><th>HB change</th>"
-                         "<th>control change</th><th>difference</th></tr>")
-            for o in p["outcomes"]:
-                name = esc(o["instrument"]) + (" <small>(provisional scoring)</small>" if o["provisional"] else "")
-                parts.append(f"<tr><td>{name}</td><td>{esc(o['scale'])}</td>"
-                             f"<td>{'all groups' if o['group'] == '*' else esc(o['group'])}</td>"
-                             f"<td>{_cell(o['hb']['change'])}</td><td>{_cell(o['control']['change'])}</td>"
-                             f"<td>{_cell(o['difference'])}</td></tr>")
-            parts.append("</table>")
+            parts.append(_table(
+                ["instrument", "scale", "group", "HB change", "control change", "difference"],
+                ([Markup(esc(o["instrument"]) + (" <small>(provisional scoring)</small>" if o["provisional"] else "")),
+                  o["scale"], _group(o["group"]), o["hb"]["change"], o["control"]["change"], o["difference"]]
+                 for o in p["outcomes"])))
         if p["end_levels"]:
-            parts.append("<table><tr><th>at the end</th><th>scale</th><th>group</th><th>HB</th><th>control</th>"
-                         "<th>difference</th></tr>")
-            for e in p["end_levels"]:
-                parts.append(f"<tr><td>{esc(e['family'])}</td><td>{esc(e['scale'])}</td>"
-                             f"<td>{'all groups' if e['group'] == '*' else esc(e['group'])}</td>"
-                             f"<td>{_cell(e['hb'])}</td><td>{_cell(e['control'])}</td>"
-                             f"<td>{_cell(e['difference'])}</td></tr>")
-            parts.append("</table>")
+            parts.append(_table(["at the end", "scale", "group", "HB", "control", "difference"],
+                                ([e["family"], e["scale"], _group(e["group"]), e["hb"], e["control"], e["difference"]]
+                                 for e in p["end_levels"])))
         ce = [r for r in p["cost_effectiveness"] if r["group"] == "*"]
         if ce:
-            parts.append("<table><tr><th>cost-effectiveness (all groups)</th><th>scale</th><th>cost difference, €</th>"
-                         "<th>effect difference</th><th>quadrant</th><th>€ per scale point</th></tr>")
-            for r in ce:
-                parts.append(f"<tr><td>{esc(r['instrument'])}</td><td>{esc(r['scale'])}</td>"
-                             f"<td>{_cell(r['cost_difference_eur'])}</td><td>{_cell(r['effect_difference'])}</td>"
-                             f"<td>{_cell(r['quadrant'])}</td><td>{_cell(r['eur_per_scale_point'])}</td></tr>")
-            parts.append("</table>")
+            parts.append(_table(["cost-effectiveness (all groups)", "scale", "cost difference, €",
+                                 "effect difference", "quadrant", "€ per scale point"],
+                                ([r["instrument"], r["scale"], r["cost_difference_eur"], r["effect_difference"],
+                                  r["quadrant"], r["eur_per_scale_point"]] for r in ce)))
         if p["unknown_instruments"]:
             parts.append(f"<p><strong>Not in this report:</strong> the pilot names instruments no loaded plugin "
                          f"registers: {esc(', '.join(p['unknown_instruments']))}.</p>")
