@@ -46,7 +46,7 @@ from ..models import (
     WorkerRow,
 )
 from ..uow import UnitOfWork
-from . import consent
+from . import consent, pilots
 from .common import check_actor, reach_client, record, scope_clause, session
 
 #: The longest message text, in characters (a long letter; a document goes as an attachment).
@@ -232,14 +232,19 @@ def _check_attachments(attachments: Sequence[tuple[str, bytes]]) -> list[tuple[s
     return checked
 
 
+def _insert_new(uow: UnitOfWork, model, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows``, leaving alone any whose key is taken (INSERT … ON CONFLICT DO
+    NOTHING, in the dialect of the unit's connection)."""
+    conn = uow.core_connection()
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(insert(model.__table__).on_conflict_do_nothing(), rows)
+
+
 def _lock_thread(uow: UnitOfWork, client: ClientRow, at: dt.datetime) -> MessageThreadRow:
     """The client's thread row, made if missing and locked for this transaction, so two
     messages written at once both count."""
-    conn = uow.core_connection()
-    values = {"client_code": client.code, "pilot_id": client.pilot_id, "messages": 0, "last_at": at}
-    table = MessageThreadRow.__table__
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["client_code"]))
+    _insert_new(uow, MessageThreadRow, [{"client_code": client.code, "pilot_id": client.pilot_id, "messages": 0,
+                                         "last_at": at}])
     s = session(uow)
     return s.execute(select(MessageThreadRow).where(MessageThreadRow.client_code == client.code)
                      .with_for_update().execution_options(populate_existing=True)).scalar_one()
@@ -274,16 +279,10 @@ def _append(uow: UnitOfWork, client: ClientRow, *, author_role: str, author: str
     s.flush()
     people = participants(uow, client)
     recipients = tuple(p for p in people.values() if p != author)
-    uow.emit("avain_message_sent", pilot=_pilot(uow, client.pilot_id),
+    uow.emit("avain_message_sent", pilot=pilots.get(uow, client.pilot_id),
              message=Message(row.id, client.code, client.pilot_id, author_role, author, event, ref[0], ref[1],
                              at, recipients, len(attachments)))
     return row, files
-
-
-def _pilot(uow: UnitOfWork, pilot_id: str):
-    from . import pilots
-
-    return pilots.get(uow, pilot_id)
 
 
 def send(uow: UnitOfWork, code: str, *, text: str, ref: str | None = None,
@@ -339,7 +338,7 @@ def _receipts(uow: UnitOfWork, ids: list[int]) -> dict[int, list[dict[str, str]]
     return found
 
 
-def thread(uow: UnitOfWork, code: str, *, mark_read: bool = True) -> dict[str, Any]:
+def thread(uow: UnitOfWork, code: str) -> dict[str, Any]:
     """The client's whole thread, oldest first, decrypted for a participant; what others
     wrote gets the reader's read receipt."""
     client = _thread_client(uow, code, "message.read")
@@ -358,14 +357,10 @@ def thread(uow: UnitOfWork, code: str, *, mark_read: bool = True) -> dict[str, A
                          what=f"attachment {aid}")
         files.setdefault(message_id, []).append({"id": aid, "name": name.decode("utf-8"), "size": size})
     me = str(uow.actor)
-    if mark_read:
-        unread = [r.id for r in rows if r.author_id != me]
-        if unread:
-            conn = uow.core_connection()
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            now = uow.app.clock()
-            conn.execute(insert(MessageReceiptRow.__table__).on_conflict_do_nothing(),
-                         [{"message_id": i, "reader": me, "read_at": now} for i in unread])
+    unread = [r.id for r in rows if r.author_id != me]
+    if unread:
+        now = uow.app.clock()
+        _insert_new(uow, MessageReceiptRow, [{"message_id": i, "reader": me, "read_at": now} for i in unread])
     receipts = _receipts(uow, [r.id for r in rows])
     th = s.get(MessageThreadRow, code)
     return {
@@ -498,7 +493,7 @@ def stats(uow: UnitOfWork, *, pilot_id: str | None = None, now: dt.datetime | No
             .join(ClientRow, c.code == m.client_code).where(m.side.is_not(None))
             .order_by(m.client_code, m.id))
     if pilot_id is not None:
-        _pilot(uow, pilot_id)  # an unknown pilot is an error, not zeros
+        pilots.get(uow, pilot_id)  # an unknown pilot is an error, not zeros
         stmt = stmt.where(m.pilot_id == pilot_id)
     clause = scope_clause(uow, m.client_code)
     if clause is not None:
