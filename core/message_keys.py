@@ -27,6 +27,7 @@ import hashlib
 import os
 import secrets
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from attrs import field, frozen
@@ -143,8 +144,21 @@ def load(url: str) -> Keyring | None:
         keys = tuple(MessageKey.parse(p, where=f"{KEY_ENV} (key {i})") for i, p in enumerate(parts, 1))
         return Keyring(keys, "env")
     path = default_key_path(url)
-    if path is None or not path.exists():
+    if path is None:
         return None
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return _read_file(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _read_file(name: str, inode: int, mtime_ns: int, size: int) -> Keyring:
+    """The key file ``name`` as it is (inode, time, size): read and parsed once, not for
+    every message. Every write replaces the file (a new inode), so a rotated file is read
+    again."""
+    path = Path(name)
     try:
         lines = [(n, line) for n, line in enumerate(path.read_text("ascii").splitlines(), 1)
                  if line.strip() and not line.lstrip().startswith("#")]
@@ -152,8 +166,7 @@ def load(url: str) -> Keyring | None:
         raise ConfigError(f"{path}: cannot read the message key file: {exc}") from exc
     if not lines:
         raise ConfigError(f"{path}: the message key file holds no key")
-    return Keyring(tuple(MessageKey.parse(line, where=f"{path}, line {n}") for n, line in lines),
-                   "file", path)
+    return Keyring(tuple(MessageKey.parse(line, where=f"{path}, line {n}") for n, line in lines), "file", path)
 
 
 def write_file(path: Path, keys: tuple[MessageKey, ...], *, exclusive: bool = False) -> None:
