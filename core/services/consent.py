@@ -19,7 +19,7 @@ from .common import reach_client, record, session
 PURPOSES = ("evaluation", "dialogue")
 
 
-def _check_purpose(purpose: str) -> str:
+def check_purpose(purpose: str) -> str:
     if purpose not in PURPOSES:
         raise ValidationError(f"--purpose: {purpose!r} is not a purpose of consent (one of {', '.join(PURPOSES)})")
     return purpose
@@ -28,7 +28,7 @@ def _check_purpose(purpose: str) -> str:
 def set_consent(uow: UnitOfWork, code: str, *, purpose: str, given: bool,
                 on_date: dt.date | None = None) -> dict[str, Any]:
     """Record that the client gave (or withdrew) consent for ``purpose`` on a day."""
-    _check_purpose(purpose)
+    check_purpose(purpose)
     reach_client(uow, code, "client.consent")
     on_date = on_date or dt.date.today()
     s = session(uow)
@@ -70,7 +70,7 @@ def consents(uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
 def consenting(purpose: str, on_date: dt.date):
     """A select of the codes of the clients whose consent for ``purpose`` is in force on
     ``on_date``: given on or before it, not withdrawn by then (for ``IN`` clauses)."""
-    _check_purpose(purpose)
+    check_purpose(purpose)
     return select(ConsentRow.client_code).where(
         ConsentRow.purpose == purpose, ConsentRow.given_on <= on_date,
         ConsentRow.withdrawn_on.is_(None) | (ConsentRow.withdrawn_on > on_date))
@@ -99,6 +99,6 @@ def record_at_enrolment(uow: UnitOfWork, code: str, purposes: Iterable[str], on_
     """The consents a client gave when joining, in the enrolment's transaction."""
     s = session(uow)
     for purpose in dict.fromkeys(purposes):
-        _check_purpose(purpose)
+        check_purpose(purpose)
         s.add(ConsentRow(client_code=code, purpose=purpose, given_on=on_date, recorded_by=str(uow.actor),
                          recorded_at=dt.datetime.now(dt.UTC)))

@@ -153,10 +153,22 @@ def convert(instrument: Instrument, item: str, text: str) -> Any:
 # --- responses ------------------------------------------------------------------------------
 
 
-def _check_response(uow: UnitOfWork, client: ClientRow, instrument: Instrument, point: str,
-                    answered_on: dt.date) -> list[str]:
-    """What rules out this response before its answers are looked at, as (field: reason)."""
-    pilot = pilots.get(uow, client.pilot_id)
+def _stored(uow: UnitOfWork, instrument: str, codes: list[str]) -> dict[str, list[tuple[str, dt.date]]]:
+    """The measurements already stored of ``instrument`` for ``codes``: (point, day) by client."""
+    r = SurveyResponseRow.__table__.c
+    found: dict[str, list[tuple[str, dt.date]]] = {}
+    for i in range(0, len(codes), 5000):
+        for code, point, day in uow.core_connection().execute(
+                select(r.client_code, r.point, r.answered_on)
+                .where(r.instrument == instrument, r.client_code.in_(codes[i:i + 5000]))):
+            found.setdefault(code, []).append((point, day))
+    return found
+
+
+def _check_response(client: ClientRow, pilot: Pilot, instrument: Instrument, point: str, answered_on: dt.date,
+                    stored: list[tuple[str, dt.date]]) -> list[str]:
+    """What rules out this response before its answers are looked at, as (field: reason);
+    ``stored`` are the client's measurements of the instrument already in the database."""
     if instrument.name not in pilot_instruments(pilot):
         return [f"instrument: pilot {pilot.id} does not use {instrument.name} (its instruments: "
                 f"{', '.join(pilot_instruments(pilot)) or 'none'})"]
@@ -179,9 +191,7 @@ def _check_response(uow: UnitOfWork, client: ClientRow, instrument: Instrument, 
         problems.append(f"answered_on: {answered_on.isoformat()} is in the future")
     if problems:
         return problems
-    earlier = session(uow).execute(select(SurveyResponseRow.point, SurveyResponseRow.answered_on).where(
-        SurveyResponseRow.client_code == client.code, SurveyResponseRow.instrument == instrument.name)).all()
-    return _order_problems(client.code, instrument.name, point, answered_on, earlier)
+    return _order_problems(client.code, instrument.name, point, answered_on, stored)
 
 
 def _order_problems(code: str, instrument: str, point: str, answered_on: dt.date,
@@ -227,8 +237,9 @@ def record_response(uow: UnitOfWork, code: str, *, instrument: str, point: str, 
     client = reach_client(uow, code, "eval.record")
     inst = get_instrument(uow, instrument)
     options = {"instrument": "--instrument", "point": "--point", "answered_on": "--date"}
-    problems = [options[field] + ":" + rest for field, rest in
-                (p.split(":", 1) for p in _check_response(uow, client, inst, point, answered_on))]
+    checked = _check_response(client, pilots.get(uow, client.pilot_id), inst, point, answered_on,
+                              _stored(uow, inst.name, [code]).get(code, []))
+    problems = [options[field] + ":" + rest for field, rest in (p.split(":", 1) for p in checked)]
     problems += [f"--answer {p}" for p in validate(inst, answers)]
     if problems:
         raise ValidationError(problems[0] if len(problems) == 1 else
@@ -325,6 +336,8 @@ def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, An
     s = session(uow)
     planned: list[tuple[ClientRow, str, dt.date, dict]] = []
     in_file: dict[str, list[tuple[str, dt.date]]] = {}
+    stored = _stored(uow, inst.name, sorted({str(item["client"]) for _, item in rows}))
+    pilot_of: dict[str, Pilot] = {}
     for n, item in rows:
         where = f"{path.name}, row {n}" if path.suffix.lower() != ".json" else f"{path.name}, response {n}"
         code = str(item["client"])
@@ -346,7 +359,9 @@ def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, An
         answers = item["answers"] if isinstance(item["answers"], dict) else {}
         if not isinstance(item["answers"], dict):
             problems.append(f"{where}, answers: not an object")
-        row_problems = _check_response(uow, client, inst, point, day)
+        if client.pilot_id not in pilot_of:
+            pilot_of[client.pilot_id] = pilots.get(uow, client.pilot_id)
+        row_problems = _check_response(client, pilot_of[client.pilot_id], inst, point, day, stored.get(code, []))
         row_problems += validate(inst, answers)
         if point in MEASUREMENT_POINTS:  # against the client's earlier rows of this file
             row_problems += [p.replace("already has", "has, earlier in the file,", 1)

@@ -177,7 +177,7 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     reasons = _reasons(uow.hooks.avain_check_eligibility(
         pilot=pilot, client=applicant, assessment=MappingProxyType(dict(assessment or {}))))
     for purpose in consents:
-        consent._check_purpose(purpose)
+        consent.check_purpose(purpose)
     if not control:
         reasons += _reasons(uow.hooks.avain_check_intake(
             pilot=pilot, client=applicant, on_date=on_date,
