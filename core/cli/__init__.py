@@ -94,6 +94,7 @@ from . import (  # noqa: E402
     budget_cmds,
     db_cmds,
     demo_cmds,
+    letter_cmds,  # noqa: F401  (adds `letter` to the decision, commitment and ledger groups)
     message_cmds,
     people_cmds,
     pilot_cmds,
