@@ -80,13 +80,18 @@ def render_html(kind: str, doc: dict[str, Any], lang: str) -> str:
 def render_pdf(html: str) -> bytes:
     """The same HTML as PDF (A4, fonts of the system)."""
     import logging
-
-    import weasyprint
+    import warnings
 
     # WeasyPrint logs every CSS property it ignores; the letters need none of that noise.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    return weasyprint.HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
+    with warnings.catch_warnings():
+        # Where the system lacks HarfBuzz-Subset, WeasyPrint subsets fonts itself and says so
+        # with a DeprecationWarning about its future versions; the PDF is the same.
+        warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
+        import weasyprint
+
+        return weasyprint.HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
 
 
 def write_files(out: Path, files: dict[str, bytes]) -> list[Path]:
