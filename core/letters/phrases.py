@@ -28,7 +28,8 @@ FI = {
     "monthly_amount": "Budjetti kuukaudessa",
     "budget_for": "Budjetti kuukaudelle {period}",
     "budget_heading": "Budjetin määrä ja sen laskeminen",
-    "budget_fixed": "Budjetin määrä on kirjattu päätökseen kiinteänä kuukausisummana.",
+    "budget_fixed": ("Budjetti on kiinteä kuukausisumma: päätökseen kirjattu määrä tai kokeilun perusbudjetti, "
+                     "kuitenkin enintään kokeilun kuukausikatto."),
     "budget_lines": "Budjetti on laskettu asiakassuunnitelmanne palveluista seuraavasti:",
     "validity_heading": "Voimassaolo",
     "validity_text": "Päätös on voimassa {valid_from}–{valid_to}. Budjetti avataan kuukausittain.",
@@ -55,6 +56,7 @@ FI = {
     "reasons_client": ("Olette henkilökohtaisen budjetoinnin kokeilun asiakas. Palvelutarpeenne on arvioitu ja "
                        "teille on laadittu asiakassuunnitelma, jonka palveluihin budjetti myönnetään."),
     "reasons_amount": "Budjetin määrä perustuu edellä esitettyyn laskelmaan ({rule}).",
+    "reasons_fixed": "Budjetin määrä on edellä mainittu kiinteä kuukausisumma kokeilun sääntöjen mukaisesti.",
     "reasons_law": ("Sovelletut oikeusohjeet: sosiaalihuoltolaki (1301/2014), laki sosiaalihuollon asiakkaan "
                     "asemasta ja oikeuksista (812/2000), hallintolaki (434/2003) 44–45 §."),
     "decided_by": "Päätöksen tekijä",
@@ -166,7 +168,8 @@ SV = {
     "monthly_amount": "Budget per månad",
     "budget_for": "Budget för månaden {period}",
     "budget_heading": "Budgetens belopp och hur det beräknats",
-    "budget_fixed": "Budgetens belopp har antecknats i beslutet som ett fast månadsbelopp.",
+    "budget_fixed": ("Budgeten är ett fast månadsbelopp: det belopp som antecknats i beslutet eller försökets "
+                     "grundbudget, dock högst försökets månadstak."),
     "budget_lines": "Budgeten har beräknats utifrån tjänsterna i er klientplan enligt följande:",
     "validity_heading": "Giltighet",
     "validity_text": "Beslutet gäller {valid_from}–{valid_to}. Budgeten öppnas månadsvis.",
@@ -193,6 +196,7 @@ SV = {
     "reasons_client": ("Ni är klient i försöket med personlig budget. Ert servicebehov har bedömts och en "
                        "klientplan har utarbetats för er; budgeten beviljas för tjänsterna i den."),
     "reasons_amount": "Budgetens belopp grundar sig på beräkningen ovan ({rule}).",
+    "reasons_fixed": "Budgetens belopp är det fasta månadsbelopp som nämns ovan, enligt försökets regler.",
     "reasons_law": ("Tillämpade rättsregler: socialvårdslagen (1301/2014), lagen om klientens ställning och "
                     "rättigheter inom socialvården (812/2000), förvaltningslagen (434/2003) 44–45 §."),
     "decided_by": "Beslutsfattare",
@@ -302,7 +306,8 @@ EN = {
     "monthly_amount": "Budget per month",
     "budget_for": "Budget for {period}",
     "budget_heading": "The budget and how it was calculated",
-    "budget_fixed": "The budget is a fixed monthly amount written on the decision.",
+    "budget_fixed": ("The budget is a fixed monthly amount: the amount written on the decision or the pilot's "
+                     "default budget, at most the pilot's monthly cap."),
     "budget_lines": "The budget was calculated from the services of your care plan as follows:",
     "validity_heading": "Validity",
     "validity_text": "The decision is valid {valid_from}–{valid_to}. The budget is opened month by month.",
@@ -329,6 +334,7 @@ EN = {
     "reasons_client": ("You are a client of the personal budgeting pilot. Your need for services has been "
                        "assessed and a care plan has been made with you; the budget is granted for its services."),
     "reasons_amount": "The amount of the budget is based on the calculation above ({rule}).",
+    "reasons_fixed": "The budget is the fixed monthly amount above, under the pilot's rules.",
     "reasons_law": ("Legal basis: Social Welfare Act (1301/2014), Act on the Status and Rights of Social Welfare "
                     "Clients (812/2000), Administrative Procedure Act (434/2003) sections 44–45."),
     "decided_by": "Decided by",

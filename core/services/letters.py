@@ -200,7 +200,7 @@ def commitment_letter(uow: UnitOfWork, commitment_id: int, *, lang: str = "fi",
 def statement_letter(uow: UnitOfWork, code: str, period: Period, *, lang: str | None = None,
                      reason: str = "statement letter", sent_on: dt.date | None = None) -> dict[str, Any]:
     """``avain ledger letter``: a client's month — the budget, what was committed,
-    invoiced and paid, carried over or lapsed — and the balance now."""
+    invoiced and paid, carried over or lapsed — and the balance on the day it is made."""
     client = reach_client(uow, code, "ledger.read")
     lang = _lang(client, lang)
     data = statements.statement(uow, code, period=str(period))
@@ -227,7 +227,7 @@ def statement_letter(uow: UnitOfWork, code: str, period: Period, *, lang: str | 
         "summary": {k: int(v) for k, v in sums.items()},
         "events": [{"date": line["date"], "what": line["what"] if line["what"] in labels else "corrected",
                     "amount": line["amount"], "effect": line["effect_on_available"]} for line in data["lines"]],
-        "balance": data["balance"], **dates,
+        "balance": data["balance"], "balance_on": dt.date.today(), **dates,
     }
     record(uow, "letter.statement_written", code,
            after={"period": str(period), "lang": lang, "named": doc["recipient"]["name"] is not None})
