@@ -140,3 +140,13 @@ def test_an_out_folder_that_is_a_symlink_is_refused(tmp_path):
     with pytest.raises(Refused, match="symbolic link"):
         letters.write_files(tmp_path / "link", {"a.html": b"x"})
     assert not any(real.iterdir())
+
+
+def test_commands_start_without_loading_jinja2_or_weasyprint():
+    import subprocess
+    import sys
+
+    code = ("import sys, avain.core.cli; "
+            "print(sorted(m for m in ('jinja2', 'weasyprint') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
