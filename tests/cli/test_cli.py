@@ -617,6 +617,10 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
                            "--minutes", "30", "--date", "{today}"],
     "avain eval report": ["eval", "report", "--pilot", "example", "--out", "{tmp_dir}/report"],
     "avain eval export": ["--as", "evaluator", "eval", "export", "--out", "{tmp_dir}/export"],
+    "avain decision letter": ["--as", "worker:example-01", "decision", "letter", MINE, "--out", "{tmp_dir}/letters"],
+    "avain commitment letter": ["--as", "finance", "commitment", "letter", "{pending_commitment}", "--out",
+                                "{tmp_dir}/letters"],
+    "avain ledger letter": ["ledger", "letter", MINE, "--period", "2018-01", "--out", "{tmp_dir}/letters"],
 }
 
 
