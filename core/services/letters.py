@@ -133,8 +133,8 @@ def decision_letter(uow: UnitOfWork, code: str, *, decision_id: int | None = Non
                             .join(ProposalRow, ProposalRow.id == CommitmentRow.proposal_id)
                             .join(ProviderRow, ProviderRow.id == CommitmentRow.provider_id)
                             .where(CommitmentRow.client_code == code,
-                                   CommitmentRow.period >= Period.of(row.valid_from).__str__(),
-                                   CommitmentRow.period <= Period.of(row.valid_to).__str__())
+                                   CommitmentRow.period >= str(Period.of(row.valid_from)),
+                                   CommitmentRow.period <= str(Period.of(row.valid_to)))
                             .order_by(CommitmentRow.id)).all()
     more = _service_names(uow, [c[1] for c in commitments], lang)
     decided = _worker(uow, row.decided_by)
@@ -219,14 +219,13 @@ def statement_letter(uow: UnitOfWork, code: str, period: Period, *, lang: str | 
         .join(CommitmentRow, CommitmentRow.id == InvoiceRow.commitment_id)
         .where(InvoiceRow.client_code == code, InvoiceRow.status == "paid",
                CommitmentRow.period == str(period))).scalar_one()
-    labels = {"granted", "carried over", "committed", "spent", "released", "lapsed", "corrected"}
     dates = _dates(sent_on)
     doc = {
         "kind": "statement", "lang": lang, "organiser": _organiser(uow, client.pilot_id),
         "recipient": _recipient(uow, code, reason), "period": str(period),
         "summary": {k: int(v) for k, v in sums.items()},
-        "events": [{"date": line["date"], "what": line["what"] if line["what"] in labels else "corrected",
-                    "amount": line["amount"], "effect": line["effect_on_available"]} for line in data["lines"]],
+        "events": [{"date": line["date"], "what": line["what"], "amount": line["amount"],
+                    "effect": line["effect_on_available"]} for line in data["lines"]],
         "balance": data["balance"], "balance_on": dt.date.today(), **dates,
     }
     record(uow, "letter.statement_written", code,
