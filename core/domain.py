@@ -158,6 +158,23 @@ class Period:
         return f"{self.year:04d}-{self.month:02d}"
 
 
+def prorate(monthly: int, period: Period, first: dt.date, last: dt.date) -> tuple[int, str | None]:
+    """The part of ``monthly`` cents for the days of ``period`` within [first, last], and a
+    note saying so (None for the whole month). Cumulative: the share of days 1..b minus
+    the share of days 1..a-1, each rounded down, so the parts of a month split at any days
+    add up to exactly the monthly amount (the remainder cents go to the later parts)."""
+    start = max(first, period.first_day)
+    end = min(last, period.last_day)
+    days = period.last_day.day
+    if end < start:
+        return 0, f"the decision does not cover {period}"
+    if start == period.first_day and end == period.last_day:
+        return monthly, None
+    amount = monthly * end.day // days - monthly * (start.day - 1) // days
+    return amount, (f"{end.day - start.day + 1} of {days} days in {period} "
+                    f"({start.day}.–{end.day}.{period.month}.): {Money(amount).fi()}")
+
+
 def fi_date(day: dt.date) -> str:
     """Finnish display of a date: ``d.m.yyyy``."""
     return f"{day.day}.{day.month}.{day.year}"
