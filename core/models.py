@@ -299,7 +299,7 @@ class ProposalRow(SQLModel, table=True):
     units: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     service_date: dt.date
     text: str | None = None
-    status: str = Field(max_length=16)  # proposed, approved, rejected
+    status: str = Field(max_length=16)  # proposed, approved, rejected, expired
     proposed_by: str = Field(max_length=100)
     proposed_at: dt.datetime
     decided_by: str | None = Field(default=None, max_length=100)

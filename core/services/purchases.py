@@ -138,6 +138,7 @@ def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amoun
         raise ValidationError("--units: a whole number of units from 1 to 1000")
     if catalogue.get_service(uow, service) is None:
         raise NotFound(f"--service: {service!r} is not in the catalogue; see `avain catalogue search`")
+    _check_service_date(uow, client, service_date)
     row = ProposalRow(client_code=code, pilot_id=client.pilot_id, service=service, units=units,
                       provider_id=provider.id, amount=amount.cents, service_date=service_date,
                       text=text, status="proposed", proposed_by=str(uow.actor), proposed_at=_now())
@@ -153,6 +154,20 @@ def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amoun
     uow.emit("avain_proposal_made", pilot=pilots.get(uow, client.pilot_id),
              proposal=proposal_record(row))
     return data
+
+
+def _check_service_date(uow: UnitOfWork, client: ClientRow, service_date: dt.date) -> None:
+    """A proposal's date must be one its budget can pay for: not before the client was
+    enrolled, in a month the pilot has open."""
+    if service_date < client.enrolled_on:
+        raise ValidationError(f"--date: {service_date.isoformat()} is before the client was enrolled "
+                              f"({client.enrolled_on.isoformat()})")
+    period = Period.of(service_date)
+    status = session(uow).get(BudgetPeriodRow, (client.pilot_id, str(period)))
+    if status is None or status.status != "open":
+        raise Refused(f"--date: {service_date.isoformat()} is in a month that is not open: "
+                      f"{client.pilot_id} {period} is not open for spending "
+                      f"({status.status if status else 'not opened'})")
 
 
 def _proposal_for_decision(uow: UnitOfWork, proposal_id: int) -> tuple[ProposalRow, ClientRow]:
@@ -253,6 +268,27 @@ def reject(uow: UnitOfWork, proposal_id: int, *, reason: str) -> dict[str, Any]:
     uow.emit("avain_proposal_rejected", pilot=pilots.get(uow, row.pilot_id),
              proposal=proposal_record(row), reason=reason.strip())
     return proposal_dict(row)
+
+
+def expire_proposals(uow: UnitOfWork, pilot_id: str, period: Period) -> int:
+    """Proposals of the month still waiting for a decision when the month closes expire
+    (called by closing the month, in its last transaction): each is marked ``expired``,
+    audited, and the client's thread says why. Returns how many expired."""
+    s = session(uow)
+    due = s.execute(select(ProposalRow).where(
+        ProposalRow.pilot_id == pilot_id, ProposalRow.status == "proposed",
+        ProposalRow.service_date >= period.first_day, ProposalRow.service_date <= period.last_day)
+        .order_by(ProposalRow.id)).scalars().all()
+    for row in due:
+        transition(uow, ProposalRow, row.id, frm="proposed",
+                   to={"status": "expired", "decided_by": str(uow.actor), "decided_at": _now(),
+                       "reason": f"{period} closed"})
+        record(uow, "proposal.expired", row.client_code, before={"status": "proposed"},
+               after={"status": "expired", "proposal": row.id, "period": str(period)})
+        _tell(uow, row.client_code, "proposal.expired",
+              f"Proposal {row.id} expired: the month {period} closed before it was decided. "
+              f"Make a new proposal for a day in an open month.", ("proposal", row.id))
+    return len(due)
 
 
 def _scoped_rows(uow: UnitOfWork, model, action: str, *, status: str | None, code: str | None) -> list:

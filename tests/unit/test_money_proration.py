@@ -46,7 +46,7 @@ def test_an_amount_written_from_the_15th_of_december_is_17_of_31_days(pm):
     row = Row(1, "PL-A-01-001", "plain", dt.date(2026, 12, 15), dt.date(2027, 6, 30), 25000, "{}")
     result = pm.hook.avain_compute_budget(pilot=pilot, decision=in_force_parts([row], Period(2026, 12))[0],
                                           period=Period(2026, 12))
-    assert result.amount == Money(25000 * 31 // 31 - 25000 * 14 // 31)  # 137,09 €
+    assert result.amount == Money(25000 * 31 // 31 - 25000 * 14 // 31)  # 137,10 €
     assert "17 of 31 days in 2026-12" in result.explanation
     # the next month is whole again
     whole = pm.hook.avain_compute_budget(pilot=pilot, decision=in_force_parts([row], Period(2027, 1))[0],
