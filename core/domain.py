@@ -175,6 +175,18 @@ def prorate(monthly: int, period: Period, first: dt.date, last: dt.date) -> tupl
                     f"({start.day}.–{end.day}.{period.month}.): {Money(amount).fi()}")
 
 
+def clip_words(text: str, limit: int) -> str:
+    """``text`` at most ``limit`` characters long, cut at a word boundary with an ellipsis
+    when it is longer (a single word longer than the limit is cut at the limit)."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit - 1]
+    if not text[limit - 1].isspace() and not head[-1].isspace():  # the cut is inside a word
+        whole = re.match(r"(?s)(.*\S)\s+\S*$", head)
+        head = whole.group(1) if whole else head
+    return head.rstrip().rstrip(",;:+–-").rstrip() + "…"
+
+
 def fi_date(day: dt.date) -> str:
     """Finnish display of a date: ``d.m.yyyy``."""
     return f"{day.day}.{day.month}.{day.year}"

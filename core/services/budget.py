@@ -300,7 +300,7 @@ def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) 
             continue
         transfers.append({"id": tid, "kind": "allocation", "debit": funding,
                           "credit": accounts[code], "amount": amount,
-                          "period": month, "memo": why[:200]})
+                          "period": month, "memo": why, "on_date": period.first_day})
     if codes:
         transfers += _carry_in(s, pilot_id, period, codes, accounts)
     ledger.bulk_post(s, transfers)
@@ -330,7 +330,8 @@ def _carry_in(s, pilot_id: str, period: Period, codes: list[str], accounts: dict
             continue
         code = out_id.rsplit(":", 1)[1]
         rows.append({"id": in_id, "kind": "carry-over", "debit": holding, "credit": accounts[code],
-                     "amount": amount, "period": str(period), "memo": f"carried over from {prev}"})
+                     "amount": amount, "period": str(period), "memo": f"carried over from {prev}",
+                     "on_date": period.first_day})
     return rows
 
 
@@ -440,7 +441,7 @@ def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
         kind, prefix = ("lapse", "lapse") if action == "lapse" else ("carry-over", "carry-out")
         ledger.transfer(s, f"{prefix}:{pilot_id}:{period}:{acc.owner}", kind=kind, debit=acc.id,
                         credit=target, amount=left, period=str(period),
-                        memo=f"unused budget of {period}")
+                        memo=f"unused budget of {period}", on_date=period.first_day)
         moved += left
     run.cursor = accounts[-1].owner
     s.add(run)
