@@ -21,6 +21,7 @@ from .domain import (
     Worker,
     WorkflowOptions,
     fi_date,
+    prorate,
 )
 from .hookspecs import hookimpl
 
@@ -67,7 +68,9 @@ def avain_workflow_options(pilot: Pilot) -> WorkflowOptions:
 @hookimpl(trylast=True)
 def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> BudgetAmount:
     """The amount written on the decision, else the pilot's default, capped by the pilot's
-    monthly cap. (Called once per client every month: kept to integer work.)"""
+    monthly cap, prorated by days when the decision covers only part of the month (the
+    parts of a month add up to the monthly amount). (Called once per client every month:
+    kept to integer work.)"""
     if decision.monthly_amount is not None:
         cents = decision.monthly_amount.cents
         why = f"{_fi(cents)} per month by decision {decision.id}"
@@ -77,6 +80,9 @@ def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> Bu
     cap = pilot.monthly_cap
     if cap is not None and cents > cap.cents:
         cents, why = cap.cents, f"{why}, capped at {_fi(cap.cents)}"
+    if decision.valid_from > period.first_day or decision.valid_to < period.last_day:
+        cents, note = prorate(cents, period, decision.valid_from, decision.valid_to)
+        why = f"{why}; {note}"
     return BudgetAmount(Money(cents), why, "decision")
 
 

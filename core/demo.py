@@ -371,7 +371,7 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
                 continue
             counts["approved"] += 1
             if rng.random() < 0.1:
-                app.run(worker, purchases.cancel, c["id"])
+                app.run(worker, purchases.cancel, c["id"], on_date=day)
                 counts["cancelled"] += 1
                 continue
             if wf.confirm_receipt:

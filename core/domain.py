@@ -158,6 +158,35 @@ class Period:
         return f"{self.year:04d}-{self.month:02d}"
 
 
+def prorate(monthly: int, period: Period, first: dt.date, last: dt.date) -> tuple[int, str | None]:
+    """The part of ``monthly`` cents for the days of ``period`` within [first, last], and a
+    note saying so (None for the whole month). Cumulative: the share of days 1..b minus
+    the share of days 1..a-1, each rounded down, so the parts of a month split at any days
+    add up to exactly the monthly amount (the remainder cents go to the later parts)."""
+    start = max(first, period.first_day)
+    end = min(last, period.last_day)
+    days = period.last_day.day
+    if end < start:
+        return 0, f"the decision does not cover {period}"
+    if start == period.first_day and end == period.last_day:
+        return monthly, None
+    amount = monthly * end.day // days - monthly * (start.day - 1) // days
+    return amount, (f"{end.day - start.day + 1} of {days} days in {period} "
+                    f"({start.day}.–{end.day}.{period.month}.): {Money(amount).fi()}")
+
+
+def clip_words(text: str, limit: int) -> str:
+    """``text`` at most ``limit`` characters long, cut at a word boundary with an ellipsis
+    when it is longer (a single word longer than the limit is cut at the limit)."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit - 1]
+    if not text[limit - 1].isspace() and not head[-1].isspace():  # the cut is inside a word
+        whole = re.match(r"(?s)(.*\S)\s+\S*$", head)
+        head = whole.group(1) if whole else head
+    return head.rstrip().rstrip(",;:+–-").rstrip() + "…"
+
+
 def fi_date(day: dt.date) -> str:
     """Finnish display of a date: ``d.m.yyyy``."""
     return f"{day.day}.{day.month}.{day.year}"

@@ -185,7 +185,8 @@ def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> Bu
     Kind: decision (firstresult). Called once per client when a month is opened (so keep it
     cheap: no I/O). Return None to defer; the core's fallback takes the amount written on
     the decision, else the pilot's ``budget.default_monthly``, capped at
-    ``budget.monthly_cap``. A zero amount allocates nothing.
+    ``budget.monthly_cap``, prorated by days (``avain.core.domain.prorate``) for a month
+    the decision covers only in part. A zero amount allocates nothing.
 
     Example::
 

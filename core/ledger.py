@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from .db import Prepared
-from .domain import Money
+from .domain import Money, clip_words
 from .errors import Conflict, NotFound, Refused, ValidationError
 from .models import AccountRow, TransferRow
 from .uow import RetryableConflict
@@ -81,12 +81,26 @@ class Transfer:
     period: str | None
     memo: str | None
     created_at: dt.datetime
+    business_date: dt.date
     replayed: bool = False
 
 
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+#: Memos are kept to this many characters, cut between words.
+MEMO_LENGTH = 200
+
+
+def _memo(text: str | None) -> str | None:
+    return clip_words(text, MEMO_LENGTH) if text else text
+
+
+def _day(on_date: dt.date | None, recorded: dt.datetime) -> dt.date:
+    """A transfer's business date: the caller's, else the day it is recorded."""
+    return on_date if on_date is not None else recorded.date()
 
 
 # --- accounts -----------------------------------------------------------------------
@@ -224,7 +238,7 @@ def _replay(conn: Connection, transfer_id: str, request_hash: str) -> Transfer |
 def _transfer(row, replayed: bool = False) -> Transfer:
     return Transfer(row["id"], row["kind"], row["debit_account_id"], row["credit_account_id"],
                     row["amount"], row["pending"], row["pending_id"], row["reverses"], row["period"],
-                    row["memo"], row["created_at"], replayed)
+                    row["memo"], row["created_at"], row["business_date"], replayed)
 
 
 def _apply(conn: Connection, debit: int, credit: int, *, debit_cols: dict[str, int],
@@ -260,9 +274,10 @@ def _insert(conn: Connection, values: dict[str, Any]) -> Transfer:
 
 def transfer(s: Session, transfer_id: str, *, kind: str, debit: int, credit: int, amount: int,
              pending: bool = False, period: str | None = None, memo: str | None = None,
-             reverses: str | None = None) -> Transfer:
+             reverses: str | None = None, on_date: dt.date | None = None) -> Transfer:
     """A posted transfer (or, with ``pending``, a reservation). Refused with
-    :class:`InsufficientFunds` when it would overspend a limited debit account."""
+    :class:`InsufficientFunds` when it would overspend a limited debit account.
+    ``on_date`` is its business date (default: the day it is recorded)."""
     if kind not in KINDS or kind in RESOLVING_KINDS:
         raise ValueError(f"transfer(): kind {kind!r} is not a new-transfer kind")
     if pending != (kind == "commitment"):
@@ -277,10 +292,11 @@ def transfer(s: Session, transfer_id: str, *, kind: str, debit: int, credit: int
     col = "pending" if pending else "posted"
     _apply(conn, debit, credit, debit_cols={f"debits_{col}": amount},
            credit_cols={f"credits_{col}": amount}, spend=amount)
+    at = now()
     return _insert(conn, {"id": transfer_id, "kind": kind, "debit_account_id": debit,
                        "credit_account_id": credit, "amount": amount, "pending": pending,
-                       "pending_id": None, "reverses": reverses, "period": period, "memo": memo,
-                       "request_hash": h, "created_at": now()})
+                       "pending_id": None, "reverses": reverses, "period": period, "memo": _memo(memo),
+                       "request_hash": h, "created_at": at, "business_date": _day(on_date, at)})
 
 
 def resolved_amount(s: Session, pending_id: str) -> int:
@@ -290,7 +306,7 @@ def resolved_amount(s: Session, pending_id: str) -> int:
 
 
 def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount: int,
-            memo: str | None = None) -> Transfer:
+            memo: str | None = None, on_date: dt.date | None = None) -> Transfer:
     """Post, void or release ``amount`` of a pending transfer. Never more than what is
     still pending of it: the pending transfer's row is locked while this runs, so two
     resolutions of one commitment queue up rather than both see the same remainder."""
@@ -316,13 +332,16 @@ def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount:
         debit_cols = {"debits_pending": -amount}
         credit_cols = {"credits_pending": -amount}
     _apply(conn, p_debit, p_credit, debit_cols=debit_cols, credit_cols=credit_cols)
+    at = now()
     return _insert(conn, {"id": transfer_id, "kind": kind, "debit_account_id": p_debit,
                           "credit_account_id": p_credit, "amount": amount, "pending": False,
-                          "pending_id": pending_id, "reverses": None, "period": p_period, "memo": memo,
-                          "request_hash": h, "created_at": now()})
+                          "pending_id": pending_id, "reverses": None, "period": p_period,
+                          "memo": _memo(memo), "request_hash": h, "created_at": at,
+                          "business_date": _day(on_date, at)})
 
 
-def reverse(s: Session, transfer_id: str, *, original_id: str, memo: str | None = None) -> Transfer:
+def reverse(s: Session, transfer_id: str, *, original_id: str, memo: str | None = None,
+            on_date: dt.date | None = None) -> Transfer:
     """A correction: a new transfer that moves a posted transfer's amount back. The
     original stays as it was."""
     orig = s.execute(select(TR).where(TR.c.id == original_id)).mappings().one_or_none()
@@ -335,16 +354,17 @@ def reverse(s: Session, transfer_id: str, *, original_id: str, memo: str | None 
         raise Conflict(f"transfer {original_id} was reversed already by {already[0]}")
     return transfer(s, transfer_id, kind="correction", debit=orig["credit_account_id"],
                     credit=orig["debit_account_id"], amount=orig["amount"], period=orig["period"],
-                    memo=memo, reverses=original_id)
+                    memo=memo, reverses=original_id, on_date=on_date)
 
 
 _BULK_COLUMNS = ("id", "kind", "debit_account_id", "credit_account_id", "amount", "pending",
-                 "pending_id", "reverses", "period", "memo", "request_hash", "created_at")
+                 "pending_id", "reverses", "period", "memo", "request_hash", "created_at", "business_date")
 
 
 def bulk_post(s: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Many new posted transfers at once (a month's allocation). Each dict has id, kind,
-    debit, credit, amount, period, memo. Ids already present are an error: the caller
+    debit, credit, amount, period, memo, and optionally on_date (the business date;
+    default the day they are recorded). Ids already present are an error: the caller
     selects only what is not done. Credits to limited accounts need no check; debits from
     limited accounts are not allowed here.
 
@@ -356,16 +376,19 @@ def bulk_post(s: Session, rows: Sequence[dict[str, Any]]) -> int:
     dialect = conn.dialect
     # As SQLAlchemy binds the column on this dialect (on SQLite: UTC, then its text format).
     at_processor = TR.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-    at = now()
-    at = at_processor(at) if at_processor else at
+    day_processor = TR.c.business_date.type.dialect_impl(dialect).bind_processor(dialect)
+    recorded = now()
+    at = at_processor(recorded) if at_processor else recorded
     records = []
     debit_sum: dict[int, int] = {}
     credit_sum: dict[int, int] = {}
     for r in rows:
         amount, kind, debit, credit, period = r["amount"], r["kind"], r["debit"], r["credit"], r.get("period")
         _check_amount(amount)
-        records.append((r["id"], kind, debit, credit, amount, False, None, None, period, r.get("memo"),
-                        _request_hash(kind, debit, credit, amount, False, period, None), at))
+        day = _day(r.get("on_date"), recorded)
+        records.append((r["id"], kind, debit, credit, amount, False, None, None, period, _memo(r.get("memo")),
+                        _request_hash(kind, debit, credit, amount, False, period, None), at,
+                        day_processor(day) if day_processor else day))
         debit_sum[debit] = debit_sum.get(debit, 0) + amount
         credit_sum[credit] = credit_sum.get(credit, 0) + amount
     limited = s.execute(select(ACC.c.id).where(ACC.c.id.in_(list(debit_sum)), ACC.c.limited.is_(True))).first()
@@ -437,7 +460,7 @@ def verify(s: Session) -> list[str]:
 def transfers_of(s: Session, account: int, *, period: str | None = None) -> Iterable[TransferRow]:
     q = select(TransferRow).where(
         (TransferRow.debit_account_id == account) | (TransferRow.credit_account_id == account)
-    ).order_by(TransferRow.created_at, TransferRow.id)
+    ).order_by(TransferRow.business_date, TransferRow.created_at, TransferRow.id)
     if period:
         q = q.where(TransferRow.period == period)
     return s.execute(q).scalars()

@@ -173,7 +173,11 @@ class TransferRow(SQLModel, table=True):
     period: str | None = Field(default=None, max_length=7)
     memo: str | None = None
     request_hash: str = Field(max_length=64)
-    created_at: dt.datetime
+    created_at: dt.datetime  # when it was recorded
+    #: The day it happened in business terms: the service date of a commitment, the
+    #: invoice date of a posting, the payment date, the first day of its month for an
+    #: allocation, lapse or carry-over. Statements show this date.
+    business_date: dt.date
 
 
 class BudgetPeriodRow(SQLModel, table=True):
@@ -299,7 +303,7 @@ class ProposalRow(SQLModel, table=True):
     units: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     service_date: dt.date
     text: str | None = None
-    status: str = Field(max_length=16)  # proposed, approved, rejected
+    status: str = Field(max_length=16)  # proposed, approved, rejected, expired
     proposed_by: str = Field(max_length=100)
     proposed_at: dt.datetime
     decided_by: str | None = Field(default=None, max_length=100)

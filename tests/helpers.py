@@ -40,10 +40,15 @@ def add_team(app):
     return ids
 
 
+#: The day test clients are enrolled on: before the 2018 months the tests buy services in.
+ENROLLED_ON = __import__("datetime").date(2017, 12, 1)
+
+
 def enroll(app, actor=None, *, hetu, worker, group="family", control=False, **kw):
     from avain.core.services import people
 
     assessment = kw.pop("assessment", {"carer_contract": "yes"})
+    kw.setdefault("on_date", ENROLLED_ON)
     return app.run(actor or Actor("admin"), people.enroll, pilot_id="example", hetu=hetu,
                    name="Testi Henkilö", worker_id=worker, group_id=group, control=control,
                    assessment=assessment, **kw)["code"]

@@ -86,12 +86,12 @@ def _progress(label: str):
     return progress, update
 
 
-def _run_with_progress(label: str, run, pilot_id: str, period, batch: int):
+def _run_with_progress(label: str, run, pilot_id: str, period, batch: int, **kw):
     """A bulk run (open or close a month) as the acting user, with a progress bar on stderr."""
     st = state()
     progress, update = _progress(label)
     try:
-        return run(st.app(), st.actor, pilot_id, period, batch=batch, progress=update)
+        return run(st.app(), st.actor, pilot_id, period, batch=batch, progress=update, **kw)
     finally:
         progress.stop()
 
@@ -113,12 +113,18 @@ def open_period(pilot_id, period, batch, as_json):
 @click.option("--pilot", "pilot_id", required=True)
 @click.argument("period", type=PERIOD)
 @click.option("--batch", default=budget.DEFAULT_BATCH, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--force", is_flag=True,
+              help="Close before the month's last day (refused otherwise); the audit event says it was forced.")
 @json_option
-def close_period(pilot_id, period, batch, as_json):
-    """Lapse or carry over the month's unused budgets (the pilot's policy), then close it."""
-    data = _run_with_progress(f"closing {pilot_id} {period}", budget.close_period, pilot_id, period, batch)
+def close_period(pilot_id, period, batch, force, as_json):
+    """Lapse or carry over the month's unused budgets (the pilot's policy), expire the
+    month's undecided proposals, then close it. Refused before the month's last day."""
+    data = _run_with_progress(f"closing {pilot_id} {period}", budget.close_period, pilot_id, period, batch,
+                              force=force)
     emit(data, as_json, lambda c, d: c.print(
-        f"{d['pilot']} {d['period']} closed: {d['amount_fi']} {d['policy']} from {d['clients']} budgets"))
+        f"{d['pilot']} {d['period']} closed{' (forced before its end)' if d['forced'] else ''}: "
+        f"{d['amount_fi']} {d['policy']} from {d['clients']} budgets, "
+        f"{d['proposals_expired']} undecided proposal(s) expired"))
 
 
 @budget_group.command("show")

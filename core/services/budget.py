@@ -28,9 +28,9 @@ from ..audit import ORGANISER
 from ..auth import Actor
 from ..domain import Decision, Money, Period, Pilot, positive_amount
 from ..errors import Conflict, NotFound, Refused, ValidationError
-from ..models import AccountRow, BudgetPeriodRow, ClientRow, DecisionRow, TransferRow
+from ..models import AccountRow, BudgetPeriodRow, ClientRow, CommitmentRow, DecisionRow, TransferRow
 from ..uow import RetryableConflict, UnitOfWork
-from . import payments, pilots, plans
+from . import payments, pilots, plans, purchases
 from .common import check_actor, connection, reach_client, record, session
 
 DEFAULT_BATCH = 5000
@@ -300,7 +300,7 @@ def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) 
             continue
         transfers.append({"id": tid, "kind": "allocation", "debit": funding,
                           "credit": accounts[code], "amount": amount,
-                          "period": month, "memo": why[:200]})
+                          "period": month, "memo": why, "on_date": period.first_day})
     if codes:
         transfers += _carry_in(s, pilot_id, period, codes, accounts)
     ledger.bulk_post(s, transfers)
@@ -330,7 +330,8 @@ def _carry_in(s, pilot_id: str, period: Period, codes: list[str], accounts: dict
             continue
         code = out_id.rsplit(":", 1)[1]
         rows.append({"id": in_id, "kind": "carry-over", "debit": holding, "credit": accounts[code],
-                     "amount": amount, "period": str(period), "memo": f"carried over from {prev}"})
+                     "amount": amount, "period": str(period), "memo": f"carried over from {prev}",
+                     "on_date": period.first_day})
     return rows
 
 
@@ -379,7 +380,16 @@ def open_period(app: App, actor: Actor, pilot_id: str, period: Period, *,
     return summary
 
 
-def _start_close(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str, Any]:
+def _pending_commitments(s, pilot_id: str, period: Period) -> tuple[int, int]:
+    """How many commitments of the month still reserve money, and how much."""
+    n, cents = s.execute(select(func.count(), func.coalesce(func.sum(CommitmentRow.amount), 0)).where(
+        CommitmentRow.pilot_id == pilot_id, CommitmentRow.period == str(period),
+        CommitmentRow.status == "pending")).one()
+    return n, int(cents)
+
+
+def _start_close(uow: UnitOfWork, pilot_id: str, period: Period, today: dt.date,
+                 force: bool) -> dict[str, Any]:
     check_actor(uow, "budget.run")
     pilot = pilots.get(uow, pilot_id)
     s = session(uow)
@@ -390,7 +400,13 @@ def _start_close(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str, An
         raise Conflict(f"{pilot.id} {period} is closed already")
     if row.status == "opening":
         raise Refused(f"{pilot.id} {period} is still being opened: run open-period again first")
+    early = today < period.last_day
     if row.status == "open":
+        if early and not force:
+            n, cents = _pending_commitments(s, pilot.id, period)
+            raise Refused(f"{pilot.id} {period} does not end until {period.last_day.isoformat()} "
+                          f"(today is {today.isoformat()}); {n} commitment(s) of {Money(cents).fi()} "
+                          f"are still pending in it. Close it after the month, or use --force")
         row.status, row.cursor = "closing", ""
         s.add(row)
     policy = uow.hooks.avain_period_end_policy(pilot=pilot, period=period)
@@ -398,7 +414,7 @@ def _start_close(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str, An
         raise Refused(f"period end policy {policy.action!r} is neither lapse nor carry-over")
     total = s.execute(select(func.count()).where(
         AccountRow.pilot_id == pilot.id, AccountRow.kind == "budget")).scalar_one()
-    return {"policy": policy.action, "total": total}
+    return {"policy": policy.action, "total": total, "forced": early}
 
 
 def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
@@ -425,7 +441,7 @@ def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
         kind, prefix = ("lapse", "lapse") if action == "lapse" else ("carry-over", "carry-out")
         ledger.transfer(s, f"{prefix}:{pilot_id}:{period}:{acc.owner}", kind=kind, debit=acc.id,
                         credit=target, amount=left, period=str(period),
-                        memo=f"unused budget of {period}")
+                        memo=f"unused budget of {period}", on_date=period.first_day)
         moved += left
     run.cursor = accounts[-1].owner
     s.add(run)
@@ -450,23 +466,30 @@ def _month_net(s, account_ids: list[int], period: Period) -> dict[int, int]:
 
 
 def _finish_close(uow: UnitOfWork, pilot_id: str, period: Period, action: str, moved: int,
-                  clients: int) -> dict[str, Any]:
+                  clients: int, forced: bool) -> dict[str, Any]:
     s = session(uow)
     run = s.get(BudgetPeriodRow, (pilot_id, str(period)))
     run.status, run.cursor, run.closed_at = "closed", "", dt.datetime.now(dt.UTC)
     s.add(run)
+    expired = purchases.expire_proposals(uow, pilot_id, period)
     summary = {"pilot": pilot_id, "period": str(period), "policy": action, "clients": clients,
-               "amount": moved, "amount_fi": Money(moved).fi()}
+               "amount": moved, "amount_fi": Money(moved).fi(), "proposals_expired": expired,
+               "forced": forced}
     record(uow, "budget.period_closed", f"{pilot_id}:{period}", stream=ORGANISER, after=summary)
     return summary
 
 
 def close_period(app: App, actor: Actor, pilot_id: str, period: Period, *,
-                 batch: int = DEFAULT_BATCH,
+                 batch: int = DEFAULT_BATCH, today: dt.date | None = None, force: bool = False,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """``avain budget close-period``: lapse or carry over every budget's unused remainder
-    (money reserved by open commitments stays reserved), then close the month."""
-    start = app.run(actor, _start_close, pilot_id, period)
+    (money reserved by open commitments stays reserved), expire the month's proposals no
+    one decided, then close the month.
+
+    Refused before the month's last day (``today``, default the date today), saying what
+    is still committed in it, unless ``force``; a forced close says so in its audit event."""
+    today = today or dt.date.today()
+    start = app.run(actor, _start_close, pilot_id, period, today, force)
     done = moved = 0
     while True:
         n, m, finished = app.run(actor, _close_chunk, pilot_id, period, start["policy"], batch)
@@ -475,7 +498,7 @@ def close_period(app: App, actor: Actor, pilot_id: str, period: Period, *,
             progress(done, start["total"])
         if finished:
             break
-    return app.run(actor, _finish_close, pilot_id, period, start["policy"], moved, done)
+    return app.run(actor, _finish_close, pilot_id, period, start["policy"], moved, done, start["forced"])
 
 
 def periods(uow: UnitOfWork, pilot_id: str) -> list[dict[str, Any]]:

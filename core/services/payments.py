@@ -90,7 +90,7 @@ def record_charge(uow: UnitOfWork, *, backend: str, external_id: str, client_cod
     budget_acc = ledger.account_id(s, client.pilot_id, "budget", client_code)
     payable = ledger.account_id(s, client.pilot_id, "payable", provider.id)
     t = ledger.transfer(s, tid, kind="charge", debit=budget_acc, credit=payable, amount=amount.cents,
-                        period=str(period), memo=(memo or f"{backend} charge {external_id}")[:200])
+                        period=str(period), memo=memo or f"{backend} charge {external_id}", on_date=on_date)
     data = {"transfer": t.id, "client": client_code, "provider": provider.id, "amount": t.amount,
             "period": t.period, "replayed": t.replayed}
     if not t.replayed:
@@ -107,7 +107,7 @@ def cancel_charge(uow: UnitOfWork, *, backend: str, external_id: str, reason: st
     original = s.get(TransferRow, tid)
     if original is None or original.kind != "charge":
         raise NotFound(f"no {backend} charge {external_id}")
-    t = ledger.reverse(s, f"cancel:{tid}", original_id=tid, memo=reason[:200])
+    t = ledger.reverse(s, f"cancel:{tid}", original_id=tid, memo=reason)
     owner = s.get(AccountRow, original.debit_account_id).owner
     if not t.replayed:
         record(uow, "payment.charge_cancelled", owner, after={"transfer": t.id, "reverses": tid,

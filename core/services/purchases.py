@@ -138,6 +138,7 @@ def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amoun
         raise ValidationError("--units: a whole number of units from 1 to 1000")
     if catalogue.get_service(uow, service) is None:
         raise NotFound(f"--service: {service!r} is not in the catalogue; see `avain catalogue search`")
+    _check_service_date(uow, client, service_date)
     row = ProposalRow(client_code=code, pilot_id=client.pilot_id, service=service, units=units,
                       provider_id=provider.id, amount=amount.cents, service_date=service_date,
                       text=text, status="proposed", proposed_by=str(uow.actor), proposed_at=_now())
@@ -153,6 +154,20 @@ def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amoun
     uow.emit("avain_proposal_made", pilot=pilots.get(uow, client.pilot_id),
              proposal=proposal_record(row))
     return data
+
+
+def _check_service_date(uow: UnitOfWork, client: ClientRow, service_date: dt.date) -> None:
+    """A proposal's date must be one its budget can pay for: not before the client was
+    enrolled, in a month the pilot has open."""
+    if service_date < client.enrolled_on:
+        raise ValidationError(f"--date: {service_date.isoformat()} is before the client was enrolled "
+                              f"({client.enrolled_on.isoformat()})")
+    period = Period.of(service_date)
+    status = session(uow).get(BudgetPeriodRow, (client.pilot_id, str(period)))
+    if status is None or status.status != "open":
+        raise Refused(f"--date: {service_date.isoformat()} is in a month that is not open: "
+                      f"{client.pilot_id} {period} is not open for spending "
+                      f"({status.status if status else 'not opened'})")
 
 
 def _proposal_for_decision(uow: UnitOfWork, proposal_id: int) -> tuple[ProposalRow, ClientRow]:
@@ -191,7 +206,8 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
     payable = ledger.account_id(s, row.pilot_id, "payable", row.provider_id)
     tid = f"commit:{row.id}"
     ledger.transfer(s, tid, kind="commitment", debit=budget, credit=payable, amount=row.amount,
-                    pending=True, period=str(period), memo=f"{row.service} from {row.provider_id}")
+                    pending=True, period=str(period), memo=f"{row.service} from {row.provider_id}",
+                    on_date=row.service_date)
     transition(uow, ProposalRow, row.id, frm="proposed",
                 to={"status": "approved", "decided_by": str(uow.actor), "decided_at": _now(),
                     "reason": note})
@@ -255,6 +271,27 @@ def reject(uow: UnitOfWork, proposal_id: int, *, reason: str) -> dict[str, Any]:
     return proposal_dict(row)
 
 
+def expire_proposals(uow: UnitOfWork, pilot_id: str, period: Period) -> int:
+    """Proposals of the month still waiting for a decision when the month closes expire
+    (called by closing the month, in its last transaction): each is marked ``expired``,
+    audited, and the client's thread says why. Returns how many expired."""
+    s = session(uow)
+    due = s.execute(select(ProposalRow).where(
+        ProposalRow.pilot_id == pilot_id, ProposalRow.status == "proposed",
+        ProposalRow.service_date >= period.first_day, ProposalRow.service_date <= period.last_day)
+        .order_by(ProposalRow.id)).scalars().all()
+    for row in due:
+        transition(uow, ProposalRow, row.id, frm="proposed",
+                   to={"status": "expired", "decided_by": str(uow.actor), "decided_at": _now(),
+                       "reason": f"{period} closed"})
+        record(uow, "proposal.expired", row.client_code, before={"status": "proposed"},
+               after={"status": "expired", "proposal": row.id, "period": str(period)})
+        _tell(uow, row.client_code, "proposal.expired",
+              f"Proposal {row.id} expired: the month {period} closed before it was decided. "
+              f"Make a new proposal for a day in an open month.", ("proposal", row.id))
+    return len(due)
+
+
 def _scoped_rows(uow: UnitOfWork, model, action: str, *, status: str | None, code: str | None) -> list:
     """Rows of ``model`` (which has client_code and status) the actor may see, filtered."""
     check_actor(uow, action)
@@ -277,12 +314,14 @@ def list_proposals(uow: UnitOfWork, *, status: str | None = None,
 # --- commitments -----------------------------------------------------------------------
 
 
-def _release(uow: UnitOfWork, c: CommitmentRow, amount: int, *, kind: str, memo: str) -> None:
-    """Give reserved money back to the budget; if the commitment's month is closed and the
-    pilot lets remainders lapse, the released money lapses too."""
+def _release(uow: UnitOfWork, c: CommitmentRow, amount: int, *, kind: str, memo: str,
+             on_date: dt.date | None = None) -> None:
+    """Give reserved money back to the budget (on ``on_date``, default today); if the
+    commitment's month is closed and the pilot lets remainders lapse, the released money
+    lapses too."""
     s = session(uow)
     ledger.resolve(s, f"{kind}:{c.transfer_id}", pending_id=c.transfer_id, kind=kind,
-                   amount=amount, memo=memo)
+                   amount=amount, memo=memo, on_date=on_date)
     period = Period.parse(c.period)
     status = s.get(BudgetPeriodRow, (c.pilot_id, c.period))
     if status is not None and status.status == "closed":
@@ -292,16 +331,17 @@ def _release(uow: UnitOfWork, c: CommitmentRow, amount: int, *, kind: str, memo:
             lapsed = ledger.account_id(s, c.pilot_id, "lapsed")
             ledger.transfer(s, f"lapse:{kind}:{c.transfer_id}", kind="lapse", debit=budget,
                             credit=lapsed, amount=amount, period=c.period,
-                            memo=f"released after {c.period} closed")
+                            memo=f"released after {c.period} closed", on_date=period.first_day)
 
 
-def cancel(uow: UnitOfWork, commitment_id: int) -> dict[str, Any]:
-    """Cancel a pending commitment: its money goes back to the budget at once."""
+def cancel(uow: UnitOfWork, commitment_id: int, *, on_date: dt.date | None = None) -> dict[str, Any]:
+    """Cancel a pending commitment: its money goes back to the budget at once (the
+    release is dated ``on_date``, default today)."""
     c = _get(uow, CommitmentRow, commitment_id, "commitment")
     reach_client(uow, c.client_code, "commitment.cancel")
     transition(uow, CommitmentRow, c.id, frm="pending",
                 to={"status": "voided", "resolved_at": _now()})
-    _release(uow, c, c.amount, kind="void", memo="commitment cancelled")
+    _release(uow, c, c.amount, kind="void", memo="commitment cancelled", on_date=on_date)
     session(uow).refresh(c)
     record(uow, "commitment.cancelled", c.client_code, before={"status": "pending"},
            after=commitment_dict(c))
@@ -320,7 +360,8 @@ def expire(uow: UnitOfWork, *, on_date: dt.date | None = None) -> dict[str, Any]
     for c in due:
         transition(uow, CommitmentRow, c.id, frm="pending",
                     to={"status": "expired", "resolved_at": _now()})
-        _release(uow, c, c.amount, kind="void", memo=f"expired on {c.expires_on.isoformat()}")
+        _release(uow, c, c.amount, kind="void", memo=f"expired on {c.expires_on.isoformat()}",
+                 on_date=on_date)
         record(uow, "commitment.expired", c.client_code, before={"status": "pending"},
                after={"status": "expired", "commitment": c.id, "amount": c.amount})
     return {"expired": len(due), "amount": sum(c.amount for c in due),
@@ -386,9 +427,10 @@ def record_invoice(uow: UnitOfWork, *, provider_id: str, number: str, amount: Mo
     transition(uow, CommitmentRow, c.id, frm="pending",
                 to={"status": "posted", "amount_posted": amount.cents, "resolved_at": _now()})
     ledger.resolve(s, f"post:{c.transfer_id}", pending_id=c.transfer_id, kind="post",
-                   amount=amount.cents, memo=f"invoice {number}")
+                   amount=amount.cents, memo=f"invoice {number}", on_date=on_date)
     if amount.cents < c.amount:
-        _release(uow, c, c.amount - amount.cents, kind="release", memo=f"rest of invoice {number}")
+        _release(uow, c, c.amount - amount.cents, kind="release", memo=f"rest of invoice {number}",
+                 on_date=on_date)
     inv = InvoiceRow(provider_id=provider.id, number=number, amount=amount.cents, reference=ref,
                      commitment_id=c.id, client_code=c.client_code, pilot_id=c.pilot_id,
                      status="recorded", recorded_by=str(uow.actor), recorded_at=_now())

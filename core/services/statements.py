@@ -61,7 +61,9 @@ def balance(uow: UnitOfWork, code: str) -> dict[str, Any]:
 
 
 def statement(uow: UnitOfWork, code: str, *, period: str | None = None) -> dict[str, Any]:
-    """``avain ledger statement``: granted, committed, spent, released, lapsed, with dates."""
+    """``avain ledger statement``: granted, committed, spent, released, lapsed, each on its
+    business date (the service, invoice or payment date; a month's first day for what the
+    month's opening and closing did), with the time it was recorded beside it."""
     acc, pilot_id = _budget_account(uow, code, "ledger.read")
     lines = []
     totals: dict[str, int] = {}
@@ -76,7 +78,8 @@ def statement(uow: UnitOfWork, code: str, *, period: str | None = None) -> dict[
             else:
                 sign = 1 if into_budget else -1
             totals[label] = totals.get(label, 0) + t.amount
-            lines.append({"date": t.created_at.date().isoformat(), "period": t.period,
+            lines.append({"date": t.business_date.isoformat(), "recorded_at": t.created_at.isoformat(),
+                          "period": t.period,
                           "what": label, "amount": t.amount, "amount_fi": Money(t.amount).fi(),
                           "effect_on_available": sign * t.amount, "memo": t.memo, "transfer": t.id})
     b = ledger.balance(session(uow), acc) if acc else ledger.Balance(0, 0, 0, 0)
@@ -137,7 +140,7 @@ def correct(uow: UnitOfWork, transfer_id: str, *, reason: str) -> dict[str, Any]
     already = s.execute(select(TransferRow.id).where(TransferRow.reverses == transfer_id)).first()
     if already:
         raise Conflict(f"transfer {transfer_id} was reversed already by {already[0]}")
-    t = ledger.reverse(s, f"correct:{transfer_id}", original_id=transfer_id, memo=reason.strip()[:200])
+    t = ledger.reverse(s, f"correct:{transfer_id}", original_id=transfer_id, memo=reason.strip())
     owners = dict(s.execute(select(AccountRow.id, AccountRow.owner).where(
         AccountRow.id.in_([t.debit_account_id, t.credit_account_id]))).all())
     subject = next((o for o in owners.values() if o), ORGANISER)

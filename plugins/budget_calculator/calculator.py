@@ -21,7 +21,7 @@ from typing import Any
 
 from attrs import frozen
 
-from avain.core.domain import Money, Period
+from avain.core.domain import Money, Period, prorate
 from avain.core.errors import Refused
 
 RULE = "budget_calculator/1"
@@ -124,20 +124,6 @@ def monthly_budget(plan: Mapping[str, Any], settings: Settings, on: dt.date) -> 
 
 def _qty(q: float) -> str:
     return str(int(q)) if float(q).is_integer() else str(q).replace(".", ",")
-
-
-def prorate(monthly: int, period: Period, first: dt.date, last: dt.date) -> tuple[int, str | None]:
-    """The part of ``monthly`` for the days of ``period`` within [first, last]."""
-    start = max(first, period.first_day)
-    end = min(last, period.last_day)
-    days = period.last_day.day
-    if end < start:
-        return 0, f"the decision does not cover {period}"
-    if start == period.first_day and end == period.last_day:
-        return monthly, None
-    amount = monthly * end.day // days - monthly * (start.day - 1) // days
-    return amount, (f"{end.day - start.day + 1} of {days} days in {period} "
-                    f"({start.day}.–{end.day}.{period.month}.): {Money(amount).fi()}")
 
 
 def compute(plan: Mapping[str, Any], settings: Settings, period: Period, valid_from: dt.date,

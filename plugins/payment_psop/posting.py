@@ -162,6 +162,7 @@ def post_chunk(uow: UnitOfWork, pilot: Pilot, rows: list[tuple[int, Event]]) -> 
 
     checked = {key: check(*key) for key in distinct}
     at = _bound(conn, "created_at", ledger.now())
+    day_of = _processor(conn, "business_date") or _same  # the event's day, the charge's business date
     memo = f"{BACKEND} charge "
     rejected: list[tuple[int, int, str, str]] = []  # (index, line, event id, reason)
     # The accepted transfers, one after the other in one flat list of their values in the
@@ -204,7 +205,7 @@ def post_chunk(uow: UnitOfWork, pilot: Pilot, rows: list[tuple[int, Event]]) -> 
                     rejected.append((i, rows[i][0], eid, f"event {eid} appears twice with other details"))
                 continue
             seen[eid] = (h, i)
-        accepted += (prefix + eid, budget, payable, amount, period, memo + eid, h, at)
+        accepted += (prefix + eid, budget, payable, amount, period, memo + eid, h, at, day_of(e[4]))
         accepted_at.append(i)
         target[5] += amount
 
@@ -301,9 +302,19 @@ def _mark(conn) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
+def _processor(conn, column: str):
+    """How SQLAlchemy turns a value into what it stores in ``transfer.<column>`` (None:
+    as it is)."""
+    return ledger.TR.c[column].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 def _bound(conn, column: str, value: Any) -> Any:
     """``value`` as SQLAlchemy stores it in ``transfer.<column>`` (a boolean, a timestamp)."""
-    process = ledger.TR.c[column].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    process = _processor(conn, column)
     return process(value) if process else value
 
 
@@ -338,7 +349,8 @@ def _existing(conn, prefix: str, event_ids: set[str]) -> dict[str, str]:
 
 #: The transfer columns a charge writes, with the constant ones written into the
 #: statement: each row binds only what differs between rows.
-_ROW = ("id", "debit_account_id", "credit_account_id", "amount", "period", "memo", "request_hash", "created_at")
+_ROW = ("id", "debit_account_id", "credit_account_id", "amount", "period", "memo", "request_hash", "created_at",
+        "business_date")
 _WIDTH = len(_ROW)
 _CONSTANT = {"kind": "'charge'", "pending": None, "pending_id": "NULL", "reverses": "NULL"}
 #: Rows in one INSERT: 4 000 bound values, under SQLite's and PostgreSQL's limits.

@@ -115,7 +115,8 @@ def populated_template(tmp_path_factory) -> Path:
                  "--role", role, *extra, "--json"))
     for hetu, worker, group in ((HETUS[0], "example-01", "family"), (HETUS[1], "example-03", "elderly")):
         ok(avain(path, "client", "enroll", "--pilot", "example", "--hetu", hetu, "--name", "Testi Asiakas",
-                 "--worker", worker, "--group", group, "--assess", "carer_contract=yes", "--json"))
+                 "--worker", worker, "--group", group, "--assess", "carer_contract=yes", "--date", "2017-12-01",
+                 "--json"))
     return path
 
 
@@ -484,7 +485,7 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
     run("pilot", "add", str(write(folder, "receipts.toml", RECEIPTS_PILOT)))
     run("worker", "add", "--pilot", "receipts", "--code", "01", "--name", "R")
     receipt_client = run("client", "enroll", "--pilot", "receipts", "--hetu", HETUS[4], "--name", "R",
-                         "--worker", "receipts-01")["code"]
+                         "--worker", "receipts-01", "--date", "2017-12-01")["code"]
     run("provider", "approve", PROVIDER, "--pilot", "receipts", "--service", "cleaning", "--from", "2017-12-01",
         *checks(*STATUTORY))
     as_receipts_worker = ("--as", "worker:receipts-01")

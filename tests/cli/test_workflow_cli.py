@@ -49,7 +49,8 @@ def setup_month(run):
                       "1572860-0,meals,9.50,2017-01-01\n")
     run("catalogue", "import", prices)
     code = run.json("client", "enroll", "--pilot", "example", "--hetu", HETU, "--name", "N",
-                    "--worker", "example-01", "--group", "family", "--assess", "carer_contract=yes")["code"]
+                    "--worker", "example-01", "--group", "family", "--assess", "carer_contract=yes",
+                    "--date", "2017-12-01")["code"]
     run("plan", "set", code, "--from", "2018-01-01", "--item", "cleaning=4", "--item", "meals=10",
         actor="worker:example-01")
     run("decision", "grant", code, "--from", "2018-01-01", "--to", "2018-12-31", actor="worker:example-01")

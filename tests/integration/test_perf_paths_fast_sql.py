@@ -97,7 +97,8 @@ def test_a_prepared_insert_binds_as_sqlalchemy_and_refuses_a_missing_value(app):
     values = {"id": "x-fast", "kind": "allocation", "debit_account_id": funding,
               "credit_account_id": budget_acc, "amount": 5, "pending": False, "pending_id": None,
               "reverses": None, "period": "2018-01", "memo": "m", "request_hash": "h" * 64,
-              "created_at": dt.datetime(2018, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=2)))}
+              "created_at": dt.datetime(2018, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+              "business_date": dt.date(2018, 1, 1)}
     with app.engine.begin() as conn:
         ledger._INSERT_TRANSFER.run(conn, values)
         with Capture(app.engine) as seen:
@@ -119,7 +120,7 @@ def test_prepared_errors_are_sqlalchemys_and_the_connection_goes_on(app):
     values = {"id": "alloc:test", "kind": "allocation", "debit_account_id": funding,
               "credit_account_id": budget_acc, "amount": 5, "pending": False, "pending_id": None,
               "reverses": None, "period": "2018-01", "memo": None, "request_hash": "h" * 64,
-              "created_at": ledger.now()}
+              "created_at": ledger.now(), "business_date": dt.date(2018, 1, 1)}
     with app.engine.connect() as conn:
         conn.begin()
         with pytest.raises(IntegrityError) as raised:
@@ -140,7 +141,8 @@ def test_a_duplicate_transfer_written_concurrently_is_still_a_retry(app):
             ledger._insert(conn, {"id": "alloc:test", "kind": "allocation", "debit_account_id": funding,
                                   "credit_account_id": budget_acc, "amount": 5, "pending": False,
                                   "pending_id": None, "reverses": None, "period": None, "memo": None,
-                                  "request_hash": "h" * 64, "created_at": ledger.now()})
+                                  "request_hash": "h" * 64, "created_at": ledger.now(),
+                                  "business_date": dt.date(2018, 1, 1)})
         conn.rollback()
 
 

@@ -73,15 +73,14 @@ def test_overspending_is_refused_and_nothing_is_written(app):
     assert bal(app, code)["available"] == 5000
 
 
-def test_approval_needs_an_open_month_and_a_decision_in_force(app):
+def test_a_proposal_needs_an_open_month(app):
     team, (code, other) = month_ready(app, period=False)
-    pid = propose(app, code, 1000)
-    with pytest.raises(Refused, match="2018-01 is not open for spending"):
-        approve(app, team, pid)
+    with pytest.raises(Refused, match="--date: 2018-01-15 .*2018-01 is not open for spending"):
+        propose(app, code, 1000)
     budget.open_period(app, FIN, "example", JAN)
-    late = propose(app, code, 1000, day=dt.date(2019, 1, 5))
-    with pytest.raises(Refused, match="2019-01 is not open"):
-        approve(app, team, late)
+    with pytest.raises(Refused, match="--date: 2019-01-05 .*2019-01 is not open"):
+        propose(app, code, 1000, day=dt.date(2019, 1, 5))
+    pid = propose(app, code, 1000)
     assert approve(app, team, pid)["status"] == "pending"
 
 
