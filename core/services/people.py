@@ -341,6 +341,10 @@ def identify(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, str]:
     return {"name": ident.name, "hetu": ident.hetu, "phone": ident.phone}
 
 
+#: Most clients one ``client find --name`` identifies (each one is an access-log entry).
+FIND_AT_MOST = 20
+
+
 def find(uow: UnitOfWork, *, hetu: str | None = None, name: str | None = None,
          reason: str) -> list[dict[str, Any]]:
     """``avain client find``: clients by henkilötunnus or by part of the name, among those
@@ -369,10 +373,12 @@ def find(uow: UnitOfWork, *, hetu: str | None = None, name: str | None = None,
     clause = scope_clause(uow, ClientRow.code)
     if clause is not None:
         q = q.where(clause)
-    rows = session(uow).execute(q).scalars().all()
+    rows = session(uow).execute(q.limit(FIND_AT_MOST + 1)).scalars().all()
     if not rows:
         raise NotFound("no client with that henkilötunnus" if hetu is not None
                        else "no client whose name contains that text")
+    if len(rows) > FIND_AT_MOST:  # a search is not a way to list identities
+        raise Refused(f"--name: more than {FIND_AT_MOST} clients match; give more of the name")
     return [{**client_dict(row), **identify(uow, row.code, reason=reason)} for row in rows]
 
 

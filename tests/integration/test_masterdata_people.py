@@ -103,3 +103,12 @@ def test_find_by_henkilotunnus_or_name_within_scope(app, team):
         app.run(ADMIN, people.find, name="testi", reason=" ")
     reads = audit(app, "client.identity_read")
     assert [e.purpose for e in reads] == ["phone call", "letter"]
+
+
+def test_a_name_search_that_matches_too_many_clients_is_refused_without_reading_them(app, team, monkeypatch):
+    for i in range(3):
+        enroll(app, hetu=HETUS[i], worker=team["worker"])
+    monkeypatch.setattr(people, "FIND_AT_MOST", 2)
+    with pytest.raises(Refused, match="--name: more than 2 clients match; give more of the name"):
+        app.run(ADMIN, people.find, name="testi", reason="x")
+    assert audit(app, "client.identity_read") == []
