@@ -21,6 +21,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "client.read": frozenset(ROLES),
     "client.identify": frozenset({"admin", "worker", "supervisor", "client"}),
     "client.end": frozenset({"admin", "worker", "supervisor"}),
+    "client.assess": frozenset({"admin", "worker", "supervisor"}),
     "client.contact": frozenset({"admin", "worker", "supervisor", "client"}),
     "decision.grant": frozenset({"worker", "supervisor"}),
     "decision.read": frozenset({"admin", "worker", "supervisor", "finance", "evaluator", "assistant", "client"}),

@@ -17,7 +17,14 @@ class ValidationError(AvainError):
 
 
 class ConfigError(ValidationError):
-    """A pilot.toml or other configuration file that is malformed or breaks its schema."""
+    """A pilot.toml or other configuration file that is malformed or breaks its schema.
+    ``problems`` lists each problem as ``{"path": key path, "message": …}``."""
+
+    def __init__(self, message: str, errors: list[str] | None = None,
+                 problems: list[dict[str, str]] | None = None):
+        super().__init__(message, errors)
+        self.problems = problems if problems is not None else [
+            {"path": "", "message": line} for line in self.errors]
 
 
 class NotFound(AvainError):

@@ -21,6 +21,20 @@ class PilotRow(SQLModel, table=True):
     config: str = Field(sa_column=Column(Text, nullable=False))
     source: str  # "plugin <name>" or "file <path>"
     added_at: dt.datetime
+    version: int = 1  # the newest of its PilotVersionRow rows
+
+
+class PilotVersionRow(SQLModel, table=True):
+    """Every configuration a pilot has had: version 1 when added, one more per update.
+    A decision names the version it was made under."""
+
+    __tablename__ = "pilot_version"
+    pilot_id: str = Field(foreign_key="pilot.id", primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    config: str = Field(sa_column=Column(Text, nullable=False))
+    source: str
+    changed_by: str = Field(max_length=100)
+    changed_at: dt.datetime
 
 
 class WorkerRow(SQLModel, table=True):
@@ -34,6 +48,8 @@ class WorkerRow(SQLModel, table=True):
     name: str
     role: str = Field(max_length=16)
     supervisor_id: str | None = Field(default=None, foreign_key="worker.id")
+    active: bool = True  # a deactivated worker can no longer act nor be assigned clients
+    deactivated_on: dt.date | None = None
 
 
 class ClientRow(SQLModel, table=True):
@@ -65,6 +81,21 @@ class ClientIdentityRow(SQLModel, table=True):
     hetu: str = Field(max_length=11)
     name: str
     phone: str | None = Field(default=None, max_length=20)  # for payment rails that need it
+
+
+class NeedAssessmentRow(SQLModel, table=True):
+    """The facts of a client's need assessment, versioned per client (1, 2, …): who
+    assessed, on which day. The newest version is the one in force."""
+
+    __tablename__ = "need_assessment"
+    __table_args__ = (UniqueConstraint("client_code", "version", name="uq_assessment_client_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    client_code: str = Field(foreign_key="client.code", index=True, max_length=64)
+    version: int
+    assessed_on: dt.date
+    assessed_by: str = Field(max_length=100)
+    facts: str = Field(sa_column=Column(Text, nullable=False))  # JSON object of key -> value
+    recorded_at: dt.datetime
 
 
 class AuditHeadRow(SQLModel, table=True):
@@ -119,6 +150,9 @@ class DecisionRow(SQLModel, table=True):
     revoked_on: dt.date | None = None
     rule: str | None = Field(default=None, max_length=64)
     explanation: str | None = Field(default=None, sa_column=Column(Text))  # JSON, at grant
+    pilot_version: int | None = None  # the pilot's configuration version it was made under
+    amends: int | None = Field(default=None, foreign_key="decision.id")  # the decision it replaces
+    change_reason: str | None = None  # why it was amended or ended
 
 
 class AccountRow(SQLModel, table=True):

@@ -40,8 +40,39 @@ def grant(code, valid_from, valid_to, amount, inputs, as_json):
 def show(code, as_json):
     """A client's decisions."""
     data = state().read(budget.decisions, code)
-    emit(data, as_json, render_table(["id", "from", "to", "monthly (cents)", "decided by"],
-                                     ["id", "from", "to", "monthly_amount", "decided_by"], "Decisions"))
+    emit(data, as_json, render_table(
+        ["id", "from", "to", "monthly (cents)", "decided by", "pilot version", "amends", "replaced on", "reason"],
+        ["id", "from", "to", "monthly_amount", "decided_by", "pilot_version", "amends", "revoked_on",
+         "change_reason"], "Decisions"))
+
+
+@decision.command("amend")
+@click.argument("decision_id", metavar="ID", type=int)
+@click.option("--reason", required=True, help="Why the decision changes (kept with it and in the audit trail).")
+@click.option("--from", "valid_from", type=DATE,
+              help="First day the amendment is in force (default: the decision's first day).")
+@click.option("--to", "valid_to", type=DATE, help="New last day.")
+@click.option("--amount", type=MONEY, help="New monthly budget written on the decision (euros).")
+@click.option("--input", "inputs", multiple=True, metavar="KEY=VALUE",
+              help="A changed input of the pilot's budget rules; repeatable.")
+@json_option
+def amend(decision_id, reason, valid_from, valid_to, amount, inputs, as_json):
+    """Amend a decision: a new decision pointing at the old one, which is kept."""
+    data = state().run(budget.amend, decision_id, reason=reason, valid_from=valid_from, valid_to=valid_to,
+                       monthly_amount=amount, inputs=key_values(inputs, "--input"))
+    emit(data, as_json, lambda c, d: c.print(
+        f"decision {d['id']} amends decision {d['amends']}: {d['client']} {d['from']} – {d['to']}"))
+
+
+@decision.command("end")
+@click.argument("decision_id", metavar="ID", type=int)
+@click.option("--on", "on", type=DATE, required=True, help="The decision's new last day.")
+@click.option("--reason", required=True, help="Why it ends (kept with it and in the audit trail).")
+@json_option
+def end(decision_id, on, reason, as_json):
+    """End a decision early; it is kept with its new last day and the reason."""
+    data = state().run(budget.end_decision, decision_id, on=on, reason=reason)
+    emit(data, as_json, lambda c, d: c.print(f"decision {d['id']} ({d['client']}) now ends on {d['to']}"))
 
 
 @decision.command("explain")

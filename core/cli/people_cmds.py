@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..domain import ROLES
@@ -38,9 +40,24 @@ def worker_add(pilot_id, code, name, role, supervisor_id, as_json):
 def worker_list(pilot_id, as_json):
     """Workers, by pilot and code."""
     data = state().read(people.list_workers, pilot_id=pilot_id)
-    emit(data, as_json, render_table(["id", "pilot", "code", "name", "role", "supervisor"],
-                                     ["id", "pilot", "code", "name", "role", "supervisor"],
+    emit(data, as_json, render_table(["id", "pilot", "code", "name", "role", "supervisor", "status"],
+                                     ["id", "pilot", "code", "name", "role", "supervisor", "status"],
                                      "Workers"))
+
+
+@worker.command("deactivate")
+@click.argument("worker_id", metavar="ID")
+@click.option("--reassign-to", "reassign_to", metavar="WORKER",
+              help="Active worker of the same pilot who takes over the clients (needed while there are any).")
+@click.option("--date", "on_date", type=click.DateTime(["%Y-%m-%d"]), help="Default today.")
+@json_option
+def worker_deactivate(worker_id, reassign_to, on_date, as_json):
+    """Deactivate a worker: their clients move to another worker; they can no longer act."""
+    data = state().run(people.deactivate_worker, worker_id, reassign_to=reassign_to,
+                       on_date=on_date.date() if on_date else None)
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['id']} deactivated; {d['clients']} client(s) reassigned"
+        + (f" to {d['reassigned_to']}" if d["reassigned_to"] else "")))
 
 
 @click.group()
@@ -48,9 +65,29 @@ def client() -> None:
     """Clients: enrolment, lookup, end of the client relationship."""
 
 
+HETU_HELP = ("Henkilötunnus (never printed or logged); '-' reads it from standard input, and "
+             "left out on a terminal it is asked for with hidden input.")
+
+
+def read_hetu(value: str | None) -> str:
+    """The henkilötunnus from ``--hetu``, standard input (``-``) or a hidden prompt, so it
+    need not stand in the shell history or in ``ps``."""
+    if value == "-":
+        line = sys.stdin.readline().strip()
+        if not line:
+            raise click.BadParameter("standard input held no henkilötunnus", param_hint="--hetu")
+        return line
+    if value is not None:
+        return value
+    if sys.stdin is not None and sys.stdin.isatty():
+        return click.prompt("Henkilötunnus", hide_input=True, err=True).strip()
+    raise click.UsageError("give --hetu - to read the henkilötunnus from standard input "
+                           "(or run on a terminal to be asked for it)")
+
+
 @client.command("enroll")
 @click.option("--pilot", "pilot_id", required=True, help="Pilot id.")
-@click.option("--hetu", required=True, help="Henkilötunnus (never printed or logged).")
+@click.option("--hetu", help=HETU_HELP)
 @click.option("--name", required=True, help="The client's name (never printed or logged).")
 @click.option("--worker", "worker_id", required=True, help="Worker id of the personal worker.")
 @click.option("--group", "group_id", help="Client group id or code (needed when several).")
@@ -65,7 +102,7 @@ def client() -> None:
 @json_option
 def client_enroll(pilot_id, hetu, name, worker_id, group_id, control, assess, on_date, phone, consents, as_json):
     """Enroll a client; prints the pseudonymous client code."""
-    data = state().run(people.enroll, pilot_id=pilot_id, hetu=hetu, name=name,
+    data = state().run(people.enroll, pilot_id=pilot_id, hetu=read_hetu(hetu), name=name,
                        worker_id=worker_id, group_id=group_id, control=control,
                        assessment=key_values(assess, "--assess"),
                        on_date=on_date.date() if on_date else None, phone=phone, consents=consents)
@@ -80,7 +117,49 @@ def client_enroll(pilot_id, hetu, name, worker_id, group_id, control, assess, on
 def client_show(code, reason, as_json):
     """A client's record; name and henkilötunnus only for roles that may see them."""
     data = state().run(people.show, code, reason=reason)
-    emit(data, as_json, render_mapping(f"Client {code}"))
+
+    def render(console, d):
+        a = d["assessment"]
+        shown = {**d, "assessment": "none" if a is None else (
+            f"version {a['version']} of {a['assessed_on']} by {a['assessed_by']}: "
+            + ", ".join(f"{k}={v}" for k, v in a["facts"].items()))}
+        render_mapping(f"Client {code}")(console, shown)
+
+    emit(data, as_json, render)
+
+
+@client.command("find")
+@click.option("--hetu", help=HETU_HELP.replace("never printed or logged", "never logged") + " Or:")
+@click.option("--name", "name_part", metavar="PART", help="Part of the name (at least two letters).")
+@click.option("--reason", required=True, help="Why the identity is looked at (written to the access log).")
+@json_option
+def client_find(hetu, name_part, reason, as_json):
+    """Find clients by henkilötunnus or part of the name (roles that may identify)."""
+    if name_part is not None and hetu is not None:
+        raise click.UsageError("give --hetu or --name, not both")
+    data = state().run(people.find, hetu=read_hetu(hetu) if name_part is None else None, name=name_part,
+                       reason=reason)
+    emit(data, as_json, render_table(["code", "pilot", "group", "worker", "name", "ended"],
+                                     ["code", "pilot", "group", "worker", "name", "ended_on"], "Clients"))
+
+
+@client.command("assess")
+@click.argument("code")
+@click.option("--assess", "facts", multiple=True, required=True, metavar="KEY=VALUE",
+              help="A need-assessment fact; repeatable. The new version replaces the whole assessment.")
+@click.option("--date", "on_date", type=click.DateTime(["%Y-%m-%d"]), help="Day of the assessment (default today).")
+@json_option
+def client_assess(code, facts, on_date, as_json):
+    """Record a new version of a client's need assessment."""
+    data = state().run(people.assess, code, key_values(facts, "--assess"),
+                       on_date=on_date.date() if on_date else None)
+
+    def render(console, d):
+        console.print(f"{d['code']}: need assessment version {d['version']} of {d['assessed_on']} recorded")
+        for reason in d["eligibility"]:
+            console.print(f"[yellow]note:[/yellow] {reason}")
+
+    emit(data, as_json, render)
 
 
 @client.command("list")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import ConfigError
+from .. import db
+from ..errors import AvainError, ConfigError, DatabaseError
 from ..services import pilots
 from .output import emit, json_option, render_table
 from .state import state
@@ -26,13 +27,22 @@ def list_(as_json: bool) -> None:
 
 @pilot.command()
 @click.argument("pilot_id", metavar="ID")
+@click.option("--version", "version", type=click.IntRange(1), help="Show this version of its configuration.")
+@click.option("--history", is_flag=True, help="List every version of its configuration instead.")
 @json_option
-def show(pilot_id: str, as_json: bool) -> None:
-    """A pilot's rules in words, and warnings about its targets."""
-    data = state().read(pilots.show, pilot_id)
+def show(pilot_id: str, version: int | None, history: bool, as_json: bool) -> None:
+    """A pilot's rules in words, its version, and warnings about its targets and plugins."""
+    data = state().read(pilots.show, pilot_id, version=version)
+    if history:
+        emit(data["versions"], as_json, render_table(["version", "from", "by", "at"],
+                                                     ["version", "source", "changed_by", "changed_at"],
+                                                     f"Versions of {pilot_id}"))
+        return
 
     def render(console, d):
         console.print(f"[bold]{d['name']}[/bold] ({d['id']}, client codes {d['code']}-…)")
+        console.print(f"configuration version {d['version']}"
+                      + (f" (current is {d['current_version']})" if d["version"] != d["current_version"] else ""))
         if d["organiser"]:
             console.print(f"organiser: {d['organiser']}")
         console.print(f"HB clients: {d['clients']}, controls: {d['controls']}")
@@ -51,14 +61,39 @@ def check(path: str, as_json: bool) -> None:
     """Validate a pilot.toml: every error at once, each with its key path."""
     st = state()
     try:
-        p = pilots.check_file(st.pm, path)
-    except ConfigError as exc:
+        p = pilots.check_file(st.pm, path, catalogue=_catalogue(st))
+    except AvainError as exc:
         if as_json:
-            emit({"file": path, "ok": False, "errors": exc.errors}, True, None)
+            problems = exc.problems if isinstance(exc, ConfigError) else [{"path": "", "message": str(exc)}]
+            emit({"file": path, "ok": False, "errors": problems}, True, None)
             click.get_current_context().exit(1)
         raise
-    emit({"file": path, "ok": True, "id": p.id}, as_json,
+    emit({"file": path, "ok": True, "id": p.id, "errors": []}, as_json,
          lambda c, d: c.print(f"{path}: pilot {d['id']} is valid"))
+
+
+def _catalogue(st) -> set[str]:
+    """Service codes of the catalogue, when there is a database to read them from: a
+    check needs no database, but knows imported services when there is one."""
+    path = db.sqlite_path(db.resolve_url(st.db))
+    if path is not None and not path.exists():
+        return set()
+    try:
+        st.app(create=False)
+        return st.read(pilots.catalogue_services)
+    except DatabaseError:
+        return set()
+
+
+@pilot.command()
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+@json_option
+def update(path: str, as_json: bool) -> None:
+    """Replace a file-added pilot's configuration with FILE: its next version."""
+    data = state().run(pilots.update_file, path)
+    emit(data, as_json, lambda c, d: c.print(
+        f"pilot {d['id']} is now at version {d['version']}" if d["changed"]
+        else f"pilot {d['id']} unchanged (version {d['version']})"))
 
 
 @pilot.command()

@@ -62,6 +62,7 @@ def decision_dict(row: DecisionRow) -> dict[str, Any]:
             "from": row.valid_from.isoformat(), "to": row.valid_to.isoformat(),
             "monthly_amount": row.monthly_amount, "inputs": json.loads(row.inputs),
             "decided_by": row.decided_by, "revoked_on": row.revoked_on, "rule": row.rule,
+            "pilot_version": row.pilot_version, "amends": row.amends, "change_reason": row.change_reason,
             "at_grant": json.loads(row.explanation) if row.explanation else None}
 
 
@@ -69,31 +70,46 @@ def grant(uow: UnitOfWork, code: str, *, valid_from: dt.date, valid_to: dt.date,
           monthly_amount: Money | None = None, inputs: dict[str, str] | None = None) -> dict[str, Any]:
     """``avain decision grant``: HB for a validity range. The plan in force on the first
     day is kept on the decision, and the budget is computed once now, so the decision
-    carries the explanation (every input, price and rule) it can be reproduced from."""
+    carries the explanation (every input, price and rule) it can be reproduced from, and
+    the version of the pilot's configuration it was made under."""
     client = reach_client(uow, code, "decision.grant")
     if client.control:
         raise Refused(f"{code} is a control client: controls get no budget")
     if client.ended_on is not None:
         raise Refused(f"{code}'s client relationship ended on {client.ended_on.isoformat()}")
+    if "plan" in (inputs or {}):
+        raise ValidationError("--input: 'plan' is reserved: the decision keeps the plan in force itself")
+    row = _decide(uow, client, valid_from=valid_from, valid_to=valid_to, monthly_amount=monthly_amount,
+                  inputs=dict(inputs or {}))
+    data = decision_dict(row)
+    record(uow, "decision.granted", code, after=data)
+    return data
+
+
+def _decide(uow: UnitOfWork, client: ClientRow, *, valid_from: dt.date, valid_to: dt.date,
+            monthly_amount: Money | None, inputs: dict[str, Any], amends: int | None = None,
+            reason: str | None = None) -> DecisionRow:
+    """A new decision row with the plan in force on its first day, the pilot's version and
+    the budget of its first month computed once (what grant and amend share)."""
     if valid_to < valid_from:
         raise ValidationError(f"--to: {valid_to.isoformat()} is before --from {valid_from.isoformat()}")
     if monthly_amount is not None:
         positive_amount(monthly_amount, field_name="--amount")
-    stored_inputs: dict[str, Any] = dict(inputs or {})
-    if "plan" in stored_inputs:
-        raise ValidationError("--input: 'plan' is reserved: the decision keeps the plan in force itself")
-    plan = plans.plan_in_force(uow, code, valid_from)
+    pilot = pilots.get(uow, client.pilot_id)
+    pilots.require_plugins(uow, pilot)
+    stored_inputs = {k: v for k, v in inputs.items() if k != "plan"}
+    plan = plans.plan_in_force(uow, client.code, valid_from)
     if plan is not None:
         stored_inputs["plan"] = plans.snapshot(plan)
     s = session(uow)
-    row = DecisionRow(client_code=code, pilot_id=client.pilot_id, valid_from=valid_from,
+    row = DecisionRow(client_code=client.code, pilot_id=client.pilot_id, valid_from=valid_from,
                       valid_to=valid_to,
                       monthly_amount=monthly_amount.cents if monthly_amount else None,
                       inputs=json.dumps(stored_inputs, sort_keys=True), decided_by=str(uow.actor),
-                      decided_at=dt.datetime.now(dt.UTC))
+                      decided_at=dt.datetime.now(dt.UTC), pilot_version=pilots.version_of(uow, pilot.id),
+                      amends=amends, change_reason=reason)
     s.add(row)
     s.flush()
-    pilot = pilots.get(uow, client.pilot_id)
     first = Period.of(valid_from)
     result = uow.hooks.avain_compute_budget(pilot=pilot, decision=decision_record(row), period=first)
     row.rule = result.rule
@@ -101,9 +117,89 @@ def grant(uow: UnitOfWork, code: str, *, valid_from: dt.date, valid_to: dt.date,
                                   "explanation": result.explanation, "details": result.details},
                                  sort_keys=True)
     s.add(row)
-    ledger.account_id(s, client.pilot_id, "budget", code)
+    ledger.account_id(s, client.pilot_id, "budget", client.code)
+    return row
+
+
+def first_changeable_day(uow: UnitOfWork, pilot_id: str) -> dt.date | None:
+    """The first day of the first month of the pilot not yet opened (None: none opened).
+    Amendments and endings take effect from there: an allocated month is never rewritten."""
+    newest = session(uow).execute(select(func.max(BudgetPeriodRow.period)).where(
+        BudgetPeriodRow.pilot_id == pilot_id)).scalar_one()
+    return Period.parse(newest).next().first_day if newest else None
+
+
+def _changeable(uow: UnitOfWork, decision_id: int, reason: str) -> tuple[DecisionRow, ClientRow]:
+    if not reason or not reason.strip():
+        raise ValidationError("--reason: say why the decision changes")
+    row = session(uow).get(DecisionRow, decision_id)
+    if row is None:
+        raise NotFound(f"no decision {decision_id}; see `avain decision show CODE`")
+    client = reach_client(uow, row.client_code, "decision.grant")
+    if row.revoked_on is not None:
+        raise Conflict(f"decision {decision_id} was replaced on {row.revoked_on.isoformat()}; "
+                       "change the decision that replaced it")
+    return row, client
+
+
+def _refuse_allocated(uow: UnitOfWork, row: DecisionRow, day: dt.date, field: str, what: str) -> None:
+    first = first_changeable_day(uow, row.pilot_id)
+    if first is not None and day < first:
+        opened = Period.of(first - dt.timedelta(days=1))
+        raise Refused(f"{field}: {row.pilot_id} {opened} is opened already and its budget allocated; "
+                      f"{what} can take effect from {first.isoformat()} (the first month not yet opened)")
+
+
+def amend(uow: UnitOfWork, decision_id: int, *, reason: str, valid_from: dt.date | None = None,
+          valid_to: dt.date | None = None, monthly_amount: Money | None = None,
+          inputs: dict[str, str] | None = None) -> dict[str, Any]:
+    """``avain decision amend``: a new decision with the changed amount, inputs or end
+    date, in force from ``valid_from`` (default: the old decision's first day) and pointing
+    at the old one, which is kept and now ends the day before (or, amended from its first
+    day, is marked replaced). Only months not yet opened can change."""
+    old, client = _changeable(uow, decision_id, reason)
+    effective = valid_from or old.valid_from
+    new_to = valid_to or old.valid_to
+    if not old.valid_from <= effective <= old.valid_to:
+        raise ValidationError(f"--from: {effective.isoformat()} is outside decision {decision_id} "
+                              f"({old.valid_from.isoformat()} – {old.valid_to.isoformat()})")
+    if monthly_amount is None and not inputs and valid_to is None:
+        raise ValidationError("decision amend: give what changes (--amount, --input or --to)")
+    if "plan" in (inputs or {}):
+        raise ValidationError("--input: 'plan' is reserved: the decision keeps the plan in force itself")
+    _refuse_allocated(uow, old, effective, "--from", "an amendment")
+    before = decision_dict(old)
+    amount = monthly_amount if monthly_amount is not None else (
+        Money(old.monthly_amount) if old.monthly_amount is not None else None)
+    new = _decide(uow, client, valid_from=effective, valid_to=new_to, monthly_amount=amount,
+                  inputs={**json.loads(old.inputs), **(inputs or {})}, amends=old.id, reason=reason.strip())
+    if effective == old.valid_from:
+        old.revoked_on = effective
+    else:
+        old.valid_to = effective - dt.timedelta(days=1)
+    session(uow).add(old)
+    data = decision_dict(new)
+    record(uow, "decision.amended", old.client_code, before=before,
+           after={"amended": decision_dict(old), "new": data}, purpose=reason.strip())
+    return data
+
+
+def end_decision(uow: UnitOfWork, decision_id: int, *, on: dt.date, reason: str) -> dict[str, Any]:
+    """``avain decision end``: the decision's last day becomes ``on``. The row is kept
+    with the reason; months already opened keep their budget, so ``on`` is at the earliest
+    the last day of the newest opened month."""
+    row, _ = _changeable(uow, decision_id, reason)
+    if on < row.valid_from:
+        raise ValidationError(f"--on: {on.isoformat()} is before the decision begins "
+                              f"({row.valid_from.isoformat()})")
+    if on >= row.valid_to:
+        raise Conflict(f"decision {decision_id} ends on {row.valid_to.isoformat()} already")
+    _refuse_allocated(uow, row, on + dt.timedelta(days=1), "--on", "ending it")
+    before = decision_dict(row)
+    row.valid_to, row.change_reason = on, reason.strip()
+    session(uow).add(row)
     data = decision_dict(row)
-    record(uow, "decision.granted", code, after=data)
+    record(uow, "decision.ended", row.client_code, before=before, after=data, purpose=reason.strip())
     return data
 
 
@@ -155,6 +251,7 @@ def alloc_id(pilot_id: str, period: Period, code: str) -> str:
 def _start_open(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str, Any]:
     check_actor(uow, "budget.run")
     pilot = pilots.get(uow, pilot_id)
+    pilots.require_plugins(uow, pilot)
     s = session(uow)
     row = s.get(BudgetPeriodRow, (pilot.id, str(period)))
     if row is not None and row.status in ("closing", "closed"):

@@ -8,7 +8,7 @@ from sqlmodel import Session
 from .. import audit, auth
 from ..auth import Actor
 from ..domain import Client, Worker
-from ..errors import NotFound, PermissionDenied
+from ..errors import NotFound, PermissionDenied, ValidationError
 from ..models import ClientRow, WorkerRow
 from ..uow import UnitOfWork
 
@@ -41,6 +41,8 @@ def check_actor(uow: UnitOfWork, action: str) -> Actor:
         raise PermissionDenied(f"--as: no worker {actor.id}")
     if row.role != actor.role:
         raise PermissionDenied(f"--as: {actor.id} is a {row.role}, not a {actor.role}")
+    if not row.active:
+        raise PermissionDenied(f"--as: worker {actor.id} was deactivated on {row.deactivated_on}")
     return actor
 
 
@@ -53,10 +55,15 @@ def client_record(row: ClientRow) -> Client:
                   row.enrolled_on, row.ended_on)
 
 
-def get_worker_row(uow: UnitOfWork, worker_id: str, *, field: str = "--worker") -> WorkerRow:
+def get_worker_row(uow: UnitOfWork, worker_id: str, *, field: str = "--worker",
+                   active: bool = False) -> WorkerRow:
+    """A worker by id; with ``active``, one that was not deactivated (who may be given
+    clients)."""
     row = session(uow).get(WorkerRow, worker_id)
     if row is None:
         raise NotFound(f"{field}: no worker {worker_id!r}; see `avain worker list`")
+    if active and not row.active:
+        raise ValidationError(f"{field}: worker {worker_id} was deactivated on {row.deactivated_on}")
     return row
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Sequence
 from types import MappingProxyType
@@ -18,7 +19,7 @@ from .. import auth
 from ..audit import ORGANISER
 from ..domain import ROLES, Applicant, Pilot
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
-from ..models import ClientIdentityRow, ClientRow, DecisionRow, WorkerRow
+from ..models import ClientIdentityRow, ClientRow, DecisionRow, NeedAssessmentRow, WorkerRow
 from ..uow import UnitOfWork
 from . import consent, pilots
 from .common import (
@@ -55,7 +56,7 @@ def add_worker(uow: UnitOfWork, *, pilot_id: str, code: str, name: str, role: st
     if s.get(WorkerRow, worker_id) is not None:
         raise Conflict(f"--code: pilot {pilot.id} has a worker with code {code} already")
     if supervisor_id is not None:
-        sup = get_worker_row(uow, supervisor_id, field="--supervisor")
+        sup = get_worker_row(uow, supervisor_id, field="--supervisor", active=True)
         if sup.role != "supervisor" or sup.pilot_id != pilot.id:
             raise ValidationError(f"--supervisor: {supervisor_id} is not a supervisor of {pilot.id}")
     row = WorkerRow(id=worker_id, pilot_id=pilot.id, code=code, name=name.strip(), role=role,
@@ -70,7 +71,57 @@ def add_worker(uow: UnitOfWork, *, pilot_id: str, code: str, name: str, role: st
 
 def _worker_dict(row: WorkerRow) -> dict[str, Any]:
     return {"id": row.id, "pilot": row.pilot_id, "code": row.code, "name": row.name,
-            "role": row.role, "supervisor": row.supervisor_id}
+            "role": row.role, "supervisor": row.supervisor_id,
+            "status": "active" if row.active else f"deactivated {row.deactivated_on}"}
+
+
+def deactivate_worker(uow: UnitOfWork, worker_id: str, *, reassign_to: str | None = None,
+                      on_date: dt.date | None = None) -> dict[str, Any]:
+    """``avain worker deactivate``: the worker can no longer act nor be given clients. Their
+    clients (as personal worker, or as HB assistant) move to ``reassign_to``, an active
+    worker of the same pilot in a like role, in this one transaction, each move audited in
+    the client's stream. Refused while they have clients and no one takes them over."""
+    check_actor(uow, "worker.add")
+    s = session(uow)
+    row = get_worker_row(uow, worker_id, field="ID")
+    if not row.active:
+        raise Conflict(f"worker {worker_id} was deactivated on {row.deactivated_on} already")
+    column = ClientRow.assistant_id if row.role == "assistant" else ClientRow.worker_id
+    clients = s.execute(select(ClientRow).where(column == row.id, ClientRow.ended_on.is_(None))
+                        .order_by(ClientRow.code)).scalars().all()
+    target = None
+    if reassign_to is not None:
+        target = get_worker_row(uow, reassign_to, field="--reassign-to", active=True)
+        wanted = ("assistant",) if row.role == "assistant" else ("worker", "supervisor")
+        if target.id == row.id or target.pilot_id != row.pilot_id or target.role not in wanted:
+            raise ValidationError(f"--reassign-to: {reassign_to} is not another {' or '.join(wanted)} "
+                                  f"of pilot {row.pilot_id}")
+    elif clients:
+        raise Refused(f"--reassign-to: worker {worker_id} still has {len(clients)} client(s); "
+                      "name the worker who takes them over")
+    before = _worker_dict(row)
+    moved = []
+    if target is not None and row.role != "assistant":
+        # Ordinals are unique per worker: the moved clients keep their codes and take the
+        # next ordinals of the new worker, so the worker's next enrolment gets a fresh one.
+        next_ordinal = (s.execute(select(func.max(ClientRow.ordinal)).where(
+            ClientRow.pilot_id == row.pilot_id, ClientRow.worker_id == target.id)).scalar_one() or 0)
+    for client in clients:
+        was = client_dict(client)
+        if row.role == "assistant":
+            client.assistant_id = target.id
+        else:
+            next_ordinal += 1
+            client.worker_id, client.ordinal = target.id, next_ordinal
+        s.add(client)
+        record(uow, "client.reassigned", client.code, before=was, after=client_dict(client),
+               purpose=f"worker {row.id} deactivated")
+        moved.append(client.code)
+    row.active, row.deactivated_on = False, on_date or dt.date.today()
+    s.add(row)
+    after = {**_worker_dict(row), "reassigned_to": target.id if target else None, "clients": len(moved)}
+    record(uow, "worker.deactivated", row.id, stream=ORGANISER, before=before, after=after)
+    return {**after, "reassigned": moved}
 
 
 def list_workers(uow: UnitOfWork, *, pilot_id: str | None = None) -> list[dict[str, Any]]:
@@ -157,7 +208,7 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
         raise ValidationError("--name: must not be empty")
     hetu_value = validate_hetu(hetu, pilot)
     phone_value = validate_phone(phone) if phone else None
-    worker = get_worker_row(uow, worker_id)
+    worker = get_worker_row(uow, worker_id, active=True)
     if worker.pilot_id != pilot.id:
         raise ValidationError(f"--worker: {worker_id} does not work in pilot {pilot.id}")
     if worker.role not in ("worker", "supervisor"):
@@ -202,6 +253,8 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     s.add(ClientIdentityRow(client_code=code, pilot_id=pilot.id, hetu=hetu_value,
                             name=name.strip(), phone=phone_value))
     consent.record_at_enrolment(uow, code, consents, on_date)
+    if assessment:
+        _store_assessment(uow, code, dict(assessment), on_date)
     after = client_dict(row)
     if consents:
         after = {**after, "consents": sorted(set(consents))}
@@ -217,11 +270,60 @@ def client_dict(row: ClientRow) -> dict[str, Any]:
             "ended_on": row.ended_on.isoformat() if row.ended_on else None}
 
 
+def _store_assessment(uow: UnitOfWork, code: str, facts: dict[str, str], on_date: dt.date) -> int:
+    s = session(uow)
+    version = (s.execute(select(func.max(NeedAssessmentRow.version)).where(
+        NeedAssessmentRow.client_code == code)).scalar_one() or 0) + 1
+    s.add(NeedAssessmentRow(client_code=code, version=version, assessed_on=on_date, assessed_by=str(uow.actor),
+                            facts=json.dumps(facts, sort_keys=True), recorded_at=dt.datetime.now(dt.UTC)))
+    return version
+
+
+def current_assessment(uow: UnitOfWork, code: str) -> tuple[dict[str, Any] | None, int]:
+    """The newest need assessment of a client (None if none) and the number of versions."""
+    s = session(uow)
+    rows = s.execute(select(NeedAssessmentRow).where(NeedAssessmentRow.client_code == code)
+                     .order_by(NeedAssessmentRow.version.desc())).scalars().all()
+    if not rows:
+        return None, 0
+    newest = rows[0]
+    return ({"version": newest.version, "assessed_on": newest.assessed_on.isoformat(),
+             "assessed_by": newest.assessed_by, "facts": json.loads(newest.facts)}, len(rows))
+
+
+def assess(uow: UnitOfWork, code: str, facts: dict[str, str], *, on_date: dt.date | None = None) -> dict[str, Any]:
+    """``avain client assess``: a new version of the client's need assessment (who, which
+    day, the facts), audited. The pilot's eligibility rules read it as at enrolment; what
+    they object to is returned (``eligibility``), not refused: the client is a client
+    already, and ending the relationship is a decision of its own."""
+    row = reach_client(uow, code, "client.assess")
+    if not facts:
+        raise ValidationError("--assess: give at least one KEY=VALUE fact")
+    if row.ended_on is not None:
+        raise Refused(f"{code}'s client relationship ended on {row.ended_on.isoformat()}")
+    on_date = on_date or dt.date.today()
+    if on_date < row.enrolled_on:
+        raise ValidationError(f"--date: {on_date.isoformat()} is before the enrolment")
+    pilot = pilots.get(uow, row.pilot_id)
+    ident = session(uow).get(ClientIdentityRow, code)
+    applicant = Applicant(pilot_id=pilot.id, group_id=row.group_id, worker_id=row.worker_id, control=row.control,
+                          birth_date=birth_date(ident.hetu), on_date=on_date)
+    reasons = _reasons(uow.hooks.avain_check_eligibility(
+        pilot=pilot, client=applicant, assessment=MappingProxyType(dict(facts))))
+    version = _store_assessment(uow, code, dict(facts), on_date)
+    data = {"code": code, "version": version, "assessed_on": on_date.isoformat(), "assessed_by": str(uow.actor),
+            "facts": dict(facts), "eligibility": reasons}
+    record(uow, "client.assessed", code, after={k: v for k, v in data.items() if k != "code"})
+    return data
+
+
 def show(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, Any]:
-    """A client's record; with the name and henkilötunnus when the actor may see them,
-    and then the read is written to the access log with ``reason``."""
+    """A client's record with the need assessment in force (and how many versions it has);
+    with the name and henkilötunnus when the actor may see them, and then the read is
+    written to the access log with ``reason``."""
     row = reach_client(uow, code, "client.read")
     data = client_dict(row)
+    data["assessment"], data["assessments"] = current_assessment(uow, code)
     if uow.actor.role in auth.MATRIX["client.identify"]:
         data.update(identify(uow, code, reason=reason))
     return data
@@ -237,6 +339,47 @@ def identify(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, str]:
         raise NotFound(f"client {code} has no identity record")
     record(uow, "client.identity_read", code, purpose=reason.strip())
     return {"name": ident.name, "hetu": ident.hetu, "phone": ident.phone}
+
+
+#: Most clients one ``client find --name`` identifies (each one is an access-log entry).
+FIND_AT_MOST = 20
+
+
+def find(uow: UnitOfWork, *, hetu: str | None = None, name: str | None = None,
+         reason: str) -> list[dict[str, Any]]:
+    """``avain client find``: clients by henkilötunnus or by part of the name, among those
+    the actor may reach; for roles that may identify only. Every client found is an
+    identity read, written to the access log with ``reason``. Messages never repeat the
+    number."""
+    check_actor(uow, "client.identify")
+    if (hetu is None) == (name is None):
+        raise ValidationError("client find: give --hetu or --name (one of them)")
+    if not reason or not reason.strip():
+        raise ValidationError("--reason: say why the client's identity is needed")
+    ident = ClientIdentityRow
+    q = select(ClientRow).join(ident, ident.client_code == ClientRow.code).order_by(ClientRow.code)
+    if hetu is not None:
+        try:
+            number = hetu_mod.validate(hetu.strip(), allow_temporary=True)
+        except StdnumError as exc:
+            raise ValidationError("--hetu: not a valid henkilötunnus") from exc
+        q = q.where(ident.hetu == number)
+    else:
+        part = name.strip().lower()
+        if len(part) < 2:
+            raise ValidationError("--name: give at least two letters of the name")
+        escaped = part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        q = q.where(func.lower(ident.name).like(f"%{escaped}%", escape="\\"))
+    clause = scope_clause(uow, ClientRow.code)
+    if clause is not None:
+        q = q.where(clause)
+    rows = session(uow).execute(q.limit(FIND_AT_MOST + 1)).scalars().all()
+    if not rows:
+        raise NotFound("no client with that henkilötunnus" if hetu is not None
+                       else "no client whose name contains that text")
+    if len(rows) > FIND_AT_MOST:  # a search is not a way to list identities
+        raise Refused(f"--name: more than {FIND_AT_MOST} clients match; give more of the name")
+    return [{**client_dict(row), **identify(uow, row.code, reason=reason)} for row in rows]
 
 
 def list_clients(uow: UnitOfWork, *, pilot_id: str | None = None,
@@ -328,7 +471,7 @@ def set_phone(uow: UnitOfWork, code: str, phone: str | None) -> dict[str, Any]:
 def assign_assistant(uow: UnitOfWork, code: str, assistant_id: str) -> dict[str, Any]:
     """Give a client an HB assistant of the same pilot."""
     row = reach_client(uow, code, "client.end")
-    assistant = get_worker_row(uow, assistant_id, field="--assistant")
+    assistant = get_worker_row(uow, assistant_id, field="--assistant", active=True)
     if assistant.role != "assistant" or assistant.pilot_id != row.pilot_id:
         raise ValidationError(f"--assistant: {assistant_id} is not an HB assistant of {row.pilot_id}")
     before = client_dict(row)

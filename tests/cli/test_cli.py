@@ -205,7 +205,7 @@ def test_pilot_check_accepts_a_valid_file(populated):
     result = ok(avain(populated, "pilot", "check", str(EXAMPLE_TOML)))
     assert result.stdout.strip() == f"{EXAMPLE_TOML}: pilot example is valid"
     assert as_json(avain(populated, "pilot", "check", str(EXAMPLE_TOML), "--json")) == {
-        "file": str(EXAMPLE_TOML), "ok": True, "id": "example"}
+        "file": str(EXAMPLE_TOML), "ok": True, "id": "example", "errors": []}
 
 
 def test_pilot_check_prints_every_error_with_its_path(tmp_path, db):
@@ -226,7 +226,8 @@ def test_pilot_check_prints_every_error_with_its_path(tmp_path, db):
     assert len(lines) == 4
     data = json.loads(avain(db, "pilot", "check", str(bad), "--json").stdout)
     assert data["ok"] is False and data["file"] == str(bad)
-    assert data["errors"] == lines
+    assert [f"{bad}: {e['path']}: {e['message']}" if e["path"] else f"{bad}: {e['message']}"
+            for e in data["errors"]] == lines
 
 
 def test_pilot_add_adds_a_data_only_pilot_once(populated, tmp_path):
@@ -254,7 +255,7 @@ def test_worker_add_prints_the_id_and_worker_list_shows_it(populated):
     workers = {w["id"]: w for w in as_json(avain(populated, "worker", "list", "--json"))}
     assert workers["example-07"] == {"id": "example-07", "pilot": "example", "code": "07",
                                      "name": "Uusi Työntekijä", "role": "finance",
-                                     "supervisor": None}
+                                     "supervisor": None, "status": "active"}
     assert workers["example-01"]["supervisor"] == "example-02"
 
 
@@ -530,6 +531,9 @@ JSON_RECIPES: dict[str, list[str]] = {
     "avain client enroll": ["client", "enroll", "--pilot", "example", "--hetu", HETUS[2], "--name", "N",
                             "--worker", "example-01", "--group", "family", "--assess", "carer_contract=yes"],
     "avain client show": ["client", "show", MINE],
+    "avain client find": ["client", "find", "--name", "testi", "--reason", "phone call"],
+    "avain client assess": ["--as", "worker:example-01", "client", "assess", MINE, "--assess", "carer_contract=yes"],
+    "avain worker deactivate": ["worker", "deactivate", "example-03", "--reassign-to", "example-01"],
     "avain client list": ["client", "list"],
     "avain client end": ["client", "end", THEIRS],
     "avain client assist": ["client", "assist", MINE, "--assistant", "example-06"],
@@ -551,6 +555,11 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
     "avain decision grant": ["--as", "worker:example-03", "decision", "grant", THEIRS, "--from", "2018-01-01",
                              "--to", "2018-06-30", "--amount", "150"],
     "avain decision show": ["decision", "show", MINE],
+    "avain pilot update": ["pilot", "update", "{receipts_v2}"],
+    "avain decision amend": ["--as", "worker:example-01", "decision", "amend", "1", "--from", "2018-03-01",
+                             "--amount", "250", "--reason", "more hours of care"],
+    "avain decision end": ["--as", "worker:example-01", "decision", "end", "1", "--on", "2018-06-30",
+                           "--reason", "moved to another municipality"],
     "avain decision explain": ["decision", "explain", MINE, "--period", "2018-02"],
     "avain budget open-period": ["--as", "finance", "budget", "open-period", "--pilot", "receipts", "2018-02"],
     "avain budget close-period": ["--as", "finance", "budget", "close-period", "--pilot", "example",
@@ -676,6 +685,7 @@ def test_every_json_command_has_a_recipe():
 def _run_recipe(db: Path, recipe: list[str], facts: dict[str, str], tmp_path: Path):
     today = dt.date.today().isoformat()
     files = {"example_toml": EXAMPLE_TOML, "other_toml": write(tmp_path, "other.toml", OTHER_PILOT),
+             "receipts_v2": write(tmp_path, "receipts.toml", RECEIPTS_PILOT.replace("10000", "12000")),
              "tmp_dir": tmp_path, "today": today,
              "survey_csv": write(tmp_path, "survey.csv", f"client,point,answered_on,item_01,item_02\n"
                                                          f"{THEIRS},start,{today},4,5\n"),
@@ -839,7 +849,7 @@ def test_init_and_db_upgrade_refuse_a_database_they_cannot_upgrade(populated, co
 @pytest.mark.parametrize("args, needle", [
     (["--as", "boss", "pilot", "list"], "--as"),
     (["--as", "worker", "client", "list"], "--as"),
-    (["client", "enroll", "--pilot", "example"], "--hetu"),
+    (["client", "enroll", "--pilot", "example", "--name", "N", "--worker", "example-01"], "--hetu -"),
     (["client", "enroll", "--pilot", "example", "--hetu", "x", "--name", "N", "--worker", "w",
       "--assess", "no-equals-sign"], "--assess"),
     (["worker", "add", "--pilot", "example", "--code", "09", "--name", "N", "--role", "boss"], "--role"),
