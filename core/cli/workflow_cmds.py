@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..domain import Money
 from ..errors import AvainError
 from ..services import catalogue, finance, plans, providers, purchases
 from .output import emit, json_option, render_table
@@ -295,15 +296,16 @@ def commitment() -> None:
 
 
 @commitment.command("list")
-@click.option("--status", type=click.Choice(["pending", "posted", "voided", "expired"]))
+@click.option("--status", type=click.Choice(["pending", "posted", "closed", "voided", "expired"]))
 @click.option("--client", "code")
 @json_option
 def commitment_list(status, code, as_json):
-    """Commitments the acting user may see."""
+    """Commitments the acting user may see, with what is invoiced of each so far."""
     data = state().read(purchases.list_commitments, status=status, code=code)
     emit(data, as_json, render_table(
-        ["id", "client", "provider", "amount", "reference", "status", "expires", "flag"],
-        ["id", "client", "provider", "amount_fi", "reference", "status", "expires_on", "flag"], "Commitments"))
+        ["id", "client", "provider", "amount", "invoiced", "reference", "status", "expires", "flag"],
+        ["id", "client", "provider", "amount_fi", "posted_fi", "reference", "status", "expires_on", "flag"],
+        "Commitments"))
 
 
 @commitment.command("cancel")
@@ -313,6 +315,17 @@ def commitment_cancel(commitment_id, as_json):
     """Cancel a pending commitment; its money returns to the budget."""
     data = state().run(purchases.cancel, commitment_id)
     emit(data, as_json, lambda c, d: c.print(f"commitment {d['id']} cancelled"))
+
+
+@commitment.command("close")
+@click.argument("commitment_id", type=int, metavar="ID")
+@click.option("--note", help="Why it is closed (kept in the audit log).")
+@json_option
+def commitment_close(commitment_id, note, as_json):
+    """The provider bills no more: release what is not invoiced back to the budget."""
+    data = state().run(purchases.close, commitment_id, note=note)
+    emit(data, as_json, lambda c, d: c.print(
+        f"commitment {d['id']} closed: {d['posted_fi']} invoiced, {d['released_fi']} back to the budget"))
 
 
 @commitment.command("expire")
@@ -345,12 +358,18 @@ def invoice() -> None:
 @click.option("--amount", type=MONEY, required=True)
 @click.option("--ref", "reference", required=True, help="Reference number from the commitment (national or RF).")
 @click.option("--date", "on_date", type=DATE, help="Day the invoice arrived (default today).")
+@click.option("--due", "due_date", type=DATE, help="The invoice's due date.")
+@click.option("--final", is_flag=True, help="The provider's last invoice for this commitment: close it and "
+              "release the rest.")
 @json_option
-def invoice_record(provider_id, number, amount, reference, on_date, as_json):
-    """Record an arrived invoice; posts its commitment."""
+def invoice_record(provider_id, number, amount, reference, on_date, due_date, final, as_json):
+    """Record an arrived invoice; posts it against its commitment (one of several, up to the
+    commitment's amount)."""
     data = state().run(purchases.record_invoice, provider_id=provider_id, number=number,
-                       amount=amount, reference=reference, on_date=on_date)
-    emit(data, as_json, lambda c, d: c.print(f"invoice {d['id']} recorded"))
+                       amount=amount, reference=reference, on_date=on_date, due_date=due_date, final=final)
+    emit(data, as_json, lambda c, d: c.print(
+        f"invoice {d['id']} recorded; commitment {d['commitment']} {d['commitment_status']}"
+        + (f", {Money(d['commitment_left']).fi()} still open" if d["commitment_left"] else "")))
 
 
 @invoice.command("approve")
@@ -397,9 +416,9 @@ def invoice_import(paths, as_json):
 def invoice_queue(include_resolved, as_json):
     """E-invoices waiting for finance's review, with the reason."""
     data = state().read(finance.review_queue, include_resolved=include_resolved)
-    emit(data, as_json, render_table(["id", "file", "provider", "number", "amount", "reason", "status"],
-                                     ["id", "source", "provider", "number", "amount_fi", "reason", "status"],
-                                     "Review queue"))
+    emit(data, as_json, render_table(["id", "file", "provider", "number", "amount", "due", "reason", "status"],
+                                     ["id", "source", "provider", "number", "amount_fi", "due_date", "reason",
+                                      "status"], "Review queue"))
 
 
 @invoice.command("resolve")
@@ -416,11 +435,13 @@ def invoice_resolve(review_id, note, as_json):
 @click.option("--status", type=click.Choice(["recorded", "approved", "batched", "paid"]))
 @json_option
 def invoice_list(status, as_json):
-    """Invoices the acting user may see."""
+    """Invoices the acting user may see, the soonest due first; a payment the bank
+    rejected shows its reason."""
     data = state().read(purchases.list_invoices, status=status)
-    emit(data, as_json, render_table(
-        ["id", "provider", "number", "amount", "client", "status"],
-        ["id", "provider", "number", "amount_fi", "client", "status"], "Invoices"))
+    rows = [d | {"bank": " ".join(filter(None, (d["bank_reason_code"], d["bank_reason"])))} for d in data]
+    emit(data, as_json, lambda c, _: render_table(
+        ["id", "provider", "number", "amount", "due", "client", "status", "bank"],
+        ["id", "provider", "number", "amount_fi", "due_date", "client", "status", "bank"], "Invoices")(c, rows))
 
 
 @click.group()

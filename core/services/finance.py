@@ -59,12 +59,13 @@ def import_invoice_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
                 if s.get(ProviderRow, inv.seller_id) is None:
                     raise NotFound(f"the seller {inv.seller_id} ({inv.seller_name}) is not a registered provider")
                 data = purchases.record_invoice(uow, provider_id=inv.seller_id, number=inv.number,
-                                                amount=inv.amount, reference=inv.reference, on_date=inv.date)
+                                                amount=inv.amount, reference=inv.reference, on_date=inv.date,
+                                                due_date=inv.due_date)
             out["recorded"].append(data["id"])
         except (NotFound, Refused, Conflict, ValidationError) as exc:
             review = InvoiceReviewRow(source=path.name, provider_id=inv.seller_id, provider_name=inv.seller_name,
                                       number=inv.number, amount=inv.amount.cents, reference=inv.reference,
-                                      reason=str(exc), received_at=_now())
+                                      due_date=inv.due_date, reason=str(exc), received_at=_now())
             s.add(review)
             s.flush()
             record(uow, "invoice.queued", "finance", stream="organiser",
@@ -75,15 +76,19 @@ def import_invoice_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
 
 
 def review_queue(uow: UnitOfWork, *, include_resolved: bool = False) -> list[dict[str, Any]]:
-    """``avain invoice queue``: e-invoices waiting for finance, with the reason."""
+    """``avain invoice queue``: e-invoices waiting for finance, with the reason, the soonest
+    due first (those without a due date last)."""
     check_actor(uow, "finance.read")
     q = select(InvoiceReviewRow).order_by(InvoiceReviewRow.id)
     if not include_resolved:
         q = q.where(InvoiceReviewRow.status == "open")
+    rows = sorted(session(uow).execute(q).scalars(),
+                  key=lambda r: (r.due_date is None, r.due_date or dt.date.max, r.id))
     return [{"id": r.id, "source": r.source, "provider": r.provider_id, "provider_name": r.provider_name,
              "number": r.number, "amount": r.amount, "amount_fi": Money(r.amount).fi(),
-             "reference": r.reference, "reason": r.reason, "status": r.status, "resolution": r.resolution}
-            for r in session(uow).execute(q).scalars()]
+             "reference": r.reference, "due_date": r.due_date.isoformat() if r.due_date else None,
+             "reason": r.reason, "status": r.status, "resolution": r.resolution}
+            for r in rows]
 
 
 def resolve_review(uow: UnitOfWork, review_id: int, *, note: str) -> dict[str, Any]:
