@@ -198,6 +198,7 @@ class ProviderRow(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=9)  # Y-tunnus, e.g. 1572860-0
     name: str
     iban: str | None = Field(default=None, max_length=34)
+    bic: str | None = Field(default=None, max_length=11)  # the IBAN's bank, when the bank wants it
     einvoice_address: str | None = Field(default=None, max_length=35)
     contact: str | None = None  # the company's service contact (not published)
     areas: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))

@@ -63,9 +63,28 @@ def provider_approve(business_id, pilot_id, services, checks, valid_from, valid_
     """Approve a provider for services in a pilot, with the checklist's evidence."""
     data = state().run(providers.approve, business_id, pilot_id=pilot_id, services=list(services),
                        checks=_checks(checks), valid_from=valid_from or dt.date.today(), valid_to=valid_to)
+    for warning in data.get("warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
     emit(data, as_json, lambda c, d: c.print(
         f"{d['provider']} approved in {d['pilot']} for {', '.join(d['services'])}: "
         f"{d['valid_from']} – {d['valid_to']}"))
+
+
+@provider.command("update")
+@click.argument("business_id", metavar="Y-TUNNUS")
+@click.option("--name", help="The company's name.")
+@click.option("--iban", help="Account for payments (checked).")
+@click.option("--bic", help="The account's bank (BIC), for banks that want it in the payment file.")
+@click.option("--einvoice", help="E-invoice address (OVT code or IBAN).")
+@click.option("--contact", help="The company's service contact (not published).")
+@click.option("--area", "areas", multiple=True, help="Municipality or area served; repeatable; replaces the list.")
+@json_option
+def provider_update(business_id, name, iban, bic, einvoice, contact, areas, as_json):
+    """Correct a provider's record; the audit trail keeps the old values."""
+    data = state().run(providers.update, business_id, name=name, iban=iban, bic=bic, einvoice_address=einvoice,
+                       contact=contact, areas=list(areas) if areas else None)
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['id']}: " + (f"updated {', '.join(d['changed'])}" if d["changed"] else "nothing changed")))
 
 
 @provider.command("revoke")

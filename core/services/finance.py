@@ -20,7 +20,7 @@ from ..domain import Money
 from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import InvoiceReviewRow, InvoiceRow, PaymentBatchRow, ProviderRow
 from ..uow import UnitOfWork
-from . import pilots, purchases
+from . import pilots, providers, purchases
 from .common import check_actor, record, session
 
 
@@ -110,6 +110,11 @@ def resolve_review(uow: UnitOfWork, review_id: int, *, note: str) -> dict[str, A
 # --- payments out ----------------------------------------------------------------------
 
 
+def end_to_end_id(invoice_id: int) -> str:
+    """The id a payment of the invoice carries through the bank and back (EndToEndId)."""
+    return f"AVAIN-{invoice_id}"
+
+
 def _debtor(pilot) -> sepa.Debtor:
     pay = pilot.raw.get("payment", {})
     if not pay.get("debtor_iban") or not pay.get("debtor_name"):
@@ -135,15 +140,19 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
     for inv in rows:
         provider = s.get(ProviderRow, inv.provider_id)
         if not provider.iban:
-            skipped.append({"invoice": inv.id, "reason": f"provider {provider.id} has no IBAN"})
+            skipped.append({"invoice": inv.id, "provider": provider.id,
+                            "reason": providers.missing_iban(provider.id)})
             continue
-        payments.append(sepa.Payment(end_to_end_id=f"AVAIN-{inv.id}", creditor_name=provider.name,
-                                     creditor_iban=provider.iban, creditor_bic=None, amount=Money(inv.amount),
+        payments.append(sepa.Payment(end_to_end_id=end_to_end_id(inv.id), creditor_name=provider.name,
+                                     creditor_iban=provider.iban, creditor_bic=provider.bic,
+                                     amount=Money(inv.amount),
                                      reference=inv.reference, remittance_text=f"Invoice {inv.number}"))
         batched.append(inv)
     if not payments:
+        fixes = sorted({s["reason"] for s in skipped})
         raise Refused(f"pilot {pilot.id} has no approved invoice to pay"
-                      + (f" ({len(skipped)} waiting for a provider's IBAN)" if skipped else ""))
+                      + (f" ({len(skipped)} waiting for a provider's IBAN): " + "; ".join(fixes) if skipped else ""),
+                      fixes)
     created = _now()
     batch = PaymentBatchRow(pilot_id=pilot.id, message_id="pending", execution_date=execution_date,
                             version=version, status="prepared", count=len(payments),

@@ -1,9 +1,9 @@
-"""invoices in parts, due dates, the bank's answers
+"""invoices in parts, due dates, the bank's answers, provider BIC
 
 Several invoices may post one commitment, so invoice.commitment_id is no longer unique
 (an index instead); invoices and queued e-invoices keep their due date; an invoice keeps
 the bank's reason when its payment was rejected; bank_file records each pain.002/camt.054
-read, so a file read twice changes nothing.
+read, so a file read twice changes nothing; a provider may have a BIC beside its IBAN.
 
 Revision ID: 0009
 Revises: 0007
@@ -55,9 +55,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_invoice_commitment_id'), ['commitment_id'], unique=False)
     with op.batch_alter_table('invoice_review', schema=None) as batch_op:
         batch_op.add_column(sa.Column('due_date', sa.Date(), nullable=True))
+    with op.batch_alter_table('provider', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('bic', sqlmodel.sql.sqltypes.AutoString(length=11), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('provider', schema=None) as batch_op:
+        batch_op.drop_column('bic')
     with op.batch_alter_table('invoice_review', schema=None) as batch_op:
         batch_op.drop_column('due_date')
     with op.batch_alter_table('invoice', schema=None) as batch_op:
