@@ -10,7 +10,7 @@ import click
 
 from ..domain import Money
 from ..errors import AvainError
-from ..services import catalogue, finance, plans, providers, purchases
+from ..services import bank_files, catalogue, finance, plans, providers, purchases
 from .output import emit, json_option, render_table
 from .params import DATE, MONEY, MONEY_ANY, key_values
 from .state import state
@@ -400,19 +400,25 @@ def invoice_approve(invoice_id, as_json):
     emit(data, as_json, lambda c, d: c.print(f"invoice {d['id']} approved"))
 
 
+def _import_files(service, paths) -> tuple[list[dict], list[dict]]:
+    """Each file in its own transaction: one refused file does not stop the others."""
+    st = state()
+    results, failed = [], []
+    for path in paths:
+        try:
+            results.append(st.run(service, path))
+        except AvainError as exc:
+            failed.append({"file": path, "errors": getattr(exc, "errors", None) or [str(exc)]})
+    return results, failed
+
+
 @invoice.command("import")
 @click.argument("paths", metavar="FILE…", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @json_option
 def invoice_import(paths, as_json):
     """Read Finvoice 3.0 e-invoices; each is recorded against its commitment by reference,
     or queued for review with the reason."""
-    st = state()
-    results, failed = [], []
-    for path in paths:
-        try:
-            results.append(st.run(finance.import_invoice_file, path))
-        except AvainError as exc:
-            failed.append({"file": path, "errors": getattr(exc, "errors", None) or [str(exc)]})
+    results, failed = _import_files(finance.import_invoice_file, paths)
 
     def render(c, d):
         for r in d["imported"]:
@@ -500,6 +506,34 @@ def pay_confirm(batch_id, as_json):
     """The bank accepted the batch: pay its invoices."""
     data = state().run(finance.confirm_batch, batch_id)
     emit(data, as_json, lambda c, d: c.print(f"batch {d['id']} confirmed: {d['count']} invoices paid, {d['total_fi']}"))
+
+
+@pay.command("import")
+@click.argument("paths", metavar="FILE…", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@json_option
+def pay_import(paths, as_json):
+    """Read the bank's answers (pain.002 status reports, camt.054 debit notifications):
+    accepted or booked payments are paid, rejected ones wait for the next batch with the
+    bank's reason. Each file is applied whole or not at all, and once."""
+    results, failed = _import_files(bank_files.import_bank_file, paths)
+
+    def render(c, d):
+        for r in d["imported"]:
+            if r["already_applied"]:
+                c.print(f"{r['file']}: {r['kind']} {r['message_id']} already applied on {r['applied_at'][:10]}; "
+                        "nothing changed")
+                continue
+            c.print(f"{r['file']}: {r['kind']} {r['message_id']}: {len(r['paid'])} paid, "
+                    f"{len(r['rejected'])} rejected, {len(r['unchanged'])} unchanged")
+            for x in r["rejected"]:
+                c.print(f"  invoice {x['invoice']} back in the payable queue: {x['code'] or ''} {x['reason'] or ''}")
+        for f in d["failed"]:
+            for e in f["errors"]:
+                click.echo(e if e.startswith(Path(f["file"]).name) else f"{f['file']}: {e}", err=True)
+
+    emit({"imported": results, "failed": failed}, as_json, render)
+    if failed:
+        click.get_current_context().exit(1)
 
 
 @pay.command("cancel")
