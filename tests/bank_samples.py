@@ -27,6 +27,16 @@ def _reason(parent: ET.Element, code: str | None, text: str | None) -> None:
         _el(info, "AddtlInf", text)
 
 
+def _document(namespace: str, body: str, message_id: str) -> tuple[ET.Element, ET.Element]:
+    """The Document, its message element and the group header every bank message starts with."""
+    root = ET.Element("Document", xmlns=namespace)
+    message = _el(root, body)
+    header = _el(message, "GrpHdr")
+    _el(header, "MsgId", message_id)
+    _el(header, "CreDtTm", "2018-02-01T08:00:00")
+    return root, message
+
+
 def _bytes(root: ET.Element) -> bytes:
     ET.indent(root)
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True)
@@ -38,11 +48,7 @@ def pain002(original_message_id: str, *, message_id: str = "BANK-STS-1", group_s
             transactions: Sequence[tuple[str, str, str | None, str | None]] = ()) -> bytes:
     """A status report about our message ``original_message_id``. ``transactions``:
     (EndToEndId, status, reason code, reason text) each."""
-    root = ET.Element("Document", xmlns=PAIN002)
-    report = _el(root, "CstmrPmtStsRpt")
-    header = _el(report, "GrpHdr")
-    _el(header, "MsgId", message_id)
-    _el(header, "CreDtTm", "2018-02-01T08:00:00")
+    root, report = _document(PAIN002, "CstmrPmtStsRpt", message_id)
     group = _el(report, "OrgnlGrpInfAndSts")
     _el(group, "OrgnlMsgId", original_message_id)
     _el(group, "OrgnlMsgNmId", "pain.001.001.09")
@@ -66,11 +72,7 @@ def camt054(entries: Iterable[dict], *, message_id: str = "BANK-NTF-1") -> bytes
     """A debit notification. Each entry: ``amount`` (cents), and either ``end_to_end``
     (a list of (EndToEndId, cents)) or ``batch`` (the PmtInfId of a batch booking);
     ``status`` (default BOOK) and ``direction`` (default DBIT) optional."""
-    root = ET.Element("Document", xmlns=CAMT054)
-    body = _el(root, "BkToCstmrDbtCdtNtfctn")
-    header = _el(body, "GrpHdr")
-    _el(header, "MsgId", message_id)
-    _el(header, "CreDtTm", "2018-02-01T08:00:00")
+    root, body = _document(CAMT054, "BkToCstmrDbtCdtNtfctn", message_id)
     notification = _el(body, "Ntfctn")
     _el(notification, "Id", f"{message_id}-1")
     _el(_el(_el(notification, "Acct"), "Id"), "IBAN", ACCOUNT)

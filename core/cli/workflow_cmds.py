@@ -412,6 +412,13 @@ def _import_files(service, paths) -> tuple[list[dict], list[dict]]:
     return results, failed
 
 
+def _print_failures(failed: list[dict]) -> None:
+    """A refused file's errors on stderr, each naming the file."""
+    for f in failed:
+        for e in f["errors"]:
+            click.echo(e if e.startswith(Path(f["file"]).name) else f"{f['file']}: {e}", err=True)
+
+
 @invoice.command("import")
 @click.argument("paths", metavar="FILE…", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @json_option
@@ -426,9 +433,7 @@ def invoice_import(paths, as_json):
                     f"{r['unchanged']} already known")
             for q in r["queued"]:
                 c.print(f"  invoice {q['number']}: {q['reason']}")
-        for f in d["failed"]:
-            for e in f["errors"]:
-                c.print(f"[red]{e}[/red]")
+        _print_failures(d["failed"])
 
     emit({"imported": results, "failed": failed}, as_json, render)
     if failed:
@@ -527,9 +532,7 @@ def pay_import(paths, as_json):
                     f"{len(r['rejected'])} rejected, {len(r['unchanged'])} unchanged")
             for x in r["rejected"]:
                 c.print(f"  invoice {x['invoice']} back in the payable queue: {x['code'] or ''} {x['reason'] or ''}")
-        for f in d["failed"]:
-            for e in f["errors"]:
-                click.echo(e if e.startswith(Path(f["file"]).name) else f"{f['file']}: {e}", err=True)
+        _print_failures(d["failed"])
 
     emit({"imported": results, "failed": failed}, as_json, render)
     if failed:
