@@ -174,3 +174,67 @@ def test_random_partial_invoices_close_and_expiry_keep_the_books(app, amount, op
         assert b["available"] >= 0
         open_left = sum(x["left"] for x in app.run(ADMIN, purchases.list_commitments, code=code))
         assert b["reserved"] == open_left
+
+
+def test_e_invoices_in_parts_keep_their_due_dates_and_reimport_changes_nothing(app, tmp_path):
+    import finvoice_samples
+
+    from avain.core.services import finance
+
+    team, (code, _) = month_ready(app)
+    c = approve(app, team, propose(app, code, 9000))
+    files = []
+    for n, (cents, due) in enumerate(((3000, dt.date(2018, 2, 20)), (3000, dt.date(2018, 2, 6)),
+                                      (4000, dt.date(2018, 2, 1))), 1):
+        path = tmp_path / f"part{n}.xml"
+        path.write_bytes(finvoice_samples.make(seller_id=c["provider"], number=f"K-{n}", amount=cents,
+                                               reference=c["reference_rf"], date=dt.date(2018, 1, 20), due_date=due))
+        files.append(path)
+    results = [app.run(FIN, finance.import_invoice_file, path) for path in files]
+    assert [len(r["recorded"]) for r in results] == [1, 1, 0]
+    assert "above the commitment's remaining 30,00\u00a0€" in results[2]["queued"][0]["reason"]
+    assert [(i["number"], i["due_date"]) for i in app.run(ADMIN, purchases.list_invoices)] == [
+        ("K-2", "2018-02-06"), ("K-1", "2018-02-20")]
+    assert app.run(FIN, finance.review_queue)[0]["due_date"] == "2018-02-01"
+    again = [app.run(FIN, finance.import_invoice_file, path) for path in files]
+    assert [(r["recorded"], r["queued"], r["unchanged"]) for r in again] == [([], [], 1)] * 3
+    now = commitment(app, c["id"])
+    assert (now["status"], now["posted"], now["left"]) == ("pending", 6000, 3000)
+    assert app.run(ADMIN, statements.verify)["ok"]
+
+
+def test_invoices_racing_for_one_commitment_never_post_above_it(app, db_url):
+    """Six invoices of 30 € arrive at once against a 100 € commitment, each through its own
+    connection: three are posted, three refused with the remainder, nothing else."""
+    import threading
+
+    from conftest import open_app
+
+    team, (code, _) = month_ready(app)
+    c = approve(app, team, propose(app, code, 10000))
+    barrier, outcomes = threading.Barrier(6), []
+
+    def racer(n):
+        mine = open_app(db_url)
+        try:
+            barrier.wait(timeout=60)
+            bill(mine, c, 3000, f"R-{n}")
+            outcomes.append("ok")
+        except Refused as exc:
+            outcomes.append("refused" if "remaining" in str(exc) else str(exc))
+        except Exception as exc:  # anything else is what the test looks for
+            outcomes.append(repr(exc))
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=racer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(outcomes) == ["ok"] * 3 + ["refused"] * 3
+    now = commitment(app, c["id"])
+    assert (now["status"], now["posted"], now["left"]) == ("pending", 9000, 1000)
+    assert balance(app, code)["reserved"] == 1000
+    check = app.run(ADMIN, statements.verify)
+    assert check["ok"], check["problems"]
