@@ -202,11 +202,13 @@ def _batch(uow: UnitOfWork, batch_id: int, status: str) -> PaymentBatchRow:
 
 
 def confirm_batch(uow: UnitOfWork, batch_id: int) -> dict[str, Any]:
-    """``avain pay confirm``: the bank accepted the batch; every invoice in it is paid (in
-    the ledger too), all in one transaction."""
+    """``avain pay confirm``: the bank accepted the batch; every invoice in it not yet paid
+    (a bank file may have paid some already) is paid (in the ledger too), all in one
+    transaction."""
     check_actor(uow, "invoice.pay")
     b = _batch(uow, batch_id, "confirmed")
-    ids = session(uow).execute(select(InvoiceRow.id).where(InvoiceRow.batch_id == b.id)
+    ids = session(uow).execute(select(InvoiceRow.id).where(InvoiceRow.batch_id == b.id,
+                                                           InvoiceRow.status == "batched")
                                .order_by(InvoiceRow.id)).scalars().all()
     for invoice_id in ids:
         purchases.pay(uow, invoice_id)
@@ -217,8 +219,13 @@ def confirm_batch(uow: UnitOfWork, batch_id: int) -> dict[str, Any]:
 def cancel_batch(uow: UnitOfWork, batch_id: int) -> dict[str, Any]:
     """``avain pay cancel``: the batch did not go out; its invoices are approved again."""
     check_actor(uow, "invoice.pay")
-    b = _batch(uow, batch_id, "cancelled")
     s = session(uow)
+    paid = s.execute(select(InvoiceRow.id).where(InvoiceRow.batch_id == batch_id, InvoiceRow.status == "paid")
+                     .order_by(InvoiceRow.id)).scalars().all()
+    if paid:
+        raise Conflict(f"payment batch {batch_id} went out: the bank paid invoice "
+                       f"{', '.join(map(str, paid))} of it; it cannot be cancelled")
+    b = _batch(uow, batch_id, "cancelled")
     s.execute(update(InvoiceRow).where(InvoiceRow.batch_id == b.id, InvoiceRow.status == "batched")
               .values(status="approved", batch_id=None))
     record(uow, "payment.batch_cancelled", "finance", stream="organiser", after=batch_dict(b))

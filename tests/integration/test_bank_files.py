@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from avain.core import bankfiles
 from avain.core.auth import Actor
 from avain.core.domain import Money
-from avain.core.errors import NotFound, ValidationError
+from avain.core.errors import Conflict, NotFound, ValidationError
 from avain.core.models import BankFileRow
 from avain.core.services import audit_log, bank_files, finance, purchases, statements
 
@@ -148,3 +148,14 @@ def test_the_samples_validate_against_the_official_schemas():
             ("AVAIN-1", "RJCT", "AC04", "closed")])),
                           ("camt.054.001.08", bank_samples.camt054([{"amount": 1, "batch": "M"}]))):
         assert bankfiles.schema(version).is_valid(data)
+
+
+def test_after_a_partial_answer_confirm_pays_the_rest_and_cancel_is_refused(app, tmp_path):
+    batch, (first, second) = two_invoices_batched(app)
+    one = bank_samples.camt054([{"amount": 4000, "end_to_end": [(f"AVAIN-{first}", 4000)]}])
+    app.run(FIN, bank_files.import_bank_file, put(tmp_path, "camt.xml", one))
+    with pytest.raises(Conflict, match=f"paid invoice {first} of it; it cannot be cancelled"):
+        app.run(FIN, finance.cancel_batch, batch["id"])
+    assert app.run(FIN, finance.confirm_batch, batch["id"])["invoices"] == [second]
+    assert set(statuses(app).values()) == {"paid"}
+    assert app.run(ADMIN, statements.verify)["ok"]
