@@ -380,7 +380,7 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
             inv = app.run(Actor("finance", finance), purchases.record_invoice,
                           provider_id=c["provider"], number=f"{rng.randint(10000, 99999)}-{c['id']}",
                           amount=billed, reference=c["reference"],
-                          on_date=day + dt.timedelta(days=rng.randint(1, 10)))
+                          on_date=day + dt.timedelta(days=rng.randint(1, 10)), final=True)
             counts["invoiced"] += 1
             approver = {"supervisor": Actor("supervisor", sup), "worker": worker,
                         "finance": Actor("finance", controller)}[wf.invoice_approver]

@@ -62,6 +62,8 @@ AMOUNT = "InvoiceDetails/InvoiceTotalVatIncludedAmount"
 REFERENCE = "EpiDetails/EpiPaymentInstructionDetails/EpiRemittanceInfoIdentifier"
 IBAN = "EpiDetails/EpiPartyDetails/EpiBeneficiaryPartyDetails/EpiAccountID"
 DUE_DATE = "EpiDetails/EpiPaymentInstructionDetails/EpiDateOptionDate"
+#: Where an invoice without the payment instruction's date states its due date.
+TERMS_DUE_DATE = "InvoiceDetails/PaymentTermsDetails/InvoiceDueDate"
 
 
 @frozen
@@ -201,7 +203,7 @@ class _FieldReader:
             "amount": self.amount(),
             "reference": self.reference(),
             "iban": self.iban(),
-            "due_date": self.date(DUE_DATE, required=False),
+            "due_date": self.due_date(),
         }
         if self.errors:
             return None
@@ -263,6 +265,12 @@ class _FieldReader:
         except ValueError:
             self.fail(rel_path, f"{text!r} is not a date in the form CCYYMMDD (e.g. 20240315)")
             return None
+
+    def due_date(self) -> dt.date | None:
+        """The payment instruction's due date, else the one in the payment terms."""
+        if self.root.find(DUE_DATE) is not None:
+            return self.date(DUE_DATE, required=False)
+        return self.date(TERMS_DUE_DATE, required=False)
 
     def amount(self) -> Money | None:
         elem = self.element(AMOUNT)

@@ -236,6 +236,7 @@ class ProviderRow(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=9)  # Y-tunnus, e.g. 1572860-0
     name: str
     iban: str | None = Field(default=None, max_length=34)
+    bic: str | None = Field(default=None, max_length=11)  # the IBAN's bank, when the bank wants it
     einvoice_address: str | None = Field(default=None, max_length=35)
     contact: str | None = None  # the company's service contact (not published)
     areas: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
@@ -347,7 +348,9 @@ class ProposalRow(SQLModel, table=True):
 
 class CommitmentRow(SQLModel, table=True):
     """A payment commitment (maksusitoumus): a pending transfer reserving budget for one
-    provider until it is posted by an invoice, cancelled or expired, exactly once."""
+    provider. Invoices post it in parts (``amount_posted`` so far, never above ``amount``)
+    until it is fully invoiced (posted), closed (the rest released), cancelled or expired,
+    each exactly once."""
 
     __tablename__ = "commitment"
     id: int | None = Field(default=None, primary_key=True)
@@ -360,7 +363,7 @@ class CommitmentRow(SQLModel, table=True):
     period: str = Field(max_length=7)
     reference: str = Field(unique=True, max_length=25)
     transfer_id: str = Field(max_length=120)
-    status: str = Field(max_length=16, index=True)  # pending, posted, voided, expired
+    status: str = Field(max_length=16, index=True)  # pending, posted, closed, voided, expired
     expires_on: dt.date
     received_on: dt.date | None = None
     flag: str | None = None  # e.g. the provider's approval was revoked while it was open
@@ -369,7 +372,9 @@ class CommitmentRow(SQLModel, table=True):
 
 
 class InvoiceRow(SQLModel, table=True):
-    """A provider's invoice against a commitment: recorded, approved, paid."""
+    """A provider's invoice against a commitment (one of several when the provider bills in
+    parts): recorded, approved, batched, paid. A payment the bank rejected returns the
+    invoice to approved with the bank's reason."""
 
     __tablename__ = "invoice"
     __table_args__ = (UniqueConstraint("provider_id", "number", name="uq_invoice_provider_number"),)
@@ -378,10 +383,13 @@ class InvoiceRow(SQLModel, table=True):
     number: str = Field(max_length=64)
     amount: int = Field(sa_type=BigInteger)
     reference: str = Field(max_length=25)
-    commitment_id: int = Field(foreign_key="commitment.id", unique=True)
+    commitment_id: int = Field(foreign_key="commitment.id", index=True)
     client_code: str = Field(foreign_key="client.code", max_length=64)
     pilot_id: str = Field(foreign_key="pilot.id", max_length=64)
     status: str = Field(max_length=16, index=True)  # recorded, approved, batched, paid
+    due_date: dt.date | None = None  # from the e-invoice, or as recorded
+    bank_reason_code: str | None = Field(default=None, max_length=35)  # last rejection by the bank
+    bank_reason: str | None = None
     batch_id: int | None = Field(default=None, foreign_key="payment_batch.id")
     recorded_by: str = Field(max_length=100)
     recorded_at: dt.datetime
@@ -406,6 +414,7 @@ class InvoiceReviewRow(SQLModel, table=True):
     number: str = Field(max_length=64)
     amount: int = Field(sa_type=BigInteger)
     reference: str | None = Field(default=None, max_length=25)
+    due_date: dt.date | None = None
     reason: str
     status: str = Field(default="open", max_length=16)  # open, resolved
     received_at: dt.datetime
@@ -423,13 +432,30 @@ class PaymentBatchRow(SQLModel, table=True):
     message_id: str = Field(unique=True, max_length=35)
     execution_date: dt.date
     version: str = Field(max_length=2)
-    status: str = Field(max_length=16)  # prepared, confirmed, cancelled
+    status: str = Field(max_length=16)  # prepared, confirmed, cancelled, rejected
     count: int
     total: int = Field(sa_type=BigInteger)
     document: str = Field(sa_column=Column(Text, nullable=False))  # the pain.001 XML as sent
     created_by: str = Field(max_length=100)
     created_at: dt.datetime
     resolved_at: dt.datetime | None = None
+
+
+class BankFileRow(SQLModel, table=True):
+    """A bank's answer read by ``pay import`` (pain.002 status report, camt.054 debit
+    notification): kept by its content digest and message id, so a file read twice
+    changes nothing."""
+
+    __tablename__ = "bank_file"
+    __table_args__ = (UniqueConstraint("kind", "message_id", name="uq_bank_file_message"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # pain.002, camt.054
+    message_id: str = Field(max_length=35)
+    digest: str = Field(unique=True, max_length=64)  # sha256 of the file's bytes
+    source: str = Field(max_length=255)
+    summary: str = Field(sa_column=Column(Text, nullable=False))  # JSON: what was applied
+    applied_by: str = Field(max_length=100)
+    applied_at: dt.datetime
 
 
 # --- the client–worker dialogue ---------------------------------------------------------

@@ -137,10 +137,10 @@ def buy(app: App, team: dict[str, str], code: str, amount: int, **kw) -> dict:
 
 
 def invoice(app: App, commitment: dict, amount: int, number: str, *,
-            on_date: dt.date = DAY) -> dict:
+            on_date: dt.date = DAY, final: bool = False) -> dict:
     return app.run(FINANCE, purchases.record_invoice, provider_id=commitment["provider"],
                    number=number, amount=Money(amount), reference=commitment["reference"],
-                   on_date=on_date)
+                   on_date=on_date, final=final)
 
 
 def balance(app: App, code: str) -> dict:
@@ -330,7 +330,7 @@ def two_months(url: str) -> dict:
         refusals = []
         open_month(app, JAN, batch=2)
         p1 = buy(app, team, a, 12000)
-        inv = invoice(app, p1, 10000, "A-1")  # 20,00 € of the reservation released
+        inv = invoice(app, p1, 10000, "A-1", final=True)  # 20,00 € of the reservation released
         p2 = buy(app, team, a, 5000, provider=OTHER_PROVIDER)
         app.run(worker, purchases.cancel, p2["id"])
         p3 = buy(app, team, a, 8000)  # still reserved when January closes
@@ -347,7 +347,7 @@ def two_months(url: str) -> dict:
         pay_approved(app)
         close_month(app, JAN, batch=3)
         open_month(app, FEB, batch=3)
-        invoice(app, p3, 6000, "A-2", on_date=dt.date(2018, 2, 20))  # the 20 € rest lapses
+        invoice(app, p3, 6000, "A-2", on_date=dt.date(2018, 2, 20), final=True)  # the 20 € rest lapses
         buy(app, team, a, 1000, day=dt.date(2018, 2, 10))
         expired = app.run(FINANCE, purchases.expire, on_date=dt.date(2018, 3, 17))
         with Session(app.engine) as s:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
+from ..domain import Money
 from ..errors import AvainError
-from ..services import catalogue, finance, plans, providers, purchases
+from ..services import bank_files, catalogue, finance, plans, providers, purchases
 from .output import emit, json_option, render_table
 from .params import DATE, MONEY, MONEY_ANY, key_values
 from .state import state
@@ -62,9 +63,28 @@ def provider_approve(business_id, pilot_id, services, checks, valid_from, valid_
     """Approve a provider for services in a pilot, with the checklist's evidence."""
     data = state().run(providers.approve, business_id, pilot_id=pilot_id, services=list(services),
                        checks=_checks(checks), valid_from=valid_from or dt.date.today(), valid_to=valid_to)
+    for warning in data.get("warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
     emit(data, as_json, lambda c, d: c.print(
         f"{d['provider']} approved in {d['pilot']} for {', '.join(d['services'])}: "
         f"{d['valid_from']} – {d['valid_to']}"))
+
+
+@provider.command("update")
+@click.argument("business_id", metavar="Y-TUNNUS")
+@click.option("--name", help="The company's name.")
+@click.option("--iban", help="Account for payments (checked).")
+@click.option("--bic", help="The account's bank (BIC), for banks that want it in the payment file.")
+@click.option("--einvoice", help="E-invoice address (OVT code or IBAN).")
+@click.option("--contact", help="The company's service contact (not published).")
+@click.option("--area", "areas", multiple=True, help="Municipality or area served; repeatable; replaces the list.")
+@json_option
+def provider_update(business_id, name, iban, bic, einvoice, contact, areas, as_json):
+    """Correct a provider's record; the audit trail keeps the old values."""
+    data = state().run(providers.update, business_id, name=name, iban=iban, bic=bic, einvoice_address=einvoice,
+                       contact=contact, areas=list(areas) if areas else None)
+    emit(data, as_json, lambda c, d: c.print(
+        f"{d['id']}: " + (f"updated {', '.join(d['changed'])}" if d["changed"] else "nothing changed")))
 
 
 @provider.command("revoke")
@@ -295,15 +315,16 @@ def commitment() -> None:
 
 
 @commitment.command("list")
-@click.option("--status", type=click.Choice(["pending", "posted", "voided", "expired"]))
+@click.option("--status", type=click.Choice(["pending", "posted", "closed", "voided", "expired"]))
 @click.option("--client", "code")
 @json_option
 def commitment_list(status, code, as_json):
-    """Commitments the acting user may see."""
+    """Commitments the acting user may see, with what is invoiced of each so far."""
     data = state().read(purchases.list_commitments, status=status, code=code)
     emit(data, as_json, render_table(
-        ["id", "client", "provider", "amount", "reference", "status", "expires", "flag"],
-        ["id", "client", "provider", "amount_fi", "reference", "status", "expires_on", "flag"], "Commitments"))
+        ["id", "client", "provider", "amount", "invoiced", "reference", "status", "expires", "flag"],
+        ["id", "client", "provider", "amount_fi", "posted_fi", "reference", "status", "expires_on", "flag"],
+        "Commitments"))
 
 
 @commitment.command("cancel")
@@ -313,6 +334,17 @@ def commitment_cancel(commitment_id, as_json):
     """Cancel a pending commitment; its money returns to the budget."""
     data = state().run(purchases.cancel, commitment_id)
     emit(data, as_json, lambda c, d: c.print(f"commitment {d['id']} cancelled"))
+
+
+@commitment.command("close")
+@click.argument("commitment_id", type=int, metavar="ID")
+@click.option("--note", help="Why it is closed (kept in the audit log).")
+@json_option
+def commitment_close(commitment_id, note, as_json):
+    """The provider bills no more: release what is not invoiced back to the budget."""
+    data = state().run(purchases.close, commitment_id, note=note)
+    emit(data, as_json, lambda c, d: c.print(
+        f"commitment {d['id']} closed: {d['posted_fi']} invoiced, {d['released_fi']} back to the budget"))
 
 
 @commitment.command("expire")
@@ -345,12 +377,18 @@ def invoice() -> None:
 @click.option("--amount", type=MONEY, required=True)
 @click.option("--ref", "reference", required=True, help="Reference number from the commitment (national or RF).")
 @click.option("--date", "on_date", type=DATE, help="Day the invoice arrived (default today).")
+@click.option("--due", "due_date", type=DATE, help="The invoice's due date.")
+@click.option("--final", is_flag=True, help="The provider's last invoice for this commitment: close it and "
+              "release the rest.")
 @json_option
-def invoice_record(provider_id, number, amount, reference, on_date, as_json):
-    """Record an arrived invoice; posts its commitment."""
+def invoice_record(provider_id, number, amount, reference, on_date, due_date, final, as_json):
+    """Record an arrived invoice; posts it against its commitment (one of several, up to the
+    commitment's amount)."""
     data = state().run(purchases.record_invoice, provider_id=provider_id, number=number,
-                       amount=amount, reference=reference, on_date=on_date)
-    emit(data, as_json, lambda c, d: c.print(f"invoice {d['id']} recorded"))
+                       amount=amount, reference=reference, on_date=on_date, due_date=due_date, final=final)
+    emit(data, as_json, lambda c, d: c.print(
+        f"invoice {d['id']} recorded; commitment {d['commitment']} {d['commitment_status']}"
+        + (f", {Money(d['commitment_left']).fi()} still open" if d["commitment_left"] else "")))
 
 
 @invoice.command("approve")
@@ -362,19 +400,32 @@ def invoice_approve(invoice_id, as_json):
     emit(data, as_json, lambda c, d: c.print(f"invoice {d['id']} approved"))
 
 
+def _import_files(service, paths) -> tuple[list[dict], list[dict]]:
+    """Each file in its own transaction: one refused file does not stop the others."""
+    st = state()
+    results, failed = [], []
+    for path in paths:
+        try:
+            results.append(st.run(service, path))
+        except AvainError as exc:
+            failed.append({"file": path, "errors": getattr(exc, "errors", None) or [str(exc)]})
+    return results, failed
+
+
+def _print_failures(failed: list[dict]) -> None:
+    """A refused file's errors on stderr, each naming the file."""
+    for f in failed:
+        for e in f["errors"]:
+            click.echo(e if e.startswith(Path(f["file"]).name) else f"{f['file']}: {e}", err=True)
+
+
 @invoice.command("import")
 @click.argument("paths", metavar="FILE…", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @json_option
 def invoice_import(paths, as_json):
     """Read Finvoice 3.0 e-invoices; each is recorded against its commitment by reference,
     or queued for review with the reason."""
-    st = state()
-    results, failed = [], []
-    for path in paths:
-        try:
-            results.append(st.run(finance.import_invoice_file, path))
-        except AvainError as exc:
-            failed.append({"file": path, "errors": getattr(exc, "errors", None) or [str(exc)]})
+    results, failed = _import_files(finance.import_invoice_file, paths)
 
     def render(c, d):
         for r in d["imported"]:
@@ -382,9 +433,7 @@ def invoice_import(paths, as_json):
                     f"{r['unchanged']} already known")
             for q in r["queued"]:
                 c.print(f"  invoice {q['number']}: {q['reason']}")
-        for f in d["failed"]:
-            for e in f["errors"]:
-                c.print(f"[red]{e}[/red]")
+        _print_failures(d["failed"])
 
     emit({"imported": results, "failed": failed}, as_json, render)
     if failed:
@@ -397,9 +446,9 @@ def invoice_import(paths, as_json):
 def invoice_queue(include_resolved, as_json):
     """E-invoices waiting for finance's review, with the reason."""
     data = state().read(finance.review_queue, include_resolved=include_resolved)
-    emit(data, as_json, render_table(["id", "file", "provider", "number", "amount", "reason", "status"],
-                                     ["id", "source", "provider", "number", "amount_fi", "reason", "status"],
-                                     "Review queue"))
+    emit(data, as_json, render_table(["id", "file", "provider", "number", "amount", "due", "reason", "status"],
+                                     ["id", "source", "provider", "number", "amount_fi", "due_date", "reason",
+                                      "status"], "Review queue"))
 
 
 @invoice.command("resolve")
@@ -416,11 +465,13 @@ def invoice_resolve(review_id, note, as_json):
 @click.option("--status", type=click.Choice(["recorded", "approved", "batched", "paid"]))
 @json_option
 def invoice_list(status, as_json):
-    """Invoices the acting user may see."""
+    """Invoices the acting user may see, the soonest due first; a payment the bank
+    rejected shows its reason."""
     data = state().read(purchases.list_invoices, status=status)
-    emit(data, as_json, render_table(
-        ["id", "provider", "number", "amount", "client", "status"],
-        ["id", "provider", "number", "amount_fi", "client", "status"], "Invoices"))
+    rows = [d | {"bank": " ".join(filter(None, (d["bank_reason_code"], d["bank_reason"])))} for d in data]
+    emit(data, as_json, lambda c, _: render_table(
+        ["id", "provider", "number", "amount", "due", "client", "status", "bank"],
+        ["id", "provider", "number", "amount_fi", "due_date", "client", "status", "bank"], "Invoices")(c, rows))
 
 
 @click.group()
@@ -460,6 +511,32 @@ def pay_confirm(batch_id, as_json):
     """The bank accepted the batch: pay its invoices."""
     data = state().run(finance.confirm_batch, batch_id)
     emit(data, as_json, lambda c, d: c.print(f"batch {d['id']} confirmed: {d['count']} invoices paid, {d['total_fi']}"))
+
+
+@pay.command("import")
+@click.argument("paths", metavar="FILE…", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@json_option
+def pay_import(paths, as_json):
+    """Read the bank's answers (pain.002 status reports, camt.054 debit notifications):
+    accepted or booked payments are paid, rejected ones wait for the next batch with the
+    bank's reason. Each file is applied whole or not at all, and once."""
+    results, failed = _import_files(bank_files.import_bank_file, paths)
+
+    def render(c, d):
+        for r in d["imported"]:
+            if r["already_applied"]:
+                c.print(f"{r['file']}: {r['kind']} {r['message_id']} already applied on {r['applied_at'][:10]}; "
+                        "nothing changed")
+                continue
+            c.print(f"{r['file']}: {r['kind']} {r['message_id']}: {len(r['paid'])} paid, "
+                    f"{len(r['rejected'])} rejected, {len(r['unchanged'])} unchanged")
+            for x in r["rejected"]:
+                c.print(f"  invoice {x['invoice']} back in the payable queue: {x['code'] or ''} {x['reason'] or ''}")
+        _print_failures(d["failed"])
+
+    emit({"imported": results, "failed": failed}, as_json, render)
+    if failed:
+        click.get_current_context().exit(1)
 
 
 @pay.command("cancel")

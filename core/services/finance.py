@@ -20,7 +20,7 @@ from ..domain import Money
 from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import InvoiceReviewRow, InvoiceRow, PaymentBatchRow, ProviderRow
 from ..uow import UnitOfWork
-from . import pilots, purchases
+from . import pilots, providers, purchases
 from .common import check_actor, record, session
 
 
@@ -59,12 +59,13 @@ def import_invoice_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
                 if s.get(ProviderRow, inv.seller_id) is None:
                     raise NotFound(f"the seller {inv.seller_id} ({inv.seller_name}) is not a registered provider")
                 data = purchases.record_invoice(uow, provider_id=inv.seller_id, number=inv.number,
-                                                amount=inv.amount, reference=inv.reference, on_date=inv.date)
+                                                amount=inv.amount, reference=inv.reference, on_date=inv.date,
+                                                due_date=inv.due_date)
             out["recorded"].append(data["id"])
         except (NotFound, Refused, Conflict, ValidationError) as exc:
             review = InvoiceReviewRow(source=path.name, provider_id=inv.seller_id, provider_name=inv.seller_name,
                                       number=inv.number, amount=inv.amount.cents, reference=inv.reference,
-                                      reason=str(exc), received_at=_now())
+                                      due_date=inv.due_date, reason=str(exc), received_at=_now())
             s.add(review)
             s.flush()
             record(uow, "invoice.queued", "finance", stream="organiser",
@@ -75,15 +76,19 @@ def import_invoice_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
 
 
 def review_queue(uow: UnitOfWork, *, include_resolved: bool = False) -> list[dict[str, Any]]:
-    """``avain invoice queue``: e-invoices waiting for finance, with the reason."""
+    """``avain invoice queue``: e-invoices waiting for finance, with the reason, the soonest
+    due first (those without a due date last)."""
     check_actor(uow, "finance.read")
     q = select(InvoiceReviewRow).order_by(InvoiceReviewRow.id)
     if not include_resolved:
         q = q.where(InvoiceReviewRow.status == "open")
+    rows = sorted(session(uow).execute(q).scalars(),
+                  key=lambda r: (r.due_date is None, r.due_date or dt.date.max, r.id))
     return [{"id": r.id, "source": r.source, "provider": r.provider_id, "provider_name": r.provider_name,
              "number": r.number, "amount": r.amount, "amount_fi": Money(r.amount).fi(),
-             "reference": r.reference, "reason": r.reason, "status": r.status, "resolution": r.resolution}
-            for r in session(uow).execute(q).scalars()]
+             "reference": r.reference, "due_date": r.due_date.isoformat() if r.due_date else None,
+             "reason": r.reason, "status": r.status, "resolution": r.resolution}
+            for r in rows]
 
 
 def resolve_review(uow: UnitOfWork, review_id: int, *, note: str) -> dict[str, Any]:
@@ -103,6 +108,11 @@ def resolve_review(uow: UnitOfWork, review_id: int, *, note: str) -> dict[str, A
 
 
 # --- payments out ----------------------------------------------------------------------
+
+
+def end_to_end_id(invoice_id: int) -> str:
+    """The id a payment of the invoice carries through the bank and back (EndToEndId)."""
+    return f"AVAIN-{invoice_id}"
 
 
 def _debtor(pilot) -> sepa.Debtor:
@@ -130,15 +140,19 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
     for inv in rows:
         provider = s.get(ProviderRow, inv.provider_id)
         if not provider.iban:
-            skipped.append({"invoice": inv.id, "reason": f"provider {provider.id} has no IBAN"})
+            skipped.append({"invoice": inv.id, "provider": provider.id,
+                            "reason": providers.missing_iban(provider.id)})
             continue
-        payments.append(sepa.Payment(end_to_end_id=f"AVAIN-{inv.id}", creditor_name=provider.name,
-                                     creditor_iban=provider.iban, creditor_bic=None, amount=Money(inv.amount),
+        payments.append(sepa.Payment(end_to_end_id=end_to_end_id(inv.id), creditor_name=provider.name,
+                                     creditor_iban=provider.iban, creditor_bic=provider.bic,
+                                     amount=Money(inv.amount),
                                      reference=inv.reference, remittance_text=f"Invoice {inv.number}"))
         batched.append(inv)
     if not payments:
+        fixes = sorted({s["reason"] for s in skipped})
         raise Refused(f"pilot {pilot.id} has no approved invoice to pay"
-                      + (f" ({len(skipped)} waiting for a provider's IBAN)" if skipped else ""))
+                      + (f" ({len(skipped)} waiting for a provider's IBAN): " + "; ".join(fixes) if skipped else ""),
+                      fixes)
     created = _now()
     batch = PaymentBatchRow(pilot_id=pilot.id, message_id="pending", execution_date=execution_date,
                             version=version, status="prepared", count=len(payments),
@@ -188,11 +202,13 @@ def _batch(uow: UnitOfWork, batch_id: int, status: str) -> PaymentBatchRow:
 
 
 def confirm_batch(uow: UnitOfWork, batch_id: int) -> dict[str, Any]:
-    """``avain pay confirm``: the bank accepted the batch; every invoice in it is paid (in
-    the ledger too), all in one transaction."""
+    """``avain pay confirm``: the bank accepted the batch; every invoice in it not yet paid
+    (a bank file may have paid some already) is paid (in the ledger too), all in one
+    transaction."""
     check_actor(uow, "invoice.pay")
     b = _batch(uow, batch_id, "confirmed")
-    ids = session(uow).execute(select(InvoiceRow.id).where(InvoiceRow.batch_id == b.id)
+    ids = session(uow).execute(select(InvoiceRow.id).where(InvoiceRow.batch_id == b.id,
+                                                           InvoiceRow.status == "batched")
                                .order_by(InvoiceRow.id)).scalars().all()
     for invoice_id in ids:
         purchases.pay(uow, invoice_id)
@@ -203,8 +219,13 @@ def confirm_batch(uow: UnitOfWork, batch_id: int) -> dict[str, Any]:
 def cancel_batch(uow: UnitOfWork, batch_id: int) -> dict[str, Any]:
     """``avain pay cancel``: the batch did not go out; its invoices are approved again."""
     check_actor(uow, "invoice.pay")
-    b = _batch(uow, batch_id, "cancelled")
     s = session(uow)
+    paid = s.execute(select(InvoiceRow.id).where(InvoiceRow.batch_id == batch_id, InvoiceRow.status == "paid")
+                     .order_by(InvoiceRow.id)).scalars().all()
+    if paid:
+        raise Conflict(f"payment batch {batch_id} went out: the bank paid invoice "
+                       f"{', '.join(map(str, paid))} of it; it cannot be cancelled")
+    b = _batch(uow, batch_id, "cancelled")
     s.execute(update(InvoiceRow).where(InvoiceRow.batch_id == b.id, InvoiceRow.status == "batched")
               .values(status="approved", batch_id=None))
     record(uow, "payment.batch_cancelled", "finance", stream="organiser", after=batch_dict(b))

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from sqlalchemy import select
+from stdnum import bic as bic_mod
 from stdnum import iban as iban_mod
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fi import ytunnus
@@ -45,6 +46,23 @@ def validate_iban(value: str, *, field_name: str = "--iban") -> str:
         raise ValidationError(f"{field_name}: {value!r} is not a valid IBAN") from exc
 
 
+def validate_bic(value: str, *, field_name: str = "--bic") -> str:
+    try:
+        return bic_mod.compact(bic_mod.validate(value))
+    except StdnumError as exc:
+        raise ValidationError(f"{field_name}: {value!r} is not a valid BIC (e.g. NDEAFIHH)") from exc
+
+
+def _einvoice(value: str) -> str:
+    if not (4 <= len(value.strip()) <= 35):
+        raise ValidationError("--einvoice: an e-invoice address is 4–35 characters (OVT or IBAN)")
+    return value.strip()
+
+
+def _areas(areas) -> str:
+    return json.dumps(sorted({a.strip() for a in areas if a.strip()}))
+
+
 def add(uow: UnitOfWork, *, business_id: str, name: str, iban: str | None = None,
         einvoice_address: str | None = None, contact: str | None = None,
         areas: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
@@ -53,15 +71,12 @@ def add(uow: UnitOfWork, *, business_id: str, name: str, iban: str | None = None
     if not name.strip():
         raise ValidationError("--name: must not be empty")
     iban_value = validate_iban(iban) if iban else None
-    if einvoice_address is not None and not (4 <= len(einvoice_address.strip()) <= 35):
-        raise ValidationError("--einvoice: an e-invoice address is 4–35 characters (OVT or IBAN)")
+    einvoice_value = _einvoice(einvoice_address) if einvoice_address is not None else None
     s = session(uow)
     if s.get(ProviderRow, pid) is not None:
         raise Conflict(f"--ytunnus: provider {pid} exists already")
-    row = ProviderRow(id=pid, name=name.strip(), iban=iban_value,
-                      einvoice_address=einvoice_address.strip() if einvoice_address else None,
-                      contact=contact, areas=json.dumps(sorted({a.strip() for a in areas if a.strip()})),
-                      added_at=dt.datetime.now(dt.UTC))
+    row = ProviderRow(id=pid, name=name.strip(), iban=iban_value, einvoice_address=einvoice_value,
+                      contact=contact, areas=_areas(areas), added_at=dt.datetime.now(dt.UTC))
     s.add(row)
     s.flush()
     data = as_dict(row)
@@ -70,8 +85,62 @@ def add(uow: UnitOfWork, *, business_id: str, name: str, iban: str | None = None
 
 
 def as_dict(row: ProviderRow) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "iban": row.iban, "einvoice": row.einvoice_address,
+    return {"id": row.id, "name": row.name, "iban": row.iban, "bic": row.bic, "einvoice": row.einvoice_address,
             "contact": row.contact, "areas": json.loads(row.areas or "[]")}
+
+
+#: Fields whose values stay out of the audit trail: the contact may be a person's name.
+_PERSONAL = frozenset({"contact"})
+
+
+def update(uow: UnitOfWork, business_id: str, *, name: str | None = None, iban: str | None = None,
+           bic: str | None = None, einvoice_address: str | None = None, contact: str | None = None,
+           areas: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+    """``avain provider update``: correct a provider's record. Only the fields given change;
+    the audit event keeps each changed field's old and new value (the contact, which may
+    name a person, only as "changed")."""
+    check_actor(uow, "provider.add")
+    row = get_row(uow, business_id, field_name="Y-TUNNUS")
+    wanted: dict[str, Any] = {}
+    problems = []
+    for column, value, check in (("name", name, _name), ("iban", iban, validate_iban), ("bic", bic, validate_bic),
+                                 ("einvoice_address", einvoice_address, _einvoice),
+                                 ("contact", contact, str.strip)):
+        if value is None:
+            continue
+        try:
+            wanted[column] = check(value)
+        except ValidationError as exc:
+            problems.append(str(exc))
+    if areas is not None:
+        wanted["areas"] = _areas(areas)
+    if problems:
+        raise ValidationError("\n".join(problems), problems)
+    if not wanted:
+        raise ValidationError("give at least one of --name, --iban, --bic, --einvoice, --contact, --area")
+    before, after = {}, {}
+    for column, value in wanted.items():
+        old = getattr(row, column)
+        if old == value:
+            continue
+        shown = column.removesuffix("_address")
+        before[shown] = "(set)" if column in _PERSONAL and old else old
+        after[shown] = "(changed)" if column in _PERSONAL else value
+        if column == "areas":
+            before[shown], after[shown] = json.loads(old or "[]"), json.loads(value)
+        setattr(row, column, value)
+    s = session(uow)
+    s.add(row)
+    s.flush()
+    if after:
+        record(uow, "provider.updated", row.id, stream=ORGANISER, before=before, after=after)
+    return as_dict(row) | {"changed": sorted(after)}
+
+
+def _name(value: str) -> str:
+    if not value.strip():
+        raise ValidationError("--name: must not be empty")
+    return value.strip()
 
 
 def get_row(uow: UnitOfWork, business_id: str, *, field_name: str = "--provider") -> ProviderRow:
@@ -134,7 +203,15 @@ def approve(uow: UnitOfWork, business_id: str, *, pilot_id: str, services: list[
     s.flush()
     data = approval_dict(row)
     record(uow, "provider.approved", provider.id, stream=ORGANISER, after=data)
+    if not provider.iban:
+        data["warnings"] = [missing_iban(provider.id)]
     return data
+
+
+def missing_iban(provider_id: str) -> str:
+    """What to do about a provider that cannot be paid."""
+    return (f"provider {provider_id} has no IBAN: its invoices cannot be paid until it is set "
+            f"with `avain provider update {provider_id} --iban IBAN`")
 
 
 def approval_dict(row: ProviderApprovalRow) -> dict[str, Any]:

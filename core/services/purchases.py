@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
 from .. import ledger
 from ..domain import Commitment, Invoice, Money, Period, Proposal, PurchaseFacts, fi_date, positive_amount
@@ -81,7 +81,9 @@ def proposal_dict(row: ProposalRow) -> dict[str, Any]:
 def commitment_dict(row: CommitmentRow) -> dict[str, Any]:
     return {"id": row.id, "proposal": row.proposal_id, "client": row.client_code,
             "provider": row.provider_id, "amount": row.amount, "amount_fi": Money(row.amount).fi(),
-            "posted": row.amount_posted, "period": row.period, "reference": row.reference,
+            "posted": row.amount_posted, "posted_fi": Money(row.amount_posted).fi(),
+            "left": row.amount - row.amount_posted if row.status == "pending" else 0,
+            "period": row.period, "reference": row.reference,
             "reference_rf": rf_reference(row.reference), "status": row.status,
             "expires_on": row.expires_on.isoformat(), "flag": row.flag,
             "received_on": row.received_on.isoformat() if row.received_on else None}
@@ -92,6 +94,8 @@ def invoice_dict(row: InvoiceRow) -> dict[str, Any]:
             "amount": row.amount, "amount_fi": Money(row.amount).fi(),
             "reference": row.reference, "commitment": row.commitment_id,
             "client": row.client_code, "status": row.status, "batch": row.batch_id,
+            "due_date": row.due_date.isoformat() if row.due_date else None,
+            "bank_reason_code": row.bank_reason_code, "bank_reason": row.bank_reason,
             "recorded_by": row.recorded_by,
             "approved_by": row.approved_by,
             "paid_at": row.paid_at.isoformat() if row.paid_at else None}
@@ -339,6 +343,9 @@ def cancel(uow: UnitOfWork, commitment_id: int, *, on_date: dt.date | None = Non
     release is dated ``on_date``, default today)."""
     c = _get(uow, CommitmentRow, commitment_id, "commitment")
     reach_client(uow, c.client_code, "commitment.cancel")
+    if c.status == "pending" and c.amount_posted:
+        raise Conflict(f"commitment {c.id} has {Money(c.amount_posted).fi()} invoiced already; "
+                       f"close it instead (`avain commitment close {c.id}`) to release the rest")
     transition(uow, CommitmentRow, c.id, frm="pending",
                 to={"status": "voided", "resolved_at": _now()})
     _release(uow, c, c.amount, kind="void", memo="commitment cancelled", on_date=on_date)
@@ -360,11 +367,12 @@ def expire(uow: UnitOfWork, *, on_date: dt.date | None = None) -> dict[str, Any]
     for c in due:
         transition(uow, CommitmentRow, c.id, frm="pending",
                     to={"status": "expired", "resolved_at": _now()})
-        _release(uow, c, c.amount, kind="void", memo=f"expired on {c.expires_on.isoformat()}",
-                 on_date=on_date)
+        _release(uow, c, c.amount - c.amount_posted, kind="void",
+                 memo=f"expired on {c.expires_on.isoformat()}", on_date=on_date)
         record(uow, "commitment.expired", c.client_code, before={"status": "pending"},
-               after={"status": "expired", "commitment": c.id, "amount": c.amount})
-    return {"expired": len(due), "amount": sum(c.amount for c in due),
+               after={"status": "expired", "commitment": c.id, "amount": c.amount,
+                      "released": c.amount - c.amount_posted})
+    return {"expired": len(due), "amount": sum(c.amount - c.amount_posted for c in due),
             "commitments": [c.id for c in due]}
 
 
@@ -395,9 +403,12 @@ def list_commitments(uow: UnitOfWork, *, status: str | None = None,
 
 
 def record_invoice(uow: UnitOfWork, *, provider_id: str, number: str, amount: Money,
-                   reference: str, on_date: dt.date | None = None) -> dict[str, Any]:
+                   reference: str, on_date: dt.date | None = None, due_date: dt.date | None = None,
+                   final: bool = False) -> dict[str, Any]:
     """Finance records an arrived invoice: it posts against the commitment its reference
-    names, never above it, and the rest of the reservation is released."""
+    names, never above what is still open of it. Providers bill in parts, so the commitment
+    stays pending until it is fully invoiced, closed or expired; ``final`` closes it with
+    this invoice (the rest of the reservation is released)."""
     check_actor(uow, "invoice.record")
     provider = providers.get_row(uow, provider_id)
     number = (number or "").strip()
@@ -422,22 +433,69 @@ def record_invoice(uow: UnitOfWork, *, provider_id: str, number: str, amount: Mo
     options = uow.hooks.avain_workflow_options(pilot=pilots.get(uow, c.pilot_id))
     if options.confirm_receipt and c.received_on is None:
         raise Refused(f"the client has not confirmed receiving the service of commitment {c.id}")
-    if amount.cents > c.amount:
-        raise Refused(f"--amount: {amount.fi()} is above the commitment's {Money(c.amount).fi()}")
-    transition(uow, CommitmentRow, c.id, frm="pending",
-                to={"status": "posted", "amount_posted": amount.cents, "resolved_at": _now()})
-    ledger.resolve(s, f"post:{c.transfer_id}", pending_id=c.transfer_id, kind="post",
-                   amount=amount.cents, memo=f"invoice {number}", on_date=on_date)
-    if amount.cents < c.amount:
-        _release(uow, c, c.amount - amount.cents, kind="release", memo=f"rest of invoice {number}",
-                 on_date=on_date)
+    _post_part(uow, c, amount.cents, number)
+    ledger.resolve(s, f"post:{c.transfer_id}:{provider.id}:{number}", pending_id=c.transfer_id,
+                   kind="post", amount=amount.cents, memo=f"invoice {number}", on_date=on_date)
+    s.refresh(c)
+    if c.status == "posted":
+        c.resolved_at = _now()
+        s.add(c)
+    elif final:
+        _close(uow, c, memo=f"rest of invoice {number}", on_date=on_date)
     inv = InvoiceRow(provider_id=provider.id, number=number, amount=amount.cents, reference=ref,
                      commitment_id=c.id, client_code=c.client_code, pilot_id=c.pilot_id,
-                     status="recorded", recorded_by=str(uow.actor), recorded_at=_now())
+                     status="recorded", due_date=due_date, recorded_by=str(uow.actor), recorded_at=_now())
     s.add(inv)
     s.flush()
-    data = invoice_dict(inv)
+    data = invoice_dict(inv) | {"commitment_status": c.status,
+                                "commitment_left": commitment_dict(c)["left"]}
     record(uow, "invoice.recorded", c.client_code, after=data)
+    return data
+
+
+def _post_part(uow: UnitOfWork, c: CommitmentRow, cents: int, number: str) -> None:
+    """Add ``cents`` to what is posted of a pending commitment, as one conditional update
+    (never above its amount, also when two invoices arrive at once); fully invoiced, it
+    is posted."""
+    s = session(uow)
+    posted = CommitmentRow.amount_posted + cents
+    done = posted == CommitmentRow.amount
+    result = s.execute(update(CommitmentRow).where(
+        CommitmentRow.id == c.id, CommitmentRow.status == "pending", posted <= CommitmentRow.amount)
+        .values(amount_posted=posted, status=case((done, "posted"), else_="pending"))
+        .execution_options(synchronize_session="fetch"))
+    if result.rowcount != 1:
+        s.refresh(c)
+        if c.status != "pending":
+            raise Conflict(f"commitment {c.id} is {c.status}; an invoice can post only a pending one")
+        left = c.amount - c.amount_posted
+        raise Refused(f"--amount: {Money(cents).fi()} of invoice {number} is above the commitment's "
+                      f"remaining {Money(left).fi()} (commitment {c.id}: {Money(c.amount).fi()}, "
+                      f"{Money(c.amount_posted).fi()} invoiced so far)")
+
+
+def _close(uow: UnitOfWork, c: CommitmentRow, *, memo: str, on_date: dt.date | None = None) -> int:
+    """Close a pending commitment: the part not invoiced goes back to the budget, in one
+    release, exactly once. Returns the amount released."""
+    transition(uow, CommitmentRow, c.id, frm="pending", to={"status": "closed", "resolved_at": _now()})
+    session(uow).refresh(c)
+    left = c.amount - c.amount_posted
+    if left > 0:
+        _release(uow, c, left, kind="release", memo=memo, on_date=on_date)
+    return left
+
+
+def close(uow: UnitOfWork, commitment_id: int, *, note: str | None = None) -> dict[str, Any]:
+    """``avain commitment close``: the provider will bill no more; what is not invoiced of
+    the commitment returns to the budget."""
+    c = _get(uow, CommitmentRow, commitment_id, "commitment")
+    reach_client(uow, c.client_code, "commitment.cancel")
+    if c.status != "pending":
+        raise Conflict(f"commitment {c.id} is {c.status}; only a pending one can be closed")
+    released = _close(uow, c, memo=note or "commitment closed")
+    data = commitment_dict(c) | {"released": released, "released_fi": Money(released).fi()}
+    record(uow, "commitment.closed", c.client_code, before={"status": "pending"},
+           after=data | {"note": note})
     return data
 
 
@@ -486,5 +544,8 @@ def pay(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
 
 
 def list_invoices(uow: UnitOfWork, *, status: str | None = None) -> list[dict[str, Any]]:
-    return [invoice_dict(r) for r in _scoped_rows(uow, InvoiceRow, "invoice.read", status=status, code=None)]
+    """Invoices the actor may see, the soonest due first (those without a due date last)."""
+    rows = _scoped_rows(uow, InvoiceRow, "invoice.read", status=status, code=None)
+    rows.sort(key=lambda r: (r.due_date is None, r.due_date or dt.date.max, r.id))
+    return [invoice_dict(r) for r in rows]
 

@@ -101,8 +101,10 @@ def verify(uow: UnitOfWork) -> dict[str, Any]:
                             .where(TransferRow.kind == "post").group_by(TransferRow.pending_id)).all())
     for c in s.execute(select(CommitmentRow).order_by(CommitmentRow.id)).scalars():
         done = int(resolved.get(c.transfer_id, 0))
-        if c.status == "pending" and done:
-            problems.append(f"commitment {c.id} is pending but its reservation was resolved")
+        # A pending commitment may be invoiced in parts: posted, never released.
+        if c.status == "pending" and (done != c.amount_posted or done >= c.amount):
+            problems.append(f"commitment {c.id} is pending but {done} of its {c.amount} was resolved "
+                            f"({c.amount_posted} invoiced)")
         if c.status != "pending" and done != c.amount:
             problems.append(f"commitment {c.id} is {c.status} but {done} of {c.amount} was resolved")
         if int(posted.get(c.transfer_id, 0)) != c.amount_posted:

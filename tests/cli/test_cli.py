@@ -11,6 +11,7 @@ import sqlite3
 from importlib.metadata import version
 from pathlib import Path
 
+import bank_samples
 import click
 import finvoice_samples
 import pytest
@@ -500,7 +501,7 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
 
     facts = {"pending_commitment": pending["id"], "pending_ref": pending["reference"],
              "recorded_invoice": recorded, "approved_invoice": approved, "paid_invoice": paid,
-             "prepared_batch": prepared["id"], "review_item": queued,
+             "prepared_batch": prepared["id"], "prepared_message": prepared["message_id"], "review_item": queued,
              "paid_transfer": f"pay:{paid}", "open_proposal": open_proposal,
              "receipt_client": receipt_client, "receipt_commitment": to_confirm["id"],
              "attachment": attachment["id"]}
@@ -574,6 +575,7 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
                            "--area", "Sotkamo"],
     "avain provider list": ["provider", "list"],
     "avain provider show": ["provider", "show", PROVIDER],
+    "avain provider update": ["provider", "update", PROVIDER, "--bic", "NDEAFIHH"],
     "avain provider approve": ["provider", "approve", OTHER_PROVIDER, "--pilot", "example", "--service", "meals",
                                "--from", "2018-01-01", *checks(*STATUTORY, "hb_training")],
     "avain provider revoke": ["provider", "revoke", PROVIDER, "--pilot", "example", "--reason",
@@ -596,6 +598,7 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
     "avain commitment list": ["commitment", "list"],
     "avain commitment cancel": ["--as", "worker:example-01", "commitment", "cancel", "{pending_commitment}"],
     "avain commitment expire": ["--as", "finance", "commitment", "expire", "--date", "2100-01-01"],
+    "avain commitment close": ["--as", "worker:example-01", "commitment", "close", "{pending_commitment}"],
     "avain commitment confirm": ["--as", "client:{receipt_client}", "commitment", "confirm",
                                  "{receipt_commitment}"],
     "avain invoice record": ["--as", "finance", "invoice", "record", "--provider", PROVIDER, "--number",
@@ -610,6 +613,7 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
     "avain pay confirm": ["--as", "finance", "pay", "confirm", "{prepared_batch}"],
     "avain pay cancel": ["--as", "finance", "pay", "cancel", "{prepared_batch}"],
     "avain pay list": ["pay", "list"],
+    "avain pay import": ["--as", "finance", "pay", "import", "{bank_status}"],
     "avain message send": ["--as", f"client:{MINE}", "message", "send", MINE, "--text", "Kiitos!", "--ref",
                            "proposal:{open_proposal}"],
     "avain message thread": ["--as", "worker:example-01", "message", "thread", MINE],
@@ -694,6 +698,9 @@ def _run_recipe(db: Path, recipe: list[str], facts: dict[str, str], tmp_path: Pa
     if "pending_ref" in facts:
         files["finvoice"] = write(tmp_path, "invoice.xml", finvoice_samples.make(
             seller_id=PROVIDER, number="E-1", amount=3500, reference=facts["pending_ref"]).decode())
+    if "prepared_message" in facts:
+        files["bank_status"] = write(tmp_path, "pain002.xml", bank_samples.pain002(
+            facts["prepared_message"], group_status="ACCP").decode())
     args = [a.format(**files, **facts) for a in recipe]
     result = avain(db, *args, "--json")
     data = as_json(result)  # json.loads of the whole of stdout

@@ -69,7 +69,7 @@ def test_the_workflow_through_the_commands(run):
     ref = approved["commitment"]["reference_rf"]
     assert run.json("ledger", "balance", code, actor=f"client:{code}")["available"] == 22500 - 4550
     inv = run.json("invoice", "record", "--provider", "1572860-0", "--number", "A-1", "--amount",
-                   "40", "--ref", ref, "--date", "2018-01-20", actor="finance:example-04")
+                   "40", "--ref", ref, "--date", "2018-01-20", "--final", actor="finance:example-04")
     run("invoice", "approve", inv["id"], actor="supervisor:example-02")
     out = Path(run.tmp) / "pain001.xml"
     batch = run.json("pay", "batch", "--pilot", "example", "--date", "2018-01-31", "--out", out, actor="finance")

@@ -23,11 +23,12 @@ def bal(app, code):
     return app.run(Actor("admin"), statements.balance, code)
 
 
-def record(app, commitment, amount=None, number="INV-1", provider=None, on_date=dt.date(2018, 1, 20)):
+def record(app, commitment, amount=None, number="INV-1", provider=None, on_date=dt.date(2018, 1, 20),
+           final=False):
     return app.run(Actor("finance", None), purchases.record_invoice,
                    provider_id=provider or commitment["provider"], number=number,
                    amount=Money(amount if amount is not None else commitment["amount"]),
-                   reference=commitment["reference"], on_date=on_date)
+                   reference=commitment["reference"], on_date=on_date, final=final)
 
 
 def test_a_purchase_from_proposal_to_payment(app):
@@ -38,7 +39,7 @@ def test_a_purchase_from_proposal_to_payment(app):
     assert c["status"] == "pending" and c["reference_rf"].startswith("RF")
     b = bal(app, code)
     assert (b["reserved"], b["available"]) == (12000, 18000)
-    inv = record(app, c, amount=10000)
+    inv = record(app, c, amount=10000, final=True)
     b = bal(app, code)
     assert (b["posted"], b["reserved"], b["available"]) == (10000, 0, 20000)  # rest released
     sup = Actor("supervisor", team["supervisor"])
@@ -182,7 +183,7 @@ def test_one_month_open_at_a_time_and_closing_lapses_the_rest(app):
     with pytest.raises(Refused, match="cannot be opened again"):
         budget.open_period(app, FIN, "example", JAN)
     # Money released after the month closed lapses too: it belonged to January.
-    record(app, c, amount=8000)
+    record(app, c, amount=8000, final=True)
     assert bal(app, code)["available"] == 0
     opened = budget.open_period(app, FIN, "example", Period(2018, 2))
     assert opened["clients"] == 2

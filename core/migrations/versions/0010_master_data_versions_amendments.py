@@ -3,7 +3,7 @@
 Existing pilots become version 1 of their configuration; existing workers are active.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-03 14:01:07.451488
 """
 
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 revision = '0010'
-down_revision = '0007'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
