@@ -20,7 +20,7 @@ def demo(pilot_ids, reset, seed, clients, as_json):
     """Run a realistic month (January 2018) on synthetic people, in the database the CLI
     opens, and print each client's statement and the ledger check."""
     st = state()
-    app = st.app()
+    app = st.app(create=True)
     if reset and not demo_mod.is_empty(app):
         demo_mod.reset(app)
     summary = demo_mod.run(app, pilot_ids=list(pilot_ids) or None, seed=seed,

@@ -154,21 +154,23 @@ def test_init_creates_a_database_and_loads_the_plugins_pilots(db):
                      "pilots_loaded": [], "message_key": f"{key_id(TEST_KEY)} in AVAIN_MESSAGE_KEY"}
 
 
-def test_any_command_creates_a_missing_database(db):
+def test_only_init_creates_a_missing_database(db):
+    assert_refused(avain(db, "pilot", "list"), f"no database at {db}: run `avain init` to create one")
+    assert not db.exists()
+    ok(avain(db, "init"))
     pilots = as_json(avain(db, "pilot", "list", "--json"))
     assert [p["id"] for p in pilots] == SHIPPED_PILOTS
-    assert db.exists()
 
 
 def test_the_database_comes_from_avain_db_else_the_working_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    as_json(avain(None, "pilot", "list", "--json"))
+    as_json(avain(None, "init", "--json"))
     assert (tmp_path / "avain.db").exists()
     elsewhere = tmp_path / "elsewhere.db"
-    as_json(avain(None, "pilot", "list", "--json", env={"AVAIN_DB": str(elsewhere)}))
+    as_json(avain(None, "init", "--json", env={"AVAIN_DB": str(elsewhere)}))
     assert elsewhere.exists()
     chosen = tmp_path / "chosen.db"
-    as_json(avain(chosen, "pilot", "list", "--json", env={"AVAIN_DB": str(elsewhere)}))
+    as_json(avain(chosen, "init", "--json", env={"AVAIN_DB": str(elsewhere)}))
     assert chosen.exists()
 
 
