@@ -20,6 +20,7 @@ from ..domain import UNITS, Money, Service
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ..models import InvoiceRow, PriceRow, ProviderRow, RatingRow, ServiceRow
 from ..plugins import collect
+from ..textfile import dialect, read_text
 from ..uow import UnitOfWork
 from . import providers
 from .common import check_actor, reach_client, record, session
@@ -84,8 +85,8 @@ def import_schema() -> dict:
 
 def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, row) pairs: ``line N`` for CSV (N as an editor shows it), ``row N`` for JSON."""
-    text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".json":
+        text = read_text(path)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -98,10 +99,23 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         return
     if path.suffix.lower() != ".csv":
         raise ValidationError(f"{path}: catalogue files are .csv or .json")
-    reader = csv.DictReader(io.StringIO(text))
-    for row in reader:
-        cleaned = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
-        yield f"line {reader.line_num}", {k: v for k, v in cleaned.items() if v not in ("", None)}
+    # Excel's CSV as well as plain UTF-8: semicolons or commas, Windows-1252 or UTF-8.
+    text = read_text(path, windows=True, expected="save it as CSV UTF-8 or CSV (semicolon delimited)")
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect(text))
+    try:
+        for row in reader:
+            cleaned = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
+            yield f"line {reader.line_num}", {k: v for k, v in cleaned.items() if v not in ("", None)}
+    except csv.Error as exc:
+        raise ValidationError(f"{path.name}, line {reader.line_num}: not readable as CSV ({exc})") from None
+
+
+def _in_words(error) -> str:
+    """A schema error as an operator reads it: a value that does not match a pattern is
+    told what is expected (the property's description), never the regular expression."""
+    if error.validator == "pattern":
+        return f"{error.instance!r} is not {error.schema.get('description', 'in the expected form')}"
+    return error.message
 
 
 def _kind(row: dict[str, Any]) -> str:
@@ -139,7 +153,7 @@ def import_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
         if errors:
             e = errors[0]
             field = ".".join(map(str, e.path)) or "row"
-            rejected.append({"where": where, "reason": f"{field}: {e.message}"})
+            rejected.append({"where": where, "reason": f"{field}: {_in_words(e)}"})
             continue
         try:
             with s.begin_nested():

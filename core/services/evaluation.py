@@ -23,6 +23,7 @@ from ..domain import MEASUREMENT_POINTS, Instrument, Pilot
 from ..errors import NotFound, PermissionDenied, Refused, ValidationError
 from ..models import ClientRow, SurveyResponseRow, SurveyScoreRow, TimeLogRow
 from ..plugins import collect
+from ..textfile import dialect, read_text
 from ..uow import UnitOfWork
 from . import pilots
 from .common import check_actor, reach_client, record, session
@@ -257,13 +258,10 @@ def _read_rows(path: Path, inst: Instrument) -> tuple[list[tuple[int, dict[str, 
     columns client, point, answered_on and the items; JSON: a list of objects with those
     keys and ``answers``."""
     name = path.name
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        return [], [f"{name}, line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
-                    "export the survey as UTF-8"]
+        text = read_text(path, expected="export the survey as UTF-8")
+    except ValidationError as exc:
+        return [], exc.errors
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -283,7 +281,7 @@ def _read_rows(path: Path, inst: Instrument) -> tuple[list[tuple[int, dict[str, 
             rows.append((n, {"client": item["client"], "point": item["point"], "answered_on": item["answered_on"],
                              "answers": item["answers"]}))
         return rows, problems
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=_dialect(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect(text))
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in REQUIRED_COLUMNS and c not in inst.schema["properties"]]
@@ -316,13 +314,6 @@ def _read_rows(path: Path, inst: Instrument) -> tuple[list[tuple[int, dict[str, 
         rows.append((n, {"client": (row.get("client") or "").strip(), "point": (row.get("point") or "").strip(),
                          "answered_on": (row.get("answered_on") or "").strip(), "answers": answers}))
     return rows, problems
-
-
-def _dialect(text: str):
-    try:
-        return csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
-    except csv.Error:
-        return csv.excel
 
 
 def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, Any]:

@@ -6,43 +6,23 @@ document on stdout."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from avain.core.cli import cli
-
-RUNNER = CliRunner(env={"AVAIN_DB": None, "AVAIN_LOAD_PLUGINS": None})
+from operator_cli import assert_clean, avain, copy_of, initialised
 
 #: The first bytes of a PNG image: what a mistyped --db may well point at.
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
 
 
-def avain(db, *args):
-    return RUNNER.invoke(cli, ["--db", str(db), *map(str, args)])
-
-
-def assert_clean(result, exit_code: int):
-    """The exit code asked for, and never a traceback."""
-    assert result.exit_code == exit_code, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-
-
 @pytest.fixture(scope="module")
-def initialised(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("operator") / "avain.db"
-    assert_clean(avain(path, "init"), 0)
-    return path
+def template(tmp_path_factory) -> Path:
+    return initialised(tmp_path_factory.mktemp("operator"))
 
 
 @pytest.fixture
-def db(initialised, tmp_path) -> Path:
-    path = tmp_path / "avain.db"
-    shutil.copy(initialised, path)
-    return path
+def db(template, tmp_path) -> Path:
+    return copy_of(template, tmp_path)
 
 
 # --- the database ------------------------------------------------------------------------
