@@ -23,7 +23,7 @@ class MoneyType(click.ParamType):
 
 
 class AnyMoneyType(click.ParamType):
-    """Euros that may be zero (a search bound, a price)."""
+    """Euros that may be zero but not less (a search bound, a price, a cost)."""
 
     name = "EUROS"
 
@@ -37,7 +37,11 @@ def _money(kind: click.ParamType, value: str, param, ctx, *, positive: bool) -> 
     field_name = f"--{param.name}" if param else "amount"
     try:
         money = Money.parse(value, field_name=field_name)
-        return positive_amount(money, field_name=field_name) if positive else money
+        if positive:
+            return positive_amount(money, field_name=field_name)
+        if money.cents < 0:
+            raise ValidationError(f"{field_name}: {value!r} is less than zero")
+        return money
     except ValidationError as exc:
         kind.fail(str(exc).removeprefix(f"{field_name}: "), param, ctx)
 

@@ -101,6 +101,9 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         raise ValidationError(f"{path}: catalogue files are .csv or .json")
     # Excel's CSV as well as plain UTF-8: semicolons or commas, Windows-1252 or UTF-8.
     text = read_text(path, windows=True, expected="save it as CSV UTF-8 or CSV (semicolon delimited)")
+    if not text.strip():
+        raise ValidationError(f"{path.name}: the file is empty; a catalogue CSV starts with a header line",
+                              field=path.name)
     reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect(text))
     try:
         for row in reader:
