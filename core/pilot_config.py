@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 
 from .domain import ConfigSection, Pilot
 from .errors import ConfigError
+from .schema_words import in_words
 
 
 @cache
@@ -60,7 +61,7 @@ def validate(data: dict, sections: list[ConfigSection], *, source: str) -> list[
     errors = []
     for err in sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         path = _path(err)
-        errors.append(f"{source}: {path}: {err.message}" if path else f"{source}: {err.message}")
+        errors.append(f"{source}: {path}: {in_words(err)}" if path else f"{source}: {in_words(err)}")
     groups = data.get("groups") if isinstance(data.get("groups"), list) else []
     for key in ("id", "code"):
         seen: set[str] = set()

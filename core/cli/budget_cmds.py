@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..domain import Money, Period
 from ..services import budget, statements
-from .output import emit, json_option, render_table, stderr_console
+from .output import emit, json_option, progress_bar, render_table
 from .params import DATE, MONEY, PERIOD, key_values
 from .state import state
 
@@ -40,8 +39,9 @@ def grant(code, valid_from, valid_to, amount, inputs, as_json):
 def show(code, as_json):
     """A client's decisions."""
     data = state().read(budget.decisions, code)
-    emit(data, as_json, render_table(["id", "from", "to", "monthly (cents)", "decided by"],
-                                     ["id", "from", "to", "monthly_amount", "decided_by"], "Decisions"))
+    emit(data, as_json, render_table(["id", "from", "to", "monthly", "decided by"],
+                                     ["id", "from", "to", "monthly_amount", "decided_by"], "Decisions",
+                                     money=["monthly_amount"]))
 
 
 @decision.command("explain")
@@ -71,29 +71,11 @@ def budget_group() -> None:
     """Monthly budget periods: open (allocate), close (lapse or carry over)."""
 
 
-def _progress(label: str):
-    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=stderr_console(), transient=False)
-    task = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            progress.start()
-            task = progress.add_task(label, total=max(total, 1))
-        progress.update(task, completed=min(done, max(total, 1)), total=max(total, 1))
-
-    return progress, update
-
-
 def _run_with_progress(label: str, run, pilot_id: str, period, batch: int):
     """A bulk run (open or close a month) as the acting user, with a progress bar on stderr."""
     st = state()
-    progress, update = _progress(label)
-    try:
+    with progress_bar(label) as update:
         return run(st.app(), st.actor, pilot_id, period, batch=batch, progress=update)
-    finally:
-        progress.stop()
 
 
 @budget_group.command("open-period")

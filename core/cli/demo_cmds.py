@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import demo as demo_mod
-from .output import emit, json_option, render_table
+from .output import emit, json_option, progress_bar, render_table
 from .state import state
 
 
@@ -23,8 +23,9 @@ def demo(pilot_ids, reset, seed, clients, as_json):
     app = st.app(create=True)
     if reset and not demo_mod.is_empty(app):
         demo_mod.reset(app)
-    summary = demo_mod.run(app, pilot_ids=list(pilot_ids) or None, seed=seed,
-                           clients_per_group=clients)
+    with progress_bar("demo month") as progress:
+        summary = demo_mod.run(app, pilot_ids=list(pilot_ids) or None, seed=seed,
+                               clients_per_group=clients, progress=progress)
 
     def render(console, d):
         for p in d["pilots"]:

@@ -10,7 +10,7 @@ import click
 
 from ..errors import AvainError
 from ..services import catalogue, finance, plans, providers, purchases
-from .output import emit, json_option, render_table
+from .output import emit, json_option, progress_bar, render_table
 from .params import DATE, MONEY, MONEY_ANY, key_values
 from .state import state
 
@@ -112,8 +112,8 @@ def provider_show(business_id, as_json):
                     f"services {', '.join(a['services'])}")
             for ev in a["checklist"].values():
                 c.print(f"  ✓ {ev['criterion']}: {ev['evidence']} ({ev['checked_on']})")
-        render_table(["service", "price (cents)", "from", "to"], ["service", "price", "valid_from", "valid_to"],
-                     "Prices")(c, d["prices"])
+        render_table(["service", "price", "from", "to"], ["service", "price", "valid_from", "valid_to"],
+                     "Prices", money=["price"], whole=["service"])(c, d["prices"])
 
     emit(data, as_json, render)
 
@@ -128,7 +128,8 @@ def catalogue_group() -> None:
 @json_option
 def catalogue_import(path, as_json):
     """Import services or prices from CSV or JSON: good rows are stored, bad rows named."""
-    data = state().run(catalogue.import_file, path)
+    with progress_bar(f"importing {Path(path).name}") as progress:
+        data = state().run(catalogue.import_file, path, progress=progress)
 
     def render(c, d):
         c.print(f"{d['file']}: {d['added']} added, {d['unchanged']} unchanged, {len(d['rejected'])} rejected")
@@ -193,7 +194,7 @@ def catalogue_services(as_json):
     data = state().read(catalogue.list_services)
     emit(data, as_json, render_table(["code", "nimi", "namn", "name", "category", "unit", "note"],
                                      ["code", "name_fi", "name_sv", "name_en", "category", "unit", "note"],
-                                     "Services"))
+                                     "Services", whole=["code"]))
 
 
 @click.group()
@@ -370,11 +371,14 @@ def invoice_import(paths, as_json):
     or queued for review with the reason."""
     st = state()
     results, failed = [], []
-    for path in paths:
-        try:
-            results.append(st.run(finance.import_invoice_file, path))
-        except AvainError as exc:
-            failed.append({"file": path, "errors": getattr(exc, "errors", None) or [str(exc)]})
+    with progress_bar("importing e-invoices") as progress:
+        for done, path in enumerate(paths):
+            progress(done, len(paths))
+            try:
+                results.append(st.run(finance.import_invoice_file, path))
+            except AvainError as exc:
+                failed.append({"file": path, "errors": getattr(exc, "errors", None) or [str(exc)]})
+        progress(len(paths), len(paths))
 
     def render(c, d):
         for r in d["imported"]:

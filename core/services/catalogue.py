@@ -7,7 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -20,6 +20,7 @@ from ..domain import UNITS, Money, Service
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ..models import InvoiceRow, PriceRow, ProviderRow, RatingRow, ServiceRow
 from ..plugins import collect
+from ..schema_words import in_words
 from ..textfile import dialect, read_text
 from ..uow import UnitOfWork
 from . import providers
@@ -113,14 +114,6 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         raise ValidationError(f"{path.name}, line {reader.line_num}: not readable as CSV ({exc})") from None
 
 
-def _in_words(error) -> str:
-    """A schema error as an operator reads it: a value that does not match a pattern is
-    told what is expected (the property's description), never the regular expression."""
-    if error.validator == "pattern":
-        return f"{error.instance!r} is not {error.schema.get('description', 'in the expected form')}"
-    return error.message
-
-
 def _kind(row: dict[str, Any]) -> str:
     return "price" if "provider" in row else "service"
 
@@ -132,11 +125,13 @@ def _date(value: Any, name: str) -> dt.date:
         raise ValidationError(f"{name}: {value!r} is not a date like 2018-01-31") from None
 
 
-def import_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
+def import_file(uow: UnitOfWork, path: str | Path,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """``avain catalogue import``: service rows (code, name_fi, category, unit, …) and price
     rows (provider, service, price, valid_from, valid_to) from CSV or JSON. Valid rows are
     stored, each rejected row is reported with its line and reason; a row identical to one
-    stored already changes nothing, so importing a file twice is harmless."""
+    stored already changes nothing, so importing a file twice is harmless. ``progress(done,
+    total)`` is called as rows are read."""
     check_actor(uow, "provider.add")
     path = Path(path)
     if not path.is_file():
@@ -147,7 +142,10 @@ def import_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
     s = session(uow)
     added = unchanged = 0
     rejected: list[dict[str, str]] = []
-    for where, row in _rows(path):
+    rows = list(_rows(path))
+    for done, (where, row) in enumerate(rows, start=1):
+        if progress:
+            progress(done, len(rows))
         if not isinstance(row, dict):
             rejected.append({"where": where, "reason": "not an object with named fields"})
             continue
@@ -156,7 +154,7 @@ def import_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
         if errors:
             e = errors[0]
             field = ".".join(map(str, e.path)) or "row"
-            rejected.append({"where": where, "reason": f"{field}: {_in_words(e)}"})
+            rejected.append({"where": where, "reason": f"{field}: {in_words(e)}"})
             continue
         try:
             with s.begin_nested():

@@ -12,7 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -316,10 +316,11 @@ def _read_rows(path: Path, inst: Instrument) -> tuple[list[tuple[int, dict[str, 
     return rows, problems
 
 
-def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, Any]:
+def import_file(uow: UnitOfWork, path: Path, *, instrument: str,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Import the survey service's export of one instrument (CSV or JSON), keyed by client
     code. Every bad value is named with its row and field; nothing is imported unless
-    every row is good."""
+    every row is good. ``progress(done, total)``: each row counts twice, checked and stored."""
     check_actor(uow, "eval.record")
     inst = get_instrument(uow, instrument)
     path = Path(path)
@@ -329,7 +330,9 @@ def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, An
     in_file: dict[str, list[tuple[str, dt.date]]] = {}
     stored = _stored(uow, inst.name, sorted({str(item["client"]) for _, item in rows}))
     pilot_of: dict[str, Pilot] = {}
-    for n, item in rows:
+    tick = progress or (lambda done, total: None)
+    for checked, (n, item) in enumerate(rows, start=1):
+        tick(checked, 2 * len(rows))
         where = f"{path.name}, row {n}" if path.suffix.lower() != ".json" else f"{path.name}, response {n}"
         code = str(item["client"])
         client = s.get(ClientRow, code)
@@ -365,7 +368,10 @@ def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, An
         many = "problem" if len(problems) == 1 else "problems"
         summary = f"{path.name}: nothing was imported ({len(problems)} {many})"
         raise ValidationError(summary, [*problems, summary])
-    stored = [_store(uow, c, inst, point, day, answers, f"import {path.name}") for c, point, day, answers in planned]
+    stored = []
+    for c, point, day, answers in planned:
+        stored.append(_store(uow, c, inst, point, day, answers, f"import {path.name}"))
+        tick(len(rows) + len(stored), 2 * len(rows))
     return {"file": path.name, "instrument": inst.name, "imported": len(stored),
             "responses": [r["id"] for r in stored]}
 

@@ -216,8 +216,8 @@ def test_pilot_check_prints_every_error_with_its_path(tmp_path, db):
     assert result.stdout == "" and "Traceback" not in result.output
     expected = [
         f"{bad}: budget.monthly_cap: -5 is less than the minimum of 0",
-        f"{bad}: code: 'x1' does not match '^[A-Z0-9]{{1,6}}$'",
-        f"{bad}: id: 'Bad Id' does not match '^[a-z][a-z0-9-]{{1,40}}$'",
+        f"{bad}: code: 'x1' does not fit: Short upper-case code that begins every client code of the pilot",
+        f"{bad}: id: 'Bad Id' does not fit: Pilot id: lower-case letters, digits and hyphens (e.g. family-care)",
     ]
     lines = result.stderr.splitlines()
     for line in expected:

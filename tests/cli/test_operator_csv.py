@@ -99,5 +99,5 @@ def test_a_bad_price_is_explained_in_words_not_a_regular_expression(db, tmp_path
     result = avain(db, "catalogue", "import", path, "--json")
     assert result.exit_code == 1
     reasons = [r["reason"] for r in json.loads(result.stdout)["rejected"]]
-    assert reasons[0] == "price: 'noin kymppi' is not euros per unit, like 12,50 or 12.50"
+    assert reasons[0] == "price: 'noin kymppi' does not fit: Euros per unit: 12,50 or 12.50"
     assert not any("^" in r or "\\d" in r for r in reasons)
