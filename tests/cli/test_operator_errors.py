@@ -125,3 +125,15 @@ def test_a_folder_where_a_file_is_written_is_refused_naming_it(db, tmp_path):
     assert error["code"] == "file"
     assert error["field"] == str(folder / "catalogue.json")
     assert result.stderr.startswith(f"error: {folder / 'catalogue.json'}: ")
+
+
+def test_the_exit_codes_and_error_documents_are_the_same_on_each_engine(db_url):
+    assert_clean(avain(db_url, "init"), 0)
+    refused = avain(db_url, "client", "show", "EX-F-09-999", "--json")
+    assert_clean(refused, 1)
+    assert json.loads(refused.stdout)["error"]["code"] == "not_found"
+    bad = avain(db_url, "catalogue", "search", "--min", "-1", "--json")
+    assert_clean(bad, 2)
+    assert json.loads(bad.stdout)["error"] == {
+        "code": "usage", "field": "--min", "message": "Invalid value for '--min': '-1' is less than zero",
+        "reasons": ["Invalid value for '--min': '-1' is less than zero"]}
