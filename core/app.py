@@ -33,9 +33,12 @@ class App:
     @classmethod
     def open(cls, url: str | None = None, *, create: bool = True, check_schema: bool = True,
              plugins: Iterable[Any] = (), pm: AvainPluginManager | None = None) -> App:
-        """Open ``url`` (``--db``/``AVAIN_DB``/``./avain.db``). A new database is created,
-        migrated and given the plugins' pilots; an out-of-date one is refused."""
+        """Open ``url`` (``--db``/``AVAIN_DB``/``./avain.db``). With ``create`` a new database
+        is created, migrated and given the plugins' pilots; without, a missing SQLite file is
+        refused. An out-of-date one is refused."""
         full_url = db.resolve_url(url)
+        if not create:
+            db.require_existing(full_url)
         engine = db.make_engine(full_url)
         app = cls(engine, pm or make_plugin_manager(plugins))
         if check_schema:

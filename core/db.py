@@ -17,6 +17,7 @@ from alembic.util import CommandError
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, InvalidRequestError, OperationalError
+from sqlalchemy.exc import DatabaseError as DriverDatabaseError
 from sqlalchemy.sql import Executable
 
 from .errors import DatabaseError
@@ -110,6 +111,26 @@ def current_revision(engine: Engine) -> str | None:
             f"cannot reach the database {safe_url(engine.url)}: {_first_line(exc)}; "
             "check --db or AVAIN_DB"
         ) from exc
+    except DriverDatabaseError as exc:  # SQLite: a file that is not a database (text, an image…)
+        raise not_a_database(engine.url, exc) from exc
+
+
+def not_a_database(url: str | URL, exc: BaseException) -> DatabaseError:
+    path = sqlite_path(str(url)) if make_url(url).get_backend_name() == "sqlite" else None
+    where = str(path) if path is not None else safe_url(url)
+    return DatabaseError(f"--db: {where} is not a database ({_first_line(exc)}); "
+                         "give the database file, or run `avain init` with a new file name", field="--db")
+
+
+def require_existing(url: str) -> None:
+    """Refuse a SQLite file that does not exist: only ``avain init`` (and ``avain demo``)
+    create one, so a mistyped ``--db`` never makes an empty database silently."""
+    try:
+        path = sqlite_path(url)
+    except ArgumentError:
+        return  # not a URL at all: make_engine says so
+    if path is not None and not path.exists():
+        raise DatabaseError(f"no database at {path}: run `avain init` to create one", field="--db")
 
 
 def _first_line(exc: BaseException) -> str:

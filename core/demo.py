@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,9 @@ def reset(app: App) -> None:
 
 
 def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
-        clients_per_group: int = 5) -> dict[str, Any]:
-    """Run the demo month; returns a machine-readable summary.
+        clients_per_group: int = 5, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run the demo month; returns a machine-readable summary. ``progress(done, total)``
+    after each pilot's month.
 
     A pilot whose payment backend loads budgets into an outside service (an e-wallet, a
     voucher system) runs against the backend's local simulator, started for the demo and
@@ -175,7 +177,9 @@ def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
     app.clock = clock
     try:
         with tempfile.TemporaryDirectory(prefix="avain-demo-") as workdir, ExitStack() as running:
-            for pid in chosen:
+            for done, pid in enumerate(chosen):
+                if progress:
+                    progress(done, len(chosen))
                 rail = None
                 if backends[pid] is not None:
                     folder = Path(workdir) / pid
@@ -193,6 +197,8 @@ def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
             p["dialogue"] = {"messages": app.read(admin, _message_count, p["pilot"]), **figures}
     finally:
         app.clock = real_clock
+    if progress:
+        progress(len(chosen), len(chosen))
     summary["notifications"] = str(notifications) if notifications is not None else None
     summary["ledger"] = app.run(admin, statements.verify)
     summary["audit_events"] = app.run(admin, _audit_count)

@@ -1,18 +1,29 @@
 """One error hierarchy. Domain code and plugins raise; only the CLI turns errors into
 messages and exit codes. Messages never carry names or henkilötunnus."""
 
+from __future__ import annotations
+
 
 class AvainError(Exception):
-    """Base of every error a user can cause or fix. ``str(err)`` is the one-line message."""
+    """Base of every error a user can cause or fix. ``str(err)`` is the one-line message.
+    ``error_code`` is the stable name of the kind of error in the CLI's JSON error document."""
 
     exit_code = 1
+    error_code = "error"
+
+    def __init__(self, *args: object, field: str | None = None):
+        super().__init__(*args)
+        #: The option, field or file the error is about, when the raiser knows it.
+        self.field = field
 
 
 class ValidationError(AvainError):
     """Input that does not satisfy a rule; ``errors`` lists every problem found."""
 
-    def __init__(self, message: str, errors: list[str] | None = None):
-        super().__init__(message)
+    error_code = "invalid"
+
+    def __init__(self, message: str, errors: list[str] | None = None, *, field: str | None = None):
+        super().__init__(message, field=field)
         self.errors = errors or [message]
 
 
@@ -26,29 +37,41 @@ class ConfigError(ValidationError):
         self.problems = problems if problems is not None else [
             {"path": "", "message": line} for line in self.errors]
 
+    error_code = "config"
+
 
 class NotFound(AvainError):
     """A pilot, client, worker or other record that does not exist."""
+
+    error_code = "not_found"
 
 
 class Conflict(AvainError):
     """A duplicate, or an operation that the current state does not allow."""
 
+    error_code = "conflict"
+
 
 class PermissionDenied(AvainError):
     """The acting user's role does not allow the operation on this subject."""
+
+    error_code = "permission_denied"
 
 
 class Refused(AvainError):
     """A rule (a check hook, an intake cap, the budget) refuses the operation."""
 
-    def __init__(self, message: str, reasons: list[str] | None = None):
-        super().__init__(message)
+    error_code = "refused"
+
+    def __init__(self, message: str, reasons: list[str] | None = None, *, field: str | None = None):
+        super().__init__(message, field=field)
         self.reasons = reasons or []
 
 
 class DatabaseError(AvainError):
     """The database cannot be reached, or its schema is not the one this avain expects."""
+
+    error_code = "database"
 
 
 class ServiceUnavailable(AvainError):
@@ -56,6 +79,22 @@ class ServiceUnavailable(AvainError):
     reached, timed out or broke off its answer. Nothing it was asked for can be assumed
     done, and nothing was posted in avain for it: running the command again is safe."""
 
+    error_code = "service_unavailable"
+
 
 class PluginError(AvainError):
     """A plugin is broken: a misspelt hook, a duplicate record name, a bad registration."""
+
+    error_code = "plugin"
+
+
+class FileError(AvainError):
+    """A file or folder given on the command line cannot be read or written (no such file,
+    no permission, a folder where a file was expected)."""
+
+    error_code = "file"
+
+    @classmethod
+    def of(cls, exc: OSError) -> FileError:
+        where = str(exc.filename) if exc.filename is not None else "file"
+        return cls(f"{where}: {exc.strerror or type(exc).__name__}", field=where)

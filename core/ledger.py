@@ -48,6 +48,8 @@ ACCOUNT_KINDS = ("funding", "budget", "payable", "bank", "lapsed", "carried")
 class InsufficientFunds(Refused):
     """The budget does not hold the amount asked for."""
 
+    error_code = "insufficient_funds"
+
 
 @frozen
 class Balance:

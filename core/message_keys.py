@@ -47,6 +47,8 @@ class MessageKeyError(AvainError):
     """A message cannot be sealed or opened: no key, the wrong key, or a ciphertext that
     was changed. Nothing is written when this is raised."""
 
+    error_code = "message_key"
+
 
 @frozen
 class MessageKey:

@@ -24,6 +24,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from .domain import ConfigSection, Pilot
 from .errors import ConfigError
+from .schema_words import in_words
 
 
 @frozen
@@ -128,7 +129,8 @@ def problems(data: dict, sections: list[ConfigSection], *,
     checked = data
     if missing:  # validate the rest as if those sections were absent
         checked = {**data, "plugins": {k: v for k, v in data["plugins"].items() if k not in missing}}
-    found = [Problem(_path(err), err.message) for err in validator.iter_errors(checked)]
+    found = [Problem(_path(err), in_words(err)) for err in sorted(
+        validator.iter_errors(checked), key=lambda e: (list(map(str, e.absolute_path)), e.message))]
     found += [Problem(f"plugins.{name}", missing_plugin_message(name)) for name in missing]
     groups = data.get("groups") if isinstance(data.get("groups"), list) else []
     for key in ("id", "code"):

@@ -3,13 +3,16 @@ messages and exit codes (0 done, 1 refused, 2 usage)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sys
+from typing import Any
 
 import click
 
 from ..auth import Actor
-from ..errors import AvainError, PluginError, ValidationError
+from ..errors import AvainError, FileError, PluginError, ValidationError
 from .state import State
 
 
@@ -45,25 +48,76 @@ class AvainGroup(click.Group):
             return super().get_command(ctx, name) or plugin_commands.get(name)
         return super().get_command(ctx, name)
 
+    def parse_args(self, ctx, args):
+        if ctx.parent is None:
+            # Known before any option is converted, so that even a bad value is reported as
+            # a JSON error document when the command was asked for JSON.
+            ctx.meta["avain_json"] = "--json" in args[:args.index("--")] if "--" in args else "--json" in args
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         if ctx.parent is not None:
             return super().invoke(ctx)
+        as_json = ctx.meta.get("avain_json", False)
         try:
             return super().invoke(ctx)
         except AvainError as exc:
-            report(exc)
+            report(exc, as_json=as_json)
             ctx.exit(exc.exit_code)
+        except click.ClickException as exc:  # bad usage: click prints it and exits 2
+            if as_json:
+                click.echo(json.dumps(usage_document(exc), ensure_ascii=False, indent=2))
+            raise
+        except OSError as exc:  # a file that cannot be read or written, named
+            error = FileError.of(exc)
+            report(error, as_json=as_json)
+            ctx.exit(error.exit_code)
         finally:
             State.of(ctx).close()
 
 
-def report(exc: AvainError) -> None:
-    """Every error of a ValidationError on its own line; others as ``error: …``."""
+#: ``error: --amount: …``, ``error: pilot.toml: …``: what the message names first.
+_FIELD = re.compile(r"^(--[\w-]+|[^\s:,]+)(?=[:,] )")
+
+
+def error_document(exc: AvainError) -> dict[str, Any]:
+    """The JSON error document of a refusal: a stable code from the error's class, the
+    field, file or option it names (or null), and every reason."""
+    message = str(exc)
+    field = getattr(exc, "field", None)
+    if field is None:
+        match = _FIELD.match(message)
+        field = match.group(1) if match else None
+    reasons = list(getattr(exc, "errors", None) or getattr(exc, "reasons", None) or [message])
+    return {"error": {"code": exc.error_code, "field": field, "message": message, "reasons": reasons}}
+
+
+def usage_document(exc: click.ClickException) -> dict[str, Any]:
+    """The JSON error document of bad usage (exit 2): an unknown option, a bad date or amount."""
+    field = None
+    if isinstance(exc, click.BadParameter):
+        if isinstance(exc.param, click.Option):
+            field = max(exc.param.opts, key=len)  # --date, not -d
+        elif exc.param is not None:
+            field = exc.param.human_readable_name  # PERIOD, FILE: as the usage line shows it
+        else:
+            field = exc.param_hint if isinstance(exc.param_hint, str) else None
+    elif isinstance(exc, click.NoSuchOption):
+        field = exc.option_name
+    message = exc.format_message()
+    return {"error": {"code": "usage", "field": field, "message": message, "reasons": [message]}}
+
+
+def report(exc: AvainError, *, as_json: bool = False) -> None:
+    """Every error of a ValidationError on its own line; others as ``error: …``. With
+    ``--json``, also the error document on stdout (the only thing there)."""
     if isinstance(exc, ValidationError) and len(exc.errors) > 1:
         for line in exc.errors:
             click.echo(line, err=True)
     else:
         click.echo(f"error: {exc}", err=True)
+    if as_json:
+        click.echo(json.dumps(error_document(exc), ensure_ascii=False, indent=2))
 
 
 @click.group(cls=AvainGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..services import audit_log
-from .output import emit, json_option, render_table
+from .output import emit, helsinki_time, json_option, render_table
 from .state import state
 
 
@@ -21,8 +21,10 @@ def audit() -> None:
 def log_(subject, limit, as_json):
     """Events, oldest first: who did or read what, when and why."""
     data = state().read(audit_log.log, subject=subject, limit=limit)
-    emit(data, as_json, render_table(["at", "actor", "action", "subject", "why"],
-                                     ["at", "actor", "action", "subject", "purpose"], "Audit log"))
+    shown = [{**event, "at": helsinki_time(event["at"])} for event in data]
+    emit(data, as_json, lambda console, _: render_table(
+        ["at (Helsinki)", "actor", "action", "subject", "why"], ["at", "actor", "action", "subject", "purpose"],
+        "Audit log")(console, shown))
 
 
 @audit.command()

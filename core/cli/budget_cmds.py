@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..domain import Money, Period
 from ..services import budget, statements
-from .output import emit, json_option, render_table, stderr_console
+from .output import emit, json_option, progress_bar, render_table
 from .params import DATE, MONEY, PERIOD, key_values
 from .state import state
 
@@ -41,9 +40,9 @@ def show(code, as_json):
     """A client's decisions."""
     data = state().read(budget.decisions, code)
     emit(data, as_json, render_table(
-        ["id", "from", "to", "monthly (cents)", "decided by", "pilot version", "amends", "replaced on", "reason"],
+        ["id", "from", "to", "monthly", "decided by", "pilot version", "amends", "replaced on", "reason"],
         ["id", "from", "to", "monthly_amount", "decided_by", "pilot_version", "amends", "revoked_on",
-         "change_reason"], "Decisions"))
+         "change_reason"], "Decisions", money=["monthly_amount"]))
 
 
 @decision.command("amend")
@@ -102,29 +101,11 @@ def budget_group() -> None:
     """Monthly budget periods: open (allocate), close (lapse or carry over)."""
 
 
-def _progress(label: str):
-    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=stderr_console(), transient=False)
-    task = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            progress.start()
-            task = progress.add_task(label, total=max(total, 1))
-        progress.update(task, completed=min(done, max(total, 1)), total=max(total, 1))
-
-    return progress, update
-
-
 def _run_with_progress(label: str, run, pilot_id: str, period, batch: int, **kw):
     """A bulk run (open or close a month) as the acting user, with a progress bar on stderr."""
     st = state()
-    progress, update = _progress(label)
-    try:
+    with progress_bar(label) as update:
         return run(st.app(), st.actor, pilot_id, period, batch=batch, progress=update, **kw)
-    finally:
-        progress.stop()
 
 
 @budget_group.command("open-period")

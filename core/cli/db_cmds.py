@@ -17,7 +17,7 @@ from .state import state
 def init(as_json: bool) -> None:
     """Create the database (or bring it up to date) and load the plugins' pilots."""
     st = state()
-    app = st.app(check_schema=False)
+    app = st.app(create=True, check_schema=False)
     dbmod.current_revision(app.engine)  # fails clearly when unreachable
     dbmod.upgrade(app.engine)
     touched = app.run(Actor("admin"), pilots.sync_plugin_pilots)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import demo as demo_mod
-from .output import emit, json_option, render_table
+from .output import emit, json_option, progress_bar, render_table
 from .state import state
 
 
@@ -20,11 +20,12 @@ def demo(pilot_ids, reset, seed, clients, as_json):
     """Run a realistic month (January 2018) on synthetic people, in the database the CLI
     opens, and print each client's statement and the ledger check."""
     st = state()
-    app = st.app()
+    app = st.app(create=True)
     if reset and not demo_mod.is_empty(app):
         demo_mod.reset(app)
-    summary = demo_mod.run(app, pilot_ids=list(pilot_ids) or None, seed=seed,
-                           clients_per_group=clients)
+    with progress_bar("demo month") as progress:
+        summary = demo_mod.run(app, pilot_ids=list(pilot_ids) or None, seed=seed,
+                               clients_per_group=clients, progress=progress)
 
     def render(console, d):
         for p in d["pilots"]:

@@ -11,27 +11,39 @@ from ..errors import ValidationError
 
 
 class MoneyType(click.ParamType):
-    """Euros as typed (``12,50``): a bad amount is a refusal (exit 1) naming the option,
-    like every other amount rule (zero, negative, too large)."""
+    """Euros as typed (``12,50``), more than zero. An amount that is not one (``abc``,
+    ``0``, ``-5``, too large) is bad usage (exit 2) naming the option, like a bad date."""
 
     name = "EUROS"
 
     def convert(self, value, param, ctx):
         if isinstance(value, Money):
             return value
-        money = Money.parse(value, field_name=f"--{param.name}" if param else "amount")
-        return positive_amount(money, field_name=f"--{param.name}" if param else "amount")
+        return _money(self, value, param, ctx, positive=True)
 
 
 class AnyMoneyType(click.ParamType):
-    """Euros that may be zero (a search bound, a price)."""
+    """Euros that may be zero but not less (a search bound, a price, a cost)."""
 
     name = "EUROS"
 
     def convert(self, value, param, ctx):
         if isinstance(value, Money):
             return value
-        return Money.parse(value, field_name=f"--{param.name}" if param else "amount")
+        return _money(self, value, param, ctx, positive=False)
+
+
+def _money(kind: click.ParamType, value: str, param, ctx, *, positive: bool) -> Money:
+    field_name = f"--{param.name}" if param else "amount"
+    try:
+        money = Money.parse(value, field_name=field_name)
+        if positive:
+            return positive_amount(money, field_name=field_name)
+        if money.cents < 0:
+            raise ValidationError(f"{field_name}: {value!r} is less than zero")
+        return money
+    except ValidationError as exc:
+        kind.fail(str(exc).removeprefix(f"{field_name}: "), param, ctx)
 
 
 class DateType(click.ParamType):

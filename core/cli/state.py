@@ -35,7 +35,9 @@ class State:
             self._pm = make_plugin_manager()
         return self._pm
 
-    def app(self, *, create: bool = True, check_schema: bool = True) -> App:
+    def app(self, *, create: bool = False, check_schema: bool = True) -> App:
+        """The database, opened once. Only commands that set one up (``init``, ``demo``)
+        pass ``create``: every other refuses a SQLite file that does not exist."""
         if self._app is None:
             self._app = App.open(self.db, create=create, check_schema=check_schema, pm=self.pm)
         return self._app

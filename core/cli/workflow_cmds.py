@@ -11,7 +11,7 @@ import click
 from ..domain import Money
 from ..errors import AvainError
 from ..services import bank_files, catalogue, finance, plans, providers, purchases
-from .output import emit, json_option, render_table
+from .output import emit, json_option, progress_bar, render_table
 from .params import DATE, MONEY, MONEY_ANY, key_values
 from .state import state
 
@@ -132,8 +132,8 @@ def provider_show(business_id, as_json):
                     f"services {', '.join(a['services'])}")
             for ev in a["checklist"].values():
                 c.print(f"  ✓ {ev['criterion']}: {ev['evidence']} ({ev['checked_on']})")
-        render_table(["service", "price (cents)", "from", "to"], ["service", "price", "valid_from", "valid_to"],
-                     "Prices")(c, d["prices"])
+        render_table(["service", "price", "from", "to"], ["service", "price", "valid_from", "valid_to"],
+                     "Prices", money=["price"], whole=["service"])(c, d["prices"])
 
     emit(data, as_json, render)
 
@@ -148,7 +148,8 @@ def catalogue_group() -> None:
 @json_option
 def catalogue_import(path, as_json):
     """Import services or prices from CSV or JSON: good rows are stored, bad rows named."""
-    data = state().run(catalogue.import_file, path)
+    with progress_bar(f"importing {Path(path).name}") as progress:
+        data = state().run(catalogue.import_file, path, progress=progress)
 
     def render(c, d):
         c.print(f"{d['file']}: {d['added']} added, {d['unchanged']} unchanged, {len(d['rejected'])} rejected")
@@ -213,7 +214,7 @@ def catalogue_services(as_json):
     data = state().read(catalogue.list_services)
     emit(data, as_json, render_table(["code", "nimi", "namn", "name", "category", "unit", "note"],
                                      ["code", "name_fi", "name_sv", "name_en", "category", "unit", "note"],
-                                     "Services"))
+                                     "Services", whole=["code"]))
 
 
 @click.group()
@@ -400,15 +401,18 @@ def invoice_approve(invoice_id, as_json):
     emit(data, as_json, lambda c, d: c.print(f"invoice {d['id']} approved"))
 
 
-def _import_files(service, paths) -> tuple[list[dict], list[dict]]:
+def _import_files(service, paths, label: str) -> tuple[list[dict], list[dict]]:
     """Each file in its own transaction: one refused file does not stop the others."""
     st = state()
     results, failed = [], []
-    for path in paths:
-        try:
-            results.append(st.run(service, path))
-        except AvainError as exc:
-            failed.append({"file": path, "errors": getattr(exc, "errors", None) or [str(exc)]})
+    with progress_bar(label) as progress:
+        for done, path in enumerate(paths):
+            progress(done, len(paths))
+            try:
+                results.append(st.run(service, path))
+            except AvainError as exc:
+                failed.append({"file": path, "errors": getattr(exc, "errors", None) or [str(exc)]})
+        progress(len(paths), len(paths))
     return results, failed
 
 
@@ -425,7 +429,7 @@ def _print_failures(failed: list[dict]) -> None:
 def invoice_import(paths, as_json):
     """Read Finvoice 3.0 e-invoices; each is recorded against its commitment by reference,
     or queued for review with the reason."""
-    results, failed = _import_files(finance.import_invoice_file, paths)
+    results, failed = _import_files(finance.import_invoice_file, paths, "importing e-invoices")
 
     def render(c, d):
         for r in d["imported"]:
@@ -520,7 +524,7 @@ def pay_import(paths, as_json):
     """Read the bank's answers (pain.002 status reports, camt.054 debit notifications):
     accepted or booked payments are paid, rejected ones wait for the next batch with the
     bank's reason. Each file is applied whole or not at all, and once."""
-    results, failed = _import_files(bank_files.import_bank_file, paths)
+    results, failed = _import_files(bank_files.import_bank_file, paths, "reading bank files")
 
     def render(c, d):
         for r in d["imported"]:

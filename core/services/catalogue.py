@@ -7,7 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -20,6 +20,8 @@ from ..domain import UNITS, Money, Service
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ..models import InvoiceRow, PriceRow, ProviderRow, RatingRow, ServiceRow
 from ..plugins import collect
+from ..schema_words import in_words
+from ..textfile import dialect, read_text
 from ..uow import UnitOfWork
 from . import providers
 from .common import check_actor, reach_client, record, session
@@ -84,8 +86,8 @@ def import_schema() -> dict:
 
 def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, row) pairs: ``line N`` for CSV (N as an editor shows it), ``row N`` for JSON."""
-    text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".json":
+        text = read_text(path)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -98,10 +100,18 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         return
     if path.suffix.lower() != ".csv":
         raise ValidationError(f"{path}: catalogue files are .csv or .json")
-    reader = csv.DictReader(io.StringIO(text))
-    for row in reader:
-        cleaned = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
-        yield f"line {reader.line_num}", {k: v for k, v in cleaned.items() if v not in ("", None)}
+    # Excel's CSV as well as plain UTF-8: semicolons or commas, Windows-1252 or UTF-8.
+    text = read_text(path, windows=True, expected="save it as CSV UTF-8 or CSV (semicolon delimited)")
+    if not text.strip():
+        raise ValidationError(f"{path.name}: the file is empty; a catalogue CSV starts with a header line",
+                              field=path.name)
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect(text))
+    try:
+        for row in reader:
+            cleaned = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
+            yield f"line {reader.line_num}", {k: v for k, v in cleaned.items() if v not in ("", None)}
+    except csv.Error as exc:
+        raise ValidationError(f"{path.name}, line {reader.line_num}: not readable as CSV ({exc})") from None
 
 
 def _kind(row: dict[str, Any]) -> str:
@@ -115,11 +125,13 @@ def _date(value: Any, name: str) -> dt.date:
         raise ValidationError(f"{name}: {value!r} is not a date like 2018-01-31") from None
 
 
-def import_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
+def import_file(uow: UnitOfWork, path: str | Path,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """``avain catalogue import``: service rows (code, name_fi, category, unit, …) and price
     rows (provider, service, price, valid_from, valid_to) from CSV or JSON. Valid rows are
     stored, each rejected row is reported with its line and reason; a row identical to one
-    stored already changes nothing, so importing a file twice is harmless."""
+    stored already changes nothing, so importing a file twice is harmless. ``progress(done,
+    total)`` is called as rows are read."""
     check_actor(uow, "provider.add")
     path = Path(path)
     if not path.is_file():
@@ -130,7 +142,10 @@ def import_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
     s = session(uow)
     added = unchanged = 0
     rejected: list[dict[str, str]] = []
-    for where, row in _rows(path):
+    rows = list(_rows(path))
+    for done, (where, row) in enumerate(rows, start=1):
+        if progress:
+            progress(done, len(rows))
         if not isinstance(row, dict):
             rejected.append({"where": where, "reason": "not an object with named fields"})
             continue
@@ -139,7 +154,7 @@ def import_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
         if errors:
             e = errors[0]
             field = ".".join(map(str, e.path)) or "row"
-            rejected.append({"where": where, "reason": f"{field}: {e.message}"})
+            rejected.append({"where": where, "reason": f"{field}: {in_words(e)}"})
             continue
         try:
             with s.begin_nested():

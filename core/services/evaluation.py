@@ -12,7 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from ..domain import MEASUREMENT_POINTS, Instrument, Pilot
 from ..errors import NotFound, PermissionDenied, Refused, ValidationError
 from ..models import ClientRow, SurveyResponseRow, SurveyScoreRow, TimeLogRow
 from ..plugins import collect
+from ..textfile import dialect, read_text
 from ..uow import UnitOfWork
 from . import pilots
 from .common import check_actor, reach_client, record, session
@@ -257,13 +258,10 @@ def _read_rows(path: Path, inst: Instrument) -> tuple[list[tuple[int, dict[str, 
     columns client, point, answered_on and the items; JSON: a list of objects with those
     keys and ``answers``."""
     name = path.name
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        return [], [f"{name}, line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
-                    "export the survey as UTF-8"]
+        text = read_text(path, expected="export the survey as UTF-8")
+    except ValidationError as exc:
+        return [], exc.errors
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -283,7 +281,7 @@ def _read_rows(path: Path, inst: Instrument) -> tuple[list[tuple[int, dict[str, 
             rows.append((n, {"client": item["client"], "point": item["point"], "answered_on": item["answered_on"],
                              "answers": item["answers"]}))
         return rows, problems
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=_dialect(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect(text))
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in REQUIRED_COLUMNS and c not in inst.schema["properties"]]
@@ -318,17 +316,11 @@ def _read_rows(path: Path, inst: Instrument) -> tuple[list[tuple[int, dict[str, 
     return rows, problems
 
 
-def _dialect(text: str):
-    try:
-        return csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
-    except csv.Error:
-        return csv.excel
-
-
-def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, Any]:
+def import_file(uow: UnitOfWork, path: Path, *, instrument: str,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Import the survey service's export of one instrument (CSV or JSON), keyed by client
     code. Every bad value is named with its row and field; nothing is imported unless
-    every row is good."""
+    every row is good. ``progress(done, total)``: each row counts twice, checked and stored."""
     check_actor(uow, "eval.record")
     inst = get_instrument(uow, instrument)
     path = Path(path)
@@ -338,7 +330,9 @@ def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, An
     in_file: dict[str, list[tuple[str, dt.date]]] = {}
     stored = _stored(uow, inst.name, sorted({str(item["client"]) for _, item in rows}))
     pilot_of: dict[str, Pilot] = {}
-    for n, item in rows:
+    tick = progress or (lambda done, total: None)
+    for checked, (n, item) in enumerate(rows, start=1):
+        tick(checked, 2 * len(rows))
         where = f"{path.name}, row {n}" if path.suffix.lower() != ".json" else f"{path.name}, response {n}"
         code = str(item["client"])
         client = s.get(ClientRow, code)
@@ -374,7 +368,10 @@ def import_file(uow: UnitOfWork, path: Path, *, instrument: str) -> dict[str, An
         many = "problem" if len(problems) == 1 else "problems"
         summary = f"{path.name}: nothing was imported ({len(problems)} {many})"
         raise ValidationError(summary, [*problems, summary])
-    stored = [_store(uow, c, inst, point, day, answers, f"import {path.name}") for c, point, day, answers in planned]
+    stored = []
+    for c, point, day, answers in planned:
+        stored.append(_store(uow, c, inst, point, day, answers, f"import {path.name}"))
+        tick(len(rows) + len(stored), 2 * len(rows))
     return {"file": path.name, "instrument": inst.name, "imported": len(stored),
             "responses": [r["id"] for r in stored]}
 

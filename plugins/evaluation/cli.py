@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from avain.core.cli.output import emit, json_option, render_table
+from avain.core.cli.output import emit, json_option, progress_bar, render_table
 from avain.core.cli.params import DATE, MONEY_ANY
 from avain.core.cli.state import state
 from avain.core.errors import ValidationError
@@ -105,7 +105,8 @@ def responses(code, as_json):
 @json_option
 def import_cmd(file, instrument, as_json):
     """Import the survey service's export (CSV or JSON), keyed by client code: all rows or none."""
-    data = state().run(service.import_file, file, instrument=instrument)
+    with progress_bar(f"importing {file.name}") as progress:
+        data = state().run(service.import_file, file, instrument=instrument, progress=progress)
     emit(data, as_json, lambda c, d: c.print(f"{d['file']}: {d['imported']} {d['instrument']} responses imported",
                                              markup=False))
 
@@ -144,8 +145,10 @@ def report(pilot_ids, all_pilots, out_dir, as_json):
     # On PostgreSQL in a transaction, so the per-client rows stream from a server-side
     # cursor; on SQLite read-only, so the report never holds up a writer.
     app = st.app()
-    data = (st.run if app.engine.dialect.name == "postgresql" else st.read)(figures.compute, chosen)
-    done = report_mod.write(data, out_dir)
+    with progress_bar("evaluation report") as progress:
+        progress(0, len(chosen))
+        data = (st.run if app.engine.dialect.name == "postgresql" else st.read)(figures.compute, chosen)
+        done = report_mod.write(data, out_dir, progress)
     emit(done, as_json, lambda c, d: c.print(f"report of {', '.join(d['pilots'])}: {d['html']} ({d['charts']} charts) "
                                              f"and {d['json']}", markup=False, soft_wrap=True))
 

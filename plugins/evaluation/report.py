@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,15 @@ def _save(fig, out: Path, name: str) -> str:
     return f"charts/{name}.png"
 
 
-def charts(data: dict[str, Any], out: Path) -> dict[str, list[dict[str, str]]]:
-    """Draw every chart; returns, per pilot, the charts' titles and files."""
+def charts(data: dict[str, Any], out: Path,
+           progress: Callable[[int, int], None] | None = None) -> dict[str, list[dict[str, str]]]:
+    """Draw every chart; returns, per pilot, the charts' titles and files. ``progress(done,
+    total)`` after each pilot's charts."""
     (out / "charts").mkdir(parents=True, exist_ok=True)
     made: dict[str, list[dict[str, str]]] = {}
-    for p in data["pilots"]:
+    for done, p in enumerate(data["pilots"]):
+        if progress:
+            progress(done, len(data["pilots"]))
         pid, mine = p["pilot"], []
         by = {(c["group"], c["arm"]): c for c in p["cells"]}
         groups = ["*", *p["groups"]]
@@ -184,10 +189,12 @@ def page(data: dict[str, Any], made: dict[str, list[dict[str, str]]]) -> str:
     return "\n".join(parts)
 
 
-def write(data: dict[str, Any], out: Path) -> dict[str, Any]:
-    """report.html, report.json and charts/*.png in ``out``."""
+def write(data: dict[str, Any], out: Path, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """report.html, report.json and charts/*.png in ``out`` (``progress`` as the charts are drawn)."""
     out.mkdir(parents=True, exist_ok=True)
-    made = charts(data, out)
+    made = charts(data, out, progress)
+    if progress:
+        progress(len(data["pilots"]), len(data["pilots"]))
     data = {**data, "charts": made}
     (out / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (out / "report.html").write_text(page(data, made), encoding="utf-8")

@@ -9,6 +9,7 @@ way posts nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,25 +102,30 @@ def load_period(app: App, pilot: Pilot, period: Period, allocations: list[Alloca
 # --- importing transactions -------------------------------------------------------------
 
 
-def import_file(app: App, actor: Actor, pilot: Pilot, path: str | Path) -> dict[str, Any]:
+def import_file(app: App, actor: Actor, pilot: Pilot, path: str | Path,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Post the charges and cancellations of a report file the service exported."""
     Settings.of(pilot)
     rows, rejected = report.read_file(path)
-    return app.run(actor, post_report, pilot.id, rows, rejected, source=str(path))
+    return app.run(actor, post_report, pilot.id, rows, rejected, source=str(path), progress=progress)
 
 
-def import_period(app: App, actor: Actor, pilot: Pilot, period: Period) -> dict[str, Any]:
+def import_period(app: App, actor: Actor, pilot: Pilot, period: Period,
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Fetch the month's whole report from the service, then post it."""
     _, client = connect(pilot)
     rows, rejected = report.from_service(client.transactions(str(period)))
-    return app.run(actor, post_report, pilot.id, rows, rejected, source=f"{client.url} {period}")
+    return app.run(actor, post_report, pilot.id, rows, rejected, source=f"{client.url} {period}",
+                   progress=progress)
 
 
 def post_report(uow: UnitOfWork, pilot_id: str, rows: list[WalletTransaction],
-                rejected: list[dict[str, str]], *, source: str) -> dict[str, Any]:
+                rejected: list[dict[str, str]], *, source: str,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Each charge becomes a posted ``charge`` transfer (once per transaction id), each
     cancellation its reversal. A row the ledger refuses (unknown provider, not enough
-    budget, a closed month) is named in ``rejected`` and the others go on."""
+    budget, a closed month) is named in ``rejected`` and the others go on. ``progress(done,
+    total)`` after each row."""
     auth.require(uow.actor, "invoice.record")
     mine = {c["code"] for c in people.list_clients(uow, pilot_id=pilot_id, include_ended=True)}
     rejected = list(rejected)
@@ -128,7 +134,9 @@ def post_report(uow: UnitOfWork, pilot_id: str, rows: list[WalletTransaction],
     # In the order they happened: a wallet spends money a cancellation gave back, and the
     # ledger must see the cancellation before that charge (ties keep the report's order).
     ledger_rows = sorted((r for r in rows if r.type in ("charge", "cancel")), key=lambda r: r.timestamp)
-    for r in ledger_rows:
+    for done_rows, r in enumerate(ledger_rows):
+        if progress:
+            progress(done_rows, len(ledger_rows))
         if r.client_ref not in mine:
             skipped.append({"where": r.where, "reason": f"{r.client_ref} is not a client of {pilot_id}"})
             continue

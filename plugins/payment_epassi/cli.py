@@ -11,7 +11,7 @@ import threading
 import click
 from rich.markup import escape
 
-from avain.core.cli.output import emit, emit_reconciliation, json_option, notice
+from avain.core.cli.output import emit, emit_reconciliation, json_option, notice, progress_bar
 from avain.core.cli.params import DATE, MONEY, PERIOD
 from avain.core.cli.state import state
 from avain.core.domain import Money
@@ -81,10 +81,11 @@ def import_(path, pilot_id, period, as_json):
         raise click.UsageError("give a report FILE or --period, not both")
     st = state()
     pilot = _pilot(pilot_id)
-    if path is not None:
-        data = backend.import_file(st.app(), st.actor, pilot, path)
-    else:
-        data = backend.import_period(st.app(), st.actor, pilot, period)
+    with progress_bar("importing ePassi transactions") as progress:
+        if path is not None:
+            data = backend.import_file(st.app(), st.actor, pilot, path, progress)
+        else:
+            data = backend.import_period(st.app(), st.actor, pilot, period, progress)
 
     def render(console, d):
         console.print(escape(f"{d['source']}: {d['charges']} charges posted, {d['cancellations']} cancellations, "

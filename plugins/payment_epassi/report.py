@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 
 from avain.core.domain import Money, Period
 from avain.core.errors import AvainError, NotFound, ValidationError
+from avain.core.schema_words import in_words
 
 from .wallets import CSV_COLUMNS, HELSINKI
 
@@ -102,7 +103,7 @@ def _parse(where: str, row: Any) -> WalletTransaction:
         raise ValidationError("not an object with named fields")
     errors = sorted(_VALIDATOR.iter_errors(row), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if errors:
-        raise ValidationError("invalid row", [f"{'.'.join(map(str, e.absolute_path)) or 'row'}: {e.message}"
+        raise ValidationError("invalid row", [f"{'.'.join(map(str, e.absolute_path)) or 'row'}: {in_words(e)}"
                                               for e in errors])
     try:
         stamp = dt.datetime.fromisoformat(row["timestamp"])

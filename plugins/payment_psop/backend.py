@@ -205,14 +205,17 @@ def _may_import(uow: UnitOfWork) -> None:
 
 
 def import_file(app, actor: Actor, pilot: Pilot, path: str | Path, *, period: Period | None = None,
-                chunk: int = posting.DEFAULT_CHUNK) -> dict[str, Any]:
+                chunk: int = posting.DEFAULT_CHUNK,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Post a file of PSOP events (JSON lines or CSV), streamed: booked events become
     charges in chunks of ``chunk`` events, one transaction each; events already posted
     change nothing; bad rows are listed with their line and reason. With ``period``, rows
-    of other months are skipped."""
+    of other months are skipped. ``progress(line, lines)`` after each chunk."""
     path = Path(path)
     if not path.is_file():
         raise NotFound(f"{path}: no such file")
+    with path.open("rb") as fh:
+        lines = sum(1 for _ in fh)
     app.run(actor, _may_import)
     summary: dict[str, Any] = {"source": str(path), "pilot": pilot.id, "period": str(period) if period else None,
                                "rows": 0, "posted": 0, "amount": 0, "unchanged": 0,
@@ -227,6 +230,8 @@ def import_file(app, actor: Actor, pilot: Pilot, path: str | Path, *, period: Pe
 
     def flush(batch: list[tuple[int, events.Event]]) -> None:
         result = app.run(actor, posting.post_chunk, pilot, batch)
+        if progress:
+            progress(batch[-1][0], lines)
         for key in ("posted", "amount", "unchanged"):
             summary[key] += result[key]
         for line, event_id, reason in result["rejected"]:
@@ -250,13 +255,16 @@ def import_file(app, actor: Actor, pilot: Pilot, path: str | Path, *, period: Pe
             skipped[item.status] += 1
     if batch:
         flush(batch)
+    if progress:
+        progress(lines, lines)
     summary["rows"] = rows
     summary["amount_fi"] = Money(summary["amount"]).fi()
     return summary
 
 
 def import_from_service(app, actor: Actor, pilot: Pilot, period: Period, *,
-                        chunk: int = posting.DEFAULT_CHUNK) -> dict[str, Any]:
+                        chunk: int = posting.DEFAULT_CHUNK,
+                        progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Fetch the month's booked events of the pilot's vouchers from PSOP, all of them,
     then post them. A service that goes down while they arrive posts nothing."""
     app.run(actor, _may_import)
@@ -265,7 +273,7 @@ def import_from_service(app, actor: Actor, pilot: Pilot, period: Period, *,
         path = Path(tmp) / "events.jsonl"
         fetched = client.download_events(path, period=str(period), status="booked",
                                          prefix=voucher_prefix(pilot, period))
-        summary = import_file(app, actor, pilot, path, period=period, chunk=chunk)
+        summary = import_file(app, actor, pilot, path, period=period, chunk=chunk, progress=progress)
     return {**summary, "source": f"{client.url} ({pilot.id} {period})", "fetched": fetched}
 
 

@@ -10,7 +10,7 @@ from types import MappingProxyType
 import attrs
 import click
 
-from avain.core.cli.output import emit, emit_reconciliation, json_option, notice
+from avain.core.cli.output import emit, emit_reconciliation, json_option, notice, progress_bar
 from avain.core.cli.params import DATE, PERIOD
 from avain.core.cli.state import state
 from avain.core.domain import Money, Period, Pilot
@@ -74,11 +74,13 @@ def import_(path, pilot_id, period, chunk, url, as_json):
     the service. Idempotent by event id; bad rows are named and the good ones posted."""
     st = state()
     pilot = _with_url(_pilot(pilot_id), url)
-    if path:
-        data = backend.import_file(st.app(), st.actor, pilot, path, period=period, chunk=chunk)
-    else:
-        data = backend.import_from_service(st.app(), st.actor, pilot, period or Period.of(dt.date.today()),
-                                           chunk=chunk)
+    with progress_bar("importing PSOP events") as progress:
+        if path:
+            data = backend.import_file(st.app(), st.actor, pilot, path, period=period, chunk=chunk,
+                                       progress=progress)
+        else:
+            data = backend.import_from_service(st.app(), st.actor, pilot, period or Period.of(dt.date.today()),
+                                               chunk=chunk, progress=progress)
 
     def render(c, d):
         skipped = d["skipped"]
@@ -105,9 +107,8 @@ def reconcile(pilot_id, period, url, as_json):
     st = state()
     pilot = _with_url(_pilot(pilot_id), url)
     diffs = backend.reconcile(st.app(), pilot, period, actor=st.actor)
-    emit_reconciliation("PSOP", pilot.id, period, diffs, ["event", "client", "PSOP (cents)", "ledger (cents)",
-                                                          "difference"],
-                        ["event", "client", "psop", "ledger", "difference"], as_json)
+    emit_reconciliation("PSOP", pilot.id, period, diffs, ["event", "client", "PSOP", "ledger", "difference"],
+                        ["event", "client", "psop", "ledger", "difference"], as_json, money=["psop", "ledger"])
 
 
 @psop.group("simulator")

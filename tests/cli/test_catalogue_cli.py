@@ -15,6 +15,7 @@ CHECKS = [a for c in ("prepayment_register", "provider_register", "service_level
 def run(tmp_path):
     db = f"sqlite:///{tmp_path / 'avain.db'}"
     runner = CliRunner()
+    assert runner.invoke(cli, ["--db", db, "init"]).exit_code == 0  # only init creates a database
 
     def invoke(*args, actor=None, code=0):
         argv = ["--db", db] + (["--as", actor] if actor else []) + [str(a) for a in args]

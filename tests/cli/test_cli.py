@@ -156,21 +156,23 @@ def test_init_creates_a_database_and_loads_the_plugins_pilots(db):
                      "pilots_loaded": [], "message_key": f"{key_id(TEST_KEY)} in AVAIN_MESSAGE_KEY"}
 
 
-def test_any_command_creates_a_missing_database(db):
+def test_only_init_creates_a_missing_database(db):
+    assert_refused(avain(db, "pilot", "list"), f"no database at {db}: run `avain init` to create one")
+    assert not db.exists()
+    ok(avain(db, "init"))
     pilots = as_json(avain(db, "pilot", "list", "--json"))
     assert [p["id"] for p in pilots] == SHIPPED_PILOTS
-    assert db.exists()
 
 
 def test_the_database_comes_from_avain_db_else_the_working_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    as_json(avain(None, "pilot", "list", "--json"))
+    as_json(avain(None, "init", "--json"))
     assert (tmp_path / "avain.db").exists()
     elsewhere = tmp_path / "elsewhere.db"
-    as_json(avain(None, "pilot", "list", "--json", env={"AVAIN_DB": str(elsewhere)}))
+    as_json(avain(None, "init", "--json", env={"AVAIN_DB": str(elsewhere)}))
     assert elsewhere.exists()
     chosen = tmp_path / "chosen.db"
-    as_json(avain(chosen, "pilot", "list", "--json", env={"AVAIN_DB": str(elsewhere)}))
+    as_json(avain(chosen, "init", "--json", env={"AVAIN_DB": str(elsewhere)}))
     assert chosen.exists()
 
 
@@ -216,8 +218,8 @@ def test_pilot_check_prints_every_error_with_its_path(tmp_path, db):
     assert result.stdout == "" and "Traceback" not in result.output
     expected = [
         f"{bad}: budget.monthly_cap: -5 is less than the minimum of 0",
-        f"{bad}: code: 'x1' does not match '^[A-Z0-9]{{1,6}}$'",
-        f"{bad}: id: 'Bad Id' does not match '^[a-z][a-z0-9-]{{1,40}}$'",
+        f"{bad}: code: 'x1' does not fit: Short upper-case code that begins every client code of the pilot",
+        f"{bad}: id: 'Bad Id' does not fit: Pilot id: lower-case letters, digits and hyphens (e.g. family-care)",
     ]
     lines = result.stderr.splitlines()
     for line in expected:

@@ -47,6 +47,7 @@ def test_an_installed_scaffold_is_loaded_through_its_entry_point_and_its_test_pa
         assert done.returncode == 0, done.stderr
         return done.stdout
 
+    avain("init")
     loaded = {p["name"]: p for p in json.loads(avain("plugin", "list", "--json"))}
     assert loaded["river_town"]["source"] == "entry point avain-river-town 0.1.0"
     assert "avain_check_eligibility" in loaded["river_town"]["hooks"]
