@@ -544,7 +544,8 @@ def test_the_shipped_pilot_passes_pilot_check_and_a_bad_section_is_named(monkeyp
     runner = CliRunner()
     shipped = PLUGIN_DIR / "pilot.toml"
     ok = runner.invoke(cli, ["pilot", "check", str(shipped), "--json"])
-    assert ok.exit_code == 0 and json.loads(ok.stdout) == {"file": str(shipped), "ok": True, "id": "example-epassi"}
+    assert ok.exit_code == 0 and json.loads(ok.stdout) == {"file": str(shipped), "ok": True, "id": "example-epassi",
+                                                          "errors": []}
     bad = tmp_path / "pilot.toml"
     bad.write_text(shipped.read_text().replace('url = "http://127.0.0.1:8765"', 'url = "ftp://x"\nretries = 3'))
     result = runner.invoke(cli, ["pilot", "check", str(bad)])
