@@ -36,7 +36,8 @@ def scenario(app) -> dict:
     configure_letters(app)
     paid = approve(app, team, propose(app, codes[0], 12345))
     inv = app.run(Actor("finance"), purchases.record_invoice, provider_id=PROVIDERS[0], number="INV-1",
-                  amount=Money(10000), reference=paid["reference"], on_date=dt.date(2018, 1, 20))
+                  amount=Money(10000), reference=paid["reference"], on_date=dt.date(2018, 1, 20),
+                  final=True)
     app.run(Actor("supervisor", team["supervisor"]), purchases.approve_invoice, inv["id"])
     pay_approved(app)
     pending = approve(app, team, propose(app, codes[0], 5000, provider=PROVIDERS[1], day=dt.date(2018, 1, 25)))

@@ -13,7 +13,7 @@ def test_a_statement_shows_business_dates_beside_the_recording_time(run):  # noq
                  "--amount", "45,50", "--date", "2018-01-12", actor=f"client:{code}")
     ref = run.json("proposal", "approve", p["id"], actor="worker:example-01")["commitment"]["reference_rf"]
     run.json("invoice", "record", "--provider", "1572860-0", "--number", "A-1", "--amount", "40", "--ref", ref,
-             "--date", "2018-01-20", actor="finance:example-04")
+             "--date", "2018-01-20", "--final", actor="finance:example-04")
     run("budget", "close-period", "--pilot", "example", "2018-01", actor="finance")
     lines = run.json("ledger", "statement", code)["lines"]
     assert [(line["what"], line["date"]) for line in lines] == [
@@ -22,7 +22,8 @@ def test_a_statement_shows_business_dates_beside_the_recording_time(run):  # noq
     today = dt.date.today().isoformat()
     assert all(line["recorded_at"].startswith(today) for line in lines)
     table = run("ledger", "statement", code).stdout
-    assert "2018-01-12" in table and "2018-01-20" in table and today not in table
+    shown_today = f"{dt.date.today().day}.{dt.date.today().month}.{dt.date.today().year}"
+    assert "12.1.2018" in table and "20.1.2018" in table and shown_today not in table  # Finnish dates beside euros
 
 
 def test_close_period_is_refused_before_the_months_end_unless_forced(run):  # noqa: F811

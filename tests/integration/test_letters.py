@@ -36,7 +36,7 @@ def test_a_workers_decision_letter_names_the_client_and_logs_the_read(app, month
     assert (doc["notified_on"], doc["deadline"]) == (dt.date(2026, 12, 10), dt.date(2027, 1, 11))
     assert doc["budget"]["monthly"] == 30000
     assert [s["code"] for s in doc["plan"]["services"]] == ["cleaning", "escort", "meals"]
-    assert [(c["amount"], c["status"]) for c in doc["commitments"]] == [(12345, "posted"), (5000, "pending")]
+    assert [(c["amount"], c["status"]) for c in doc["commitments"]] == [(12345, "closed"), (5000, "pending")]
     assert doc["decided_by"]["role"] == "worker" and doc["contact"]["role"] == "worker"
     assert doc["organiser"]["review_body"] == LETTERS["review_body"]
     events = _events(app, code)

@@ -30,7 +30,7 @@ def _a_month(app):
     code = L.client_with_budget(app, team, HETUS[0])
     L.open_month(app)
     bought = L.buy(app, team, code, 4000, day=dt.date(2018, 1, 22))
-    L.invoice(app, bought, 3500, "A-1", on_date=dt.date(2018, 1, 25))
+    L.invoice(app, bought, 3500, "A-1", on_date=dt.date(2018, 1, 25), final=True)
     cancelled = L.buy(app, team, code, 1000, day=dt.date(2018, 1, 23))
     app.run(Actor("worker", team["worker"]), purchases.cancel, cancelled["id"], on_date=dt.date(2018, 1, 24))
     L.close_month(app, today=dt.date(2018, 2, 1))

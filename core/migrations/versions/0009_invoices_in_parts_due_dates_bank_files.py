@@ -69,5 +69,8 @@ def downgrade() -> None:
         batch_op.drop_column('bank_reason')
         batch_op.drop_column('bank_reason_code')
         batch_op.drop_column('due_date')
-        batch_op.create_unique_constraint('invoice_commitment_id_key', ['commitment_id'])
+        # the name upgrade() drops it by on each engine
+        sqlite = op.get_bind().dialect.name == "sqlite"
+        batch_op.create_unique_constraint('uq_invoice_commitment_id' if sqlite else 'invoice_commitment_id_key',
+                                          ['commitment_id'])
     op.drop_table('bank_file')
