@@ -538,7 +538,7 @@ def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
         kind, prefix = ("lapse", "lapse") if action == "lapse" else ("carry-over", "carry-out")
         ledger.transfer(s, f"{prefix}:{pilot_id}:{period}:{acc.owner}", kind=kind, debit=acc.id,
                         credit=target, amount=left, period=str(period),
-                        memo=f"unused budget of {period}", on_date=period.first_day)
+                        memo=f"unused budget of {period}", on_date=period.last_day)
         moved += left
     run.cursor = accounts[-1].owner
     s.add(run)

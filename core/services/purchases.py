@@ -335,7 +335,7 @@ def _release(uow: UnitOfWork, c: CommitmentRow, amount: int, *, kind: str, memo:
             lapsed = ledger.account_id(s, c.pilot_id, "lapsed")
             ledger.transfer(s, f"lapse:{kind}:{c.transfer_id}", kind="lapse", debit=budget,
                             credit=lapsed, amount=amount, period=c.period,
-                            memo=f"released after {c.period} closed", on_date=period.first_day)
+                            memo=f"released after {c.period} closed", on_date=period.last_day)
 
 
 def cancel(uow: UnitOfWork, commitment_id: int, *, on_date: dt.date | None = None) -> dict[str, Any]:

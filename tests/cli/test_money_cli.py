@@ -17,8 +17,8 @@ def test_a_statement_shows_business_dates_beside_the_recording_time(run):  # noq
     run("budget", "close-period", "--pilot", "example", "2018-01", actor="finance")
     lines = run.json("ledger", "statement", code)["lines"]
     assert [(line["what"], line["date"]) for line in lines] == [
-        ("granted", "2018-01-01"), ("lapsed", "2018-01-01"), ("committed", "2018-01-12"),
-        ("spent", "2018-01-20"), ("released", "2018-01-20")]
+        ("granted", "2018-01-01"), ("committed", "2018-01-12"),
+        ("spent", "2018-01-20"), ("released", "2018-01-20"), ("lapsed", "2018-01-31")]
     today = dt.date.today().isoformat()
     assert all(line["recorded_at"].startswith(today) for line in lines)
     table = run("ledger", "statement", code).stdout

@@ -37,9 +37,9 @@ def _a_month(app):
     return team, code
 
 
-EXPECTED = [("granted", "2018-01-01"), ("lapsed", "2018-01-01"), ("committed", "2018-01-22"),
+EXPECTED = [("granted", "2018-01-01"), ("committed", "2018-01-22"),
             ("committed", "2018-01-23"), ("released", "2018-01-24"), ("spent", "2018-01-25"),
-            ("released", "2018-01-25")]
+            ("released", "2018-01-25"), ("lapsed", "2018-01-31")]
 
 
 def test_statement_lines_carry_their_business_dates(app):

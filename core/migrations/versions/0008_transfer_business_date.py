@@ -27,8 +27,13 @@ def upgrade() -> None:
     recorded = "CAST(created_at AS DATE)" if postgres else "date(created_at)"
     month_start = "CAST(period || '-01' AS DATE)" if postgres else "period || '-01'"
     op.execute(f"UPDATE transfer SET business_date = {recorded}")
+    month_end = (f"CAST({month_start} + INTERVAL '1 month' - INTERVAL '1 day' AS DATE)" if postgres
+                 else f"date({month_start}, '+1 month', '-1 day')")
     op.execute(f"UPDATE transfer SET business_date = {month_start} "
-               "WHERE kind IN ('allocation', 'lapse', 'carry-over') AND period IS NOT NULL")
+               "WHERE kind IN ('allocation', 'carry-over') AND id NOT LIKE 'carry-out:%' AND period IS NOT NULL")
+    # what leaves a month when it closes (a lapse, a carry-out) leaves on its last day
+    op.execute(f"UPDATE transfer SET business_date = {month_end} "
+               "WHERE (kind = 'lapse' OR id LIKE 'carry-out:%') AND period IS NOT NULL")
     op.execute("UPDATE transfer SET business_date = (SELECT p.service_date FROM commitment c "
                "JOIN proposal p ON p.id = c.proposal_id WHERE c.transfer_id = transfer.id) "
                "WHERE kind = 'commitment' AND EXISTS (SELECT 1 FROM commitment c "
