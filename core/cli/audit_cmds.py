@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..i18n import _, ngettext
 from ..services import audit_log
 from .output import emit, json_option, render_table
 from .state import state
@@ -21,8 +22,8 @@ def audit() -> None:
 def log_(subject, limit, as_json):
     """Events, oldest first: who did or read what, when and why."""
     data = state().read(audit_log.log, subject=subject, limit=limit)
-    emit(data, as_json, render_table(["at", "actor", "action", "subject", "why"],
-                                     ["at", "actor", "action", "subject", "purpose"], "Audit log"))
+    emit(data, as_json, render_table([_("at"), _("actor"), _("action"), _("subject"), _("why")],
+                                     ["at", "actor", "action", "subject", "purpose"], _("Audit log")))
 
 
 @audit.command()
@@ -33,7 +34,8 @@ def verify(as_json):
 
     def render(console, d):
         if d["ok"]:
-            console.print(f"audit trail intact: {d['events']} events")
+            console.print(ngettext("audit trail intact: {n} event", "audit trail intact: {n} events",
+                                   d["events"]).format(n=d["events"]))
         for p in d["problems"]:
             console.print(f"[red]{p}[/red]")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from .. import demo as demo_mod
+from .. import i18n
+from ..i18n import _, ngettext
 from .output import emit, json_option, render_table
 from .state import state
 
@@ -29,8 +31,12 @@ def demo(pilot_ids, reset, seed, clients, as_json):
     def render(console, d):
         for p in d["pilots"]:
             console.rule(f"[bold]{p['pilot']}[/bold] · {d['period']}")
-            console.print(f"{p['clients']} HB clients and {p['controls']} controls enrolled; "
-                          f"{p['opened']['amount_fi']} allocated to {p['opened']['clients']} budgets")
+            console.print(
+                ngettext("{n} HB client", "{n} HB clients", p["clients"]).format(n=p["clients"]) + " · "
+                + ngettext("{n} control", "{n} controls", p["controls"]).format(n=p["controls"]) + " · "
+                + ngettext("{amount} allocated to {n} budget", "{amount} allocated to {n} budgets",
+                           p["opened"]["clients"]).format(amount=i18n.money(p["opened"]["amount"]),
+                                                          n=p["opened"]["clients"]))
             for rule in p["pilot_rules"]:
                 console.print(f"  rule: {rule}", markup=False, highlight=False, soft_wrap=True)
             if "rail" in p:
@@ -42,20 +48,26 @@ def demo(pilot_ids, reset, seed, clients, as_json):
                               f"pilot's rules; {w['cancelled']} commitments "
                               f"cancelled; {w['invoiced']} invoices recorded, {w['paid']} paid in SEPA batch "
                               f"{w.get('payment_batch', '—')}")
-            render_table(["client", "granted", "spent", "cancelled", "released", "lapsed", "reserved", "entries"],
+            render_table([_("client"), _("granted"), _("spent"), _("cancelled"), _("released"), _("lapsed"),
+                          _("reserved"), _("entries")],
                          ["client", "granted", "spent", "corrected", "released", "lapsed", "reserved", "lines"],
-                         "Statements")(console, p["statements"])
+                         _("Statements"))(console, p["statements"])
             console.print(_dialogue_line(p["dialogue"]), markup=False, highlight=False, soft_wrap=True)
             ev = p["evaluation"]
             console.print(f"evaluation: {ev['responses']} responses (start and end), {ev['time_entries']} time and "
                           "cost entries", markup=False, highlight=False)
-            console.print(f"month closed: {p['closed']['amount_fi']} {p['closed']['policy']}")
+            console.print(_("month closed: {amount} lapsed").format(amount=i18n.money(p["closed"]["amount"]))
+                          if p["closed"]["policy"] == "lapse" else
+                          _("month closed: {amount} carried over").format(amount=i18n.money(p["closed"]["amount"])))
         for s in d.get("skipped", []):
             console.print(f"[yellow]pilot {s['pilot']} not run: it {s['why']}[/yellow]")
         ledger = d["ledger"]
         status = "[green]ok[/green]" if ledger["ok"] else f"[red]{ledger['problems'][0]}[/red]"
-        console.print(f"ledger verify: {status} ({ledger['transfers']} transfers, "
-                      f"{ledger['accounts']} accounts); {d['audit_events']} audit events")
+        console.print(_("ledger verify: {status}").format(status=status) + " ("
+                      + ngettext("{n} transfer", "{n} transfers", ledger["transfers"]).format(n=ledger["transfers"])
+                      + ", " + ngettext("{n} account", "{n} accounts", ledger["accounts"]).format(n=ledger["accounts"])
+                      + "); " + ngettext("{n} audit event", "{n} audit events", d["audit_events"]).format(
+                          n=d["audit_events"]))
         console.print(f"messages encrypted with key {d['message_key']['key']} in {d['message_key']['where']}"
                       + (f"; notifications in {d['notifications']}" if d["notifications"] else ""),
                       markup=False, highlight=False, soft_wrap=True)

@@ -3,7 +3,9 @@ for people otherwise, notices and progress on stderr."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -11,6 +13,9 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+
+from .. import i18n
+from ..i18n import _, ngettext
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
@@ -50,28 +55,49 @@ def render_table(columns: Sequence[str], keys: Sequence[str], title: str | None 
 
     def render(console: Console, data: list[dict]) -> None:
         if not data:
-            console.print(f"(no {title.lower() if title else 'rows'})")
+            console.print(_("(no {what})").format(what=title.lower() if title else _("rows")))
             return
-        console.print(table(title, columns, ([_cell(d.get(k)) for k in keys] for d in data)))
+        console.print(table(title, columns, ([_cell(_localised(d, k)) for k in keys] for d in data)))
 
     return render
 
 
+def _localised(row: dict, key: str) -> Any:
+    """A service's ``*_fi`` display field in the output's language: ``amount_fi`` from the
+    cents in ``amount``, ``service_fi`` as ``service_sv`` or ``service_en`` when there is one."""
+    if key.endswith("_fi"):
+        base = row.get(key[:-3])
+        if isinstance(base, int) and not isinstance(base, bool):
+            return i18n.money(base)
+        other = row.get(f"{key[:-3]}_{i18n.language()}")
+        if other:
+            return other
+    return row.get(key)
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, list | tuple):
         return ", ".join(map(str, value))
+    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DAY.fullmatch(value)):
+        return i18n.date(value)
     return "" if value is None else str(value)
 
 
-def render_mapping(title: str):
+def render_mapping(title: str, labels: dict[str, str] | None = None):
+    """A renderer for one dict as a two-column table; ``labels`` name its keys for people."""
+    labels = labels or {}
+
     def render(console: Console, data: dict) -> None:
         t = Table(title=title, show_header=False)
         t.add_column("field", style="bold")
         t.add_column("value")
         for key, value in data.items():
-            t.add_row(key, _cell(value))
+            t.add_row(labels.get(key, key), _cell(value))
         console.print(t)
 
     return render
@@ -85,9 +111,12 @@ def emit_reconciliation(rail: str, pilot_id: str, period: Any, differences: list
 
     def render(console: Console, d: dict[str, Any]) -> None:
         if d["in_step"]:
-            console.print(f"{d['pilot']} {d['period']}: {rail} and the ledger are in step")
+            console.print(_("{pilot} {period}: {rail} and the ledger are in step").format(
+                pilot=d["pilot"], period=d["period"], rail=rail))
             return
-        render_table(columns, keys, f"{d['pilot']} {d['period']}: {len(d['differences'])} differences")(
+        n = len(d["differences"])
+        render_table(columns, keys, ngettext("{pilot} {period}: {n} difference", "{pilot} {period}: {n} differences",
+                                             n).format(pilot=d["pilot"], period=d["period"], n=n))(
             console, d["differences"])
 
     emit(data, as_json, render)
