@@ -169,3 +169,20 @@ def test_every_translated_call_in_the_cli_has_literal_texts():
 def _role_label_line(root) -> int:
     text = (root / "services" / "messages.py").read_text(encoding="utf-8")
     return next(i for i, line in enumerate(text.splitlines(), 1) if re.search(r"return _\(ROLE_LABELS\[", line))
+
+
+def test_the_demo_speaks_swedish_where_the_pilot_has_swedish_speakers(pm):
+    """Vantaa's family-counselling group and Eksote's disability group have Swedish-speaking
+    demo clients (every fifth); other groups, and pilots without languages, Finnish only."""
+    from pathlib import Path
+
+    from avain.core import demo
+    from avain.core.services import pilots
+
+    root = Path(demo.__file__).resolve().parent.parent / "plugins" / "hb_pilots"
+    vantaa = pilots.check_file(pm, root / "vantaa" / "pilot.toml")
+    assert [demo._language(vantaa, "family-counselling", i) for i in range(10)] == ["fi"] * 4 + ["sv"] + ["fi"] * 4 + [
+        "sv"]
+    assert {demo._language(vantaa, "young-parents", i) for i in range(10)} == {"fi"}
+    eksote = pilots.check_file(pm, root / "eksote" / "pilot.toml")
+    assert demo._language(eksote, "disability", 4) == "sv"
