@@ -7,8 +7,11 @@ import string
 
 import pytest
 from babel.messages.pofile import read_po
+from hypothesis import given
+from hypothesis import strategies as st
 
 from avain.core import i18n
+from avain.core.domain import Money
 from avain.core.i18n import catalogues
 
 
@@ -71,6 +74,20 @@ def test_counts_take_the_plural_of_the_language(lang, forms):
 def test_money_in_the_language(lang, cents, shown):
     with i18n.using(lang):
         assert i18n.money(cents) == shown
+
+
+@given(st.integers(min_value=-10**13, max_value=10**13), st.sampled_from(["fi", "sv", "en"]))
+def test_money_shown_in_any_language_reads_back_as_the_same_cents(cents, lang):
+    """What the CLI prints is what a person may type back: ``1 234,50 €`` parses as typed,
+    ``€1,234.50`` once its thousands separators are dropped; groups of three digits only."""
+    with i18n.using(lang):
+        shown = i18n.money(cents)
+    if lang == "en":
+        assert re.fullmatch(r"-?€\d{1,3}(,\d{3})*\.\d{2}", shown)
+        assert Money.parse(shown.replace(",", "")).cents == cents
+    else:
+        assert re.fullmatch(r"-?\d{1,3}(\u00a0\d{3})*,\d{2}\u00a0€", shown)
+        assert Money.parse(shown).cents == cents
 
 
 def test_dates_in_the_language():
