@@ -175,8 +175,9 @@ def rotate_key(as_json):
     st = state()
     data = messages.rotate_key(st.app(), st.actor)
     emit(data, as_json, lambda c, d: c.print(
-        f"message key {d['key']} ({d['source']}): {d['resealed']} messages and attachments re-encrypted"
-        + (f"; retired {', '.join(d['retired'])}" if d["retired"] else "")
+        _("message key {key} ({source}): {n} messages and attachments re-encrypted").format(
+            key=d["key"], source=d["source"], n=d["resealed"])
+        + (_("; retired {keys}").format(keys=", ".join(d["retired"])) if d["retired"] else "")
         + (f"\n{d['note']}" if d["note"] else ""), markup=False, soft_wrap=True))
 
 
