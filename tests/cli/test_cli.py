@@ -541,6 +541,7 @@ JSON_RECIPES: dict[str, list[str]] = {
     "avain client end": ["client", "end", THEIRS],
     "avain client assist": ["client", "assist", MINE, "--assistant", "example-06"],
     "avain client phone": ["client", "phone", MINE, "0401234567"],
+    "avain client language": ["client", "language", MINE, "sv"],
     "avain client expire": ["client", "expire", "--pilot", "kainuu-voucher", "--date", "2019-01-01"],
     "avain audit log": ["audit", "log"],
     "avain audit verify": ["audit", "verify"],

@@ -13,7 +13,7 @@ def test_a_statement_shows_business_dates_beside_the_recording_time(run):  # noq
                  "--amount", "45,50", "--date", "2018-01-12", actor=f"client:{code}")
     ref = run.json("proposal", "approve", p["id"], actor="worker:example-01")["commitment"]["reference_rf"]
     run.json("invoice", "record", "--provider", "1572860-0", "--number", "A-1", "--amount", "40", "--ref", ref,
-             "--date", "2018-01-20", actor="finance:example-04")
+             "--date", "2018-01-20", "--final", actor="finance:example-04")
     run("budget", "close-period", "--pilot", "example", "2018-01", actor="finance")
     lines = run.json("ledger", "statement", code)["lines"]
     assert [(line["what"], line["date"]) for line in lines] == [

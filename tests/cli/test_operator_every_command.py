@@ -46,7 +46,7 @@ MAKE_NEW = {("plugin", "new")}
 
 #: Commands that check or import many files: under --json their refusal is their own
 #: report, naming each file's problems (still one JSON document, still exit 1).
-REPORTS = {("invoice", "import"), ("pilot", "check")}
+REPORTS = {("invoice", "import"), ("pay", "import"), ("pilot", "check")}
 
 #: The codes of the JSON error document (docs/cli.md lists them).
 CODES = {"usage", "invalid", "config", "not_found", "conflict", "permission_denied", "refused", "insufficient_funds",
