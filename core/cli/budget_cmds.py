@@ -43,8 +43,8 @@ def show(code, as_json):
     """A client's decisions."""
     data = state().read(budget.decisions, code)
     emit(data, as_json, render_table(
-        [_("id"), _("from"), _("to"), "monthly", _("decided by"), "pilot version", "amends", "replaced on",
-         "reason"],
+        [_("id"), _("from"), _("to"), _("monthly"), _("decided by"), _("pilot version"), _("amends"),
+         _("replaced on"), _("reason")],
         ["id", "from", "to", "monthly_amount", "decided_by", "pilot_version", "amends", "revoked_on",
          "change_reason"], _("Decisions"), money=["monthly_amount"]))
 
@@ -64,7 +64,8 @@ def amend(decision_id, reason, valid_from, valid_to, amount, inputs, as_json):
     data = state().run(budget.amend, decision_id, reason=reason, valid_from=valid_from, valid_to=valid_to,
                        monthly_amount=amount, inputs=key_values(inputs, "--input"))
     emit(data, as_json, lambda c, d: c.print(
-        f"decision {d['id']} amends decision {d['amends']}: {d['client']} {d['from']} – {d['to']}"))
+        _("decision {id} amends decision {amends}: {client} {start} – {end}").format(
+            id=d["id"], amends=d["amends"], client=d["client"], start=i18n.date(d["from"]), end=i18n.date(d["to"]))))
 
 
 @decision.command("end")
@@ -75,7 +76,8 @@ def amend(decision_id, reason, valid_from, valid_to, amount, inputs, as_json):
 def end(decision_id, on, reason, as_json):
     """End a decision early; it is kept with its new last day and the reason."""
     data = state().run(budget.end_decision, decision_id, on=on, reason=reason)
-    emit(data, as_json, lambda c, d: c.print(f"decision {d['id']} ({d['client']}) now ends on {d['to']}"))
+    emit(data, as_json, lambda c, d: c.print(_("decision {id} ({client}) now ends on {date}").format(
+        id=d["id"], client=d["client"], date=i18n.date(d["to"]))))
 
 
 @decision.command("explain")
@@ -151,8 +153,9 @@ def close_period(pilot_id, period, batch, force, as_json):
                            "closed {period} for {pilot}: {amount} carried over from {n} budgets", d["clients"]))
         console.print(closed.format(period=d["period"], pilot=d["pilot"], n=d["clients"],
                                     amount=i18n.money(d["amount"]))
-                      + (" (forced before its end)" if d["forced"] else "")
-                      + f", {d['proposals_expired']} undecided proposal(s) expired")
+                      + (" " + _("(forced before its end)") if d["forced"] else "") + ", "
+                      + ngettext("{n} undecided proposal expired", "{n} undecided proposals expired",
+                                 d["proposals_expired"]).format(n=d["proposals_expired"]))
 
     emit(data, as_json, render)
 

@@ -25,7 +25,7 @@ def demo(pilot_ids, reset, seed, clients, as_json):
     app = st.app(create=True)
     if reset and not demo_mod.is_empty(app):
         demo_mod.reset(app)
-    with progress_bar("demo month") as progress:
+    with progress_bar(_("demo month")) as progress:
         summary = demo_mod.run(app, pilot_ids=list(pilot_ids) or None, seed=seed,
                                clients_per_group=clients, progress=progress)
 

@@ -43,7 +43,7 @@ def worker_list(pilot_id, as_json):
     """Workers, by pilot and code."""
     data = state().read(people.list_workers, pilot_id=pilot_id)
     emit(data, as_json, render_table([_("id"), _("pilot"), _("code"), _("name"), _("role"), _("supervisor"),
-                                      "status"],
+                                      _("status")],
                                      ["id", "pilot", "code", "name", "role", "supervisor", "status"],
                                      _("Workers")))
 
@@ -59,8 +59,10 @@ def worker_deactivate(worker_id, reassign_to, on_date, as_json):
     data = state().run(people.deactivate_worker, worker_id, reassign_to=reassign_to,
                        on_date=on_date.date() if on_date else None)
     emit(data, as_json, lambda c, d: c.print(
-        f"{d['id']} deactivated; {d['clients']} client(s) reassigned"
-        + (f" to {d['reassigned_to']}" if d["reassigned_to"] else "")))
+        ngettext("{id} deactivated; {n} client reassigned to {worker}",
+                 "{id} deactivated; {n} clients reassigned to {worker}", d["clients"]).format(
+            id=d["id"], n=d["clients"], worker=d["reassigned_to"]) if d["reassigned_to"] else
+        _("{id} deactivated").format(id=d["id"])))
 
 
 @click.group()
@@ -78,14 +80,14 @@ def read_hetu(value: str | None) -> str:
     if value == "-":
         line = sys.stdin.readline().strip()
         if not line:
-            raise click.BadParameter("standard input held no henkilötunnus", param_hint="--hetu")
+            raise click.BadParameter(_("standard input held no henkilötunnus"), param_hint="--hetu")
         return line
     if value is not None:
         return value
     if sys.stdin is not None and sys.stdin.isatty():
-        return click.prompt("Henkilötunnus", hide_input=True, err=True).strip()
-    raise click.UsageError("give --hetu - to read the henkilötunnus from standard input "
-                           "(or run on a terminal to be asked for it)")
+        return click.prompt(_("Henkilötunnus"), hide_input=True, err=True).strip()
+    raise click.UsageError(_("give --hetu - to read the henkilötunnus from standard input "
+                             "(or run on a terminal to be asked for it)"))
 
 
 @client.command("enroll")
@@ -127,14 +129,16 @@ def client_show(code, reason, as_json):
 
     def render(console, d):
         a = d["assessment"]
-        shown = {**d, "assessment": "none" if a is None else (
-            f"version {a['version']} of {a['assessed_on']} by {a['assessed_by']}: "
-            + ", ".join(f"{k}={v}" for k, v in a["facts"].items()))}
+        shown = {**d, "assessment": _("none") if a is None else _(
+            "version {version} of {date} by {by}: {facts}").format(
+            version=a["version"], date=i18n.date(a["assessed_on"]), by=a["assessed_by"],
+            facts=", ".join(f"{k}={v}" for k, v in a["facts"].items()))}
         render_mapping(_("Client {code}").format(code=code), {
             "code": _("code"), "pilot": _("pilot"), "group": _("group"), "worker": _("worker"),
             "assistant": _("assistant"), "control": _("control"), "enrolled_on": _("enrolled"),
             "ended_on": _("ended"), "language": _("language"), "name": _("name"), "hetu": _("henkilötunnus"),
-            "phone": _("phone")})(console, shown)
+            "phone": _("phone"), "assessment": _("need assessment"),
+            "assessments": _("assessment versions")})(console, shown)
 
     emit(data, as_json, render)
 
@@ -147,11 +151,11 @@ def client_show(code, reason, as_json):
 def client_find(hetu, name_part, reason, as_json):
     """Find clients by henkilötunnus or part of the name (roles that may identify)."""
     if name_part is not None and hetu is not None:
-        raise click.UsageError("give --hetu or --name, not both")
+        raise click.UsageError(_("give --hetu or --name, not both"))
     data = state().run(people.find, hetu=read_hetu(hetu) if name_part is None else None, name=name_part,
                        reason=reason)
-    emit(data, as_json, render_table(["code", "pilot", "group", "worker", "name", "ended"],
-                                     ["code", "pilot", "group", "worker", "name", "ended_on"], "Clients"))
+    emit(data, as_json, render_table([_("code"), _("pilot"), _("group"), _("worker"), _("name"), _("ended")],
+                                     ["code", "pilot", "group", "worker", "name", "ended_on"], _("Clients")))
 
 
 @client.command("assess")
@@ -166,9 +170,10 @@ def client_assess(code, facts, on_date, as_json):
                        on_date=on_date.date() if on_date else None)
 
     def render(console, d):
-        console.print(f"{d['code']}: need assessment version {d['version']} of {d['assessed_on']} recorded")
+        console.print(_("{code}: need assessment version {version} of {date} recorded").format(
+            code=d["code"], version=d["version"], date=i18n.date(d["assessed_on"])))
         for reason in d["eligibility"]:
-            console.print(f"[yellow]note:[/yellow] {reason}")
+            console.print("[yellow]" + _("note:") + f"[/yellow] {reason}")
 
     emit(data, as_json, render)
 

@@ -35,16 +35,18 @@ def show(pilot_id: str, version: int | None, history: bool, as_json: bool) -> No
     """A pilot's rules in words, its version, and warnings about its targets and plugins."""
     data = state().read(pilots.show, pilot_id, version=version)
     if history:
-        emit(data["versions"], as_json, render_table(["version", "from", "by", "at"],
+        emit(data["versions"], as_json, render_table([_("version"), _("source"), _("changed by"), _("at")],
                                                      ["version", "source", "changed_by", "changed_at"],
-                                                     f"Versions of {pilot_id}"))
+                                                     _("Versions of {pilot}").format(pilot=pilot_id)))
         return
 
     def render(console, d):
         console.print(f"[bold]{d['name']}[/bold] ("
                       + _("{id}, client codes {code}-…").format(id=d["id"], code=d["code"]) + ")")
-        console.print(f"configuration version {d['version']}"
-                      + (f" (current is {d['current_version']})" if d["version"] != d["current_version"] else ""))
+        console.print(_("configuration version {version}").format(version=d["version"])
+                      if d["version"] == d["current_version"] else
+                      _("configuration version {version} (current is {current})").format(
+                          version=d["version"], current=d["current_version"]))
         if d["organiser"]:
             console.print(_("organiser: {organiser}").format(organiser=d["organiser"]))
         console.print(_("HB clients: {clients}, controls: {controls}").format(clients=d["clients"],
@@ -95,8 +97,8 @@ def update(path: str, as_json: bool) -> None:
     """Replace a file-added pilot's configuration with FILE: its next version."""
     data = state().run(pilots.update_file, path)
     emit(data, as_json, lambda c, d: c.print(
-        f"pilot {d['id']} is now at version {d['version']}" if d["changed"]
-        else f"pilot {d['id']} unchanged (version {d['version']})"))
+        _("pilot {id} is now at version {version}").format(id=d["id"], version=d["version"]) if d["changed"]
+        else _("pilot {id} unchanged (version {version})").format(id=d["id"], version=d["version"])))
 
 
 @pilot.command()

@@ -65,7 +65,7 @@ def provider_approve(business_id, pilot_id, services, checks, valid_from, valid_
     data = state().run(providers.approve, business_id, pilot_id=pilot_id, services=list(services),
                        checks=_checks(checks), valid_from=valid_from or dt.date.today(), valid_to=valid_to)
     for warning in data.get("warnings", ()):
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(_("warning:") + f" {warning}", err=True)
     emit(data, as_json, lambda c, d: c.print(_("{provider} approved in {pilot} for {services}: {start} – {end}").format(
         provider=d["provider"], pilot=d["pilot"], services=", ".join(d["services"]), start=i18n.date(d["valid_from"]),
         end=i18n.date(d["valid_to"]))))
@@ -85,7 +85,8 @@ def provider_update(business_id, name, iban, bic, einvoice, contact, areas, as_j
     data = state().run(providers.update, business_id, name=name, iban=iban, bic=bic, einvoice_address=einvoice,
                        contact=contact, areas=list(areas) if areas else None)
     emit(data, as_json, lambda c, d: c.print(
-        f"{d['id']}: " + (f"updated {', '.join(d['changed'])}" if d["changed"] else "nothing changed")))
+        _("{id}: updated {fields}").format(id=d["id"], fields=", ".join(d["changed"])) if d["changed"]
+        else _("{id}: nothing changed").format(id=d["id"])))
 
 
 @provider.command("revoke")
@@ -139,7 +140,7 @@ def provider_show(business_id, as_json):
                 state=state_, services=", ".join(a["services"])))
             for ev in a["checklist"].values():
                 c.print(f"  ✓ {ev['criterion']}: {ev['evidence']} ({ev['checked_on']})")
-        render_table([_("service"), "price", _("from"), _("to")], ["service", "price", "valid_from", "valid_to"],
+        render_table([_("service"), _("price"), _("from"), _("to")], ["service", "price", "valid_from", "valid_to"],
                      _("Prices"), money=["price"], whole=["service"])(c, d["prices"])
 
     emit(data, as_json, render)
@@ -155,7 +156,7 @@ def catalogue_group() -> None:
 @json_option
 def catalogue_import(path, as_json):
     """Import services or prices from CSV or JSON: good rows are stored, bad rows named."""
-    with progress_bar(f"importing {Path(path).name}") as progress:
+    with progress_bar(_("importing {file}").format(file=Path(path).name)) as progress:
         data = state().run(catalogue.import_file, path, progress=progress)
 
     def render(c, d):
@@ -335,7 +336,7 @@ def commitment_list(status, code, as_json):
     """Commitments the acting user may see, with what is invoiced of each so far."""
     data = state().read(purchases.list_commitments, status=status, code=code)
     emit(data, as_json, render_table(
-        [_("id"), _("client"), _("provider"), _("amount"), "invoiced", _("reference"), _("status"), _("expires"),
+        [_("id"), _("client"), _("provider"), _("amount"), _("invoiced"), _("reference"), _("status"), _("expires"),
          _("flag")],
         ["id", "client", "provider", "amount_fi", "posted_fi", "reference", "status", "expires_on", "flag"],
         _("Commitments")))
@@ -358,7 +359,8 @@ def commitment_close(commitment_id, note, as_json):
     """The provider bills no more: release what is not invoiced back to the budget."""
     data = state().run(purchases.close, commitment_id, note=note)
     emit(data, as_json, lambda c, d: c.print(
-        f"commitment {d['id']} closed: {d['posted_fi']} invoiced, {d['released_fi']} back to the budget"))
+        _("commitment {id} closed: {invoiced} invoiced, {released} back to the budget").format(
+            id=d["id"], invoiced=i18n.money(d["posted"]), released=i18n.money(d["released"]))))
 
 
 @commitment.command("expire")
@@ -403,9 +405,11 @@ def invoice_record(provider_id, number, amount, reference, on_date, due_date, fi
     data = state().run(purchases.record_invoice, provider_id=provider_id, number=number,
                        amount=amount, reference=reference, on_date=on_date, due_date=due_date, final=final)
     emit(data, as_json, lambda c, d: c.print(
-        _("invoice {id} recorded").format(id=d["id"])
-        + f"; commitment {d['commitment']} {d['commitment_status']}"
-        + (f", {i18n.money(d['commitment_left'])} still open" if d["commitment_left"] else "")))
+        _("invoice {id} recorded; commitment {commitment} {status}, {left} still open").format(
+            id=d["id"], commitment=d["commitment"], status=d["commitment_status"],
+            left=i18n.money(d["commitment_left"])) if d["commitment_left"] else
+        _("invoice {id} recorded; commitment {commitment} {status}").format(
+            id=d["id"], commitment=d["commitment"], status=d["commitment_status"])))
 
 
 @invoice.command("approve")
@@ -445,7 +449,7 @@ def _print_failures(failed: list[dict]) -> None:
 def invoice_import(paths, as_json):
     """Read Finvoice 3.0 e-invoices; each is recorded against its commitment by reference,
     or queued for review with the reason."""
-    results, failed = _import_files(finance.import_invoice_file, paths, "importing e-invoices")
+    results, failed = _import_files(finance.import_invoice_file, paths, _("importing e-invoices"))
 
     def render(c, d):
         for r in d["imported"]:
@@ -466,8 +470,8 @@ def invoice_import(paths, as_json):
 def invoice_queue(include_resolved, as_json):
     """E-invoices waiting for finance's review, with the reason."""
     data = state().read(finance.review_queue, include_resolved=include_resolved)
-    emit(data, as_json, render_table([_("id"), _("file"), _("provider"), _("number"), _("amount"), "due", _("reason"),
-                                      _("status")],
+    emit(data, as_json, render_table([_("id"), _("file"), _("provider"), _("number"), _("amount"), _("due"),
+                                      _("reason"), _("status")],
                                      ["id", "source", "provider", "number", "amount_fi", "due_date", "reason",
                                       "status"], _("Review queue")))
 
@@ -491,7 +495,7 @@ def invoice_list(status, as_json):
     data = state().read(purchases.list_invoices, status=status)
     rows = [d | {"bank": " ".join(filter(None, (d["bank_reason_code"], d["bank_reason"])))} for d in data]
     emit(data, as_json, lambda c, _data: render_table(
-        [_("id"), _("provider"), _("number"), _("amount"), "due", _("client"), _("status"), "bank"],
+        [_("id"), _("provider"), _("number"), _("amount"), _("due"), _("client"), _("status"), _("bank")],
         ["id", "provider", "number", "amount_fi", "due_date", "client", "status", "bank"], _("Invoices"))(c, rows))
 
 
@@ -546,18 +550,20 @@ def pay_import(paths, as_json):
     """Read the bank's answers (pain.002 status reports, camt.054 debit notifications):
     accepted or booked payments are paid, rejected ones wait for the next batch with the
     bank's reason. Each file is applied whole or not at all, and once."""
-    results, failed = _import_files(bank_files.import_bank_file, paths, "reading bank files")
+    results, failed = _import_files(bank_files.import_bank_file, paths, _("reading bank files"))
 
     def render(c, d):
         for r in d["imported"]:
             if r["already_applied"]:
-                c.print(f"{r['file']}: {r['kind']} {r['message_id']} already applied on {r['applied_at'][:10]}; "
-                        "nothing changed")
+                c.print(_("{file}: {kind} {message} already applied on {date}; nothing changed").format(
+                    file=r["file"], kind=r["kind"], message=r["message_id"], date=i18n.date(r["applied_at"][:10])))
                 continue
-            c.print(f"{r['file']}: {r['kind']} {r['message_id']}: {len(r['paid'])} paid, "
-                    f"{len(r['rejected'])} rejected, {len(r['unchanged'])} unchanged")
+            c.print(_("{file}: {kind} {message}: {paid} paid, {rejected} rejected, {unchanged} unchanged").format(
+                file=r["file"], kind=r["kind"], message=r["message_id"], paid=len(r["paid"]),
+                rejected=len(r["rejected"]), unchanged=len(r["unchanged"])))
             for x in r["rejected"]:
-                c.print(f"  invoice {x['invoice']} back in the payable queue: {x['code'] or ''} {x['reason'] or ''}")
+                c.print("  " + _("invoice {id} back in the payable queue: {reason}").format(
+                    id=x["invoice"], reason=f"{x['code'] or ''} {x['reason'] or ''}".strip()))
         _print_failures(d["failed"])
 
     emit({"imported": results, "failed": failed}, as_json, render)

@@ -177,3 +177,22 @@ def test_system_messages_are_in_the_clients_language_whoever_runs_the_command(ru
     texts = [m["text"] for m in run.json("message", "thread", sv, actor=WORKER)["messages"]]
     assert texts[-1] == f"Proposal {rejected} rejected by the personal worker: ei tarpeen"
     assert texts[1] == "Förslag 1 godkänt (egen kontaktperson)."
+
+
+def test_master_data_commands_speak_the_output_language(run):
+    """The commands added beside the translations (client assess, decision amend and end,
+    worker deactivate) confirm in Finnish and Swedish too, money and dates included."""
+    sv, fi = enroll_two(run)
+    run("worker", "add", "--pilot", "example", "--code", "02", "--name", "V")
+    out = run("--lang", "fi", "client", "assess", fi, "--assess", "carer_contract=yes", "--date", "2018-02-01",
+              actor=WORKER).stdout
+    assert f"{fi}: palvelutarpeen arvion versio 2 (1.2.2018) tallennettu" in out
+    decision = run.json("decision", "grant", fi, "--from", "2018-01-01", "--to", "2018-12-31", "--amount", "500",
+                        actor=WORKER)["id"]
+    out = run("--lang", "sv", "decision", "end", decision, "--on", "2018-06-30", "--reason", "flytt",
+              actor=WORKER).stdout
+    assert f"beslut {decision} ({fi}) upphör nu 30.6.2018" in out
+    out = run("--lang", "fi", "worker", "deactivate", "example-01", "--reassign-to", "example-02").stdout
+    assert "example-01 poistettu käytöstä; 2 asiakasta siirretty työntekijälle example-02" in out
+    result = run("--lang", "sv", "client", "find", "--hetu", HETU_SV, "--name", "N", "--reason", "r", code=2)
+    assert "ange --hetu eller --name, inte båda" in result.stderr
