@@ -292,7 +292,7 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
     # Each client group gets its HB clients and as many controls (matched by pilot and
     # group, for the evaluation), the two personal workers taking turns.
     plan = [(group, control, i) for group in pilot.groups for control in (False, True) for i in range(n_clients)]
-    for n, (group, control, _) in enumerate(plan):
+    for n, (group, control, i) in enumerate(plan):
         worker = workers[n % len(workers)]
         name = fake.name()
         try:
@@ -303,7 +303,8 @@ def _pilot_month(app: App, pilot_id: str, fake: Faker, rng: random.Random,
                            worker_id=worker, group_id=group.id, control=control,
                            assessment=_assessment(pilot, group.id), on_date=start,
                            phone=f"+35840{rng.randint(1000000, 9999999)}",
-                           consents=("evaluation",) if control else ("evaluation", "dialogue"))["code"]
+                           consents=("evaluation",) if control else ("evaluation", "dialogue"),
+                           language=_language(pilot, group.id, i))["code"]
         except Refused as exc:
             refused.append(str(exc))
             continue
@@ -538,6 +539,14 @@ def _assessment(pilot, group_id: str) -> dict[str, str]:
     table), else facts that make a client of the example pilots eligible."""
     return dict(_demo_of(pilot, group_id).get("assessment")
                 or {"carer_contract": "yes", "need": "continuous", "can_plan": "yes", "group": group_id})
+
+
+def _language(pilot, group_id: str, i: int) -> str:
+    """The language of the group's i-th demo client: its ``demo.languages`` weights in turn
+    (``{fi = 4, sv = 1}``: every fifth speaks Swedish), else Finnish."""
+    turns = [lang for lang, weight in (_demo_of(pilot, group_id).get("languages") or {"fi": 1}).items()
+             for _ in range(weight)]
+    return turns[i % len(turns)] if turns else "fi"
 
 
 _HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"

@@ -308,6 +308,8 @@ class Client:
     control: bool
     enrolled_on: dt.date
     ended_on: dt.date | None = None
+    #: fi, sv or en: what the client reads (system messages in the thread, letters).
+    language: str = "fi"
 
 
 @frozen

@@ -68,6 +68,8 @@ class ClientRow(SQLModel, table=True):
     control: bool = False
     enrolled_on: dt.date
     ended_on: dt.date | None = None
+    #: The client's language (fi, sv, en): the dialogue's system messages and letters use it.
+    language: str = Field(default="fi", max_length=2, sa_column_kwargs={"server_default": "fi"})
 
 
 class ClientIdentityRow(SQLModel, table=True):

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from avain.core import db as dbmod
+from avain.core import i18n
 from avain.core.app import App
 from avain.core.auth import Actor
 from avain.core.plugins import make_plugin_manager
@@ -52,6 +53,15 @@ def message_key(monkeypatch):
     environment is touched. A test may unset it (monkeypatch) to test key files."""
     _use_test_key(monkeypatch)
     return TEST_MESSAGE_KEY
+
+
+@pytest.fixture(autouse=True)
+def english_environment(monkeypatch):
+    """Every test starts in English whatever the machine's locale; tests of languages set
+    LANG or --lang themselves."""
+    for var in i18n.ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    i18n.set_language("en")
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import click
 
 from ..auth import Actor
 from ..errors import AvainError, FileError, PluginError, ValidationError
+from ..i18n import LANGUAGES, _, set_language
 from .state import State
 
 
@@ -115,7 +116,7 @@ def report(exc: AvainError, *, as_json: bool = False) -> None:
         for line in exc.errors:
             click.echo(line, err=True)
     else:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(_("error: {message}").format(message=exc), err=True)
     if as_json:
         click.echo(json.dumps(error_document(exc), ensure_ascii=False, indent=2))
 
@@ -125,10 +126,13 @@ def report(exc: AvainError, *, as_json: bool = False) -> None:
               help="Database URL or SQLite file (default: AVAIN_DB, else ./avain.db).")
 @click.option("--as", "as_", metavar="ROLE[:ID]",
               help="Act as this user, e.g. worker:example-01 (default: admin).")
+@click.option("--lang", type=click.Choice(LANGUAGES),
+              help="Language of the output: fi, sv or en (default: from LANGUAGE, LC_ALL, LC_MESSAGES or LANG).")
 @click.version_option(package_name="avain", prog_name="avain")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, as_: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, as_: str | None, lang: str | None) -> None:
     """avain: personal budgets (HB) in social care, one engine for every pilot."""
+    set_language(lang)
     state = State.of(ctx)
     state.db = db
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..i18n import _, ngettext
 from ..services import audit_log
 from .output import emit, helsinki_time, json_option, render_table
 from .state import state
@@ -22,9 +23,9 @@ def log_(subject, limit, as_json):
     """Events, oldest first: who did or read what, when and why."""
     data = state().read(audit_log.log, subject=subject, limit=limit)
     shown = [{**event, "at": helsinki_time(event["at"])} for event in data]
-    emit(data, as_json, lambda console, _: render_table(
-        ["at (Helsinki)", "actor", "action", "subject", "why"], ["at", "actor", "action", "subject", "purpose"],
-        "Audit log")(console, shown))
+    emit(data, as_json, lambda console, _data: render_table(
+        [_("at (Helsinki)"), _("actor"), _("action"), _("subject"), _("why")],
+        ["at", "actor", "action", "subject", "purpose"], _("Audit log"))(console, shown))
 
 
 @audit.command()
@@ -35,7 +36,8 @@ def verify(as_json):
 
     def render(console, d):
         if d["ok"]:
-            console.print(f"audit trail intact: {d['events']} events")
+            console.print(ngettext("audit trail intact: {n} event", "audit trail intact: {n} events",
+                                   d["events"]).format(n=d["events"]))
         for p in d["problems"]:
             console.print(f"[red]{p}[/red]")
 

@@ -6,7 +6,9 @@ import datetime as dt
 
 import click
 
-from ..domain import Money, Period
+from .. import i18n
+from ..domain import Period
+from ..i18n import _, ngettext
 from ..services import budget, statements
 from .output import emit, json_option, progress_bar, render_table
 from .params import DATE, MONEY, PERIOD, key_values
@@ -30,7 +32,8 @@ def grant(code, valid_from, valid_to, amount, inputs, as_json):
     """Grant HB to a client for a validity range."""
     data = state().run(budget.grant, code, valid_from=valid_from, valid_to=valid_to,
                        monthly_amount=amount, inputs=key_values(inputs, "--input"))
-    emit(data, as_json, lambda c, d: c.print(f"decision {d['id']}: {d['client']} {d['from']} – {d['to']}"))
+    emit(data, as_json, lambda c, d: c.print(_("granted decision {id}: {client} {start} – {end}").format(
+        id=d["id"], client=d["client"], start=i18n.date(d["from"]), end=i18n.date(d["to"]))))
 
 
 @decision.command("show")
@@ -40,9 +43,10 @@ def show(code, as_json):
     """A client's decisions."""
     data = state().read(budget.decisions, code)
     emit(data, as_json, render_table(
-        ["id", "from", "to", "monthly", "decided by", "pilot version", "amends", "replaced on", "reason"],
+        [_("id"), _("from"), _("to"), _("monthly"), _("decided by"), _("pilot version"), _("amends"),
+         _("replaced on"), _("reason")],
         ["id", "from", "to", "monthly_amount", "decided_by", "pilot_version", "amends", "revoked_on",
-         "change_reason"], "Decisions", money=["monthly_amount"]))
+         "change_reason"], _("Decisions"), money=["monthly_amount"]))
 
 
 @decision.command("amend")
@@ -60,7 +64,8 @@ def amend(decision_id, reason, valid_from, valid_to, amount, inputs, as_json):
     data = state().run(budget.amend, decision_id, reason=reason, valid_from=valid_from, valid_to=valid_to,
                        monthly_amount=amount, inputs=key_values(inputs, "--input"))
     emit(data, as_json, lambda c, d: c.print(
-        f"decision {d['id']} amends decision {d['amends']}: {d['client']} {d['from']} – {d['to']}"))
+        _("decision {id} amends decision {amends}: {client} {start} – {end}").format(
+            id=d["id"], amends=d["amends"], client=d["client"], start=i18n.date(d["from"]), end=i18n.date(d["to"]))))
 
 
 @decision.command("end")
@@ -71,7 +76,8 @@ def amend(decision_id, reason, valid_from, valid_to, amount, inputs, as_json):
 def end(decision_id, on, reason, as_json):
     """End a decision early; it is kept with its new last day and the reason."""
     data = state().run(budget.end_decision, decision_id, on=on, reason=reason)
-    emit(data, as_json, lambda c, d: c.print(f"decision {d['id']} ({d['client']}) now ends on {d['to']}"))
+    emit(data, as_json, lambda c, d: c.print(_("decision {id} ({client}) now ends on {date}").format(
+        id=d["id"], client=d["client"], date=i18n.date(d["to"]))))
 
 
 @decision.command("explain")
@@ -83,9 +89,11 @@ def explain(code, period, as_json):
     data = state().read(budget.explain, code, period or Period.of(dt.date.today()))
 
     def render(console, d):
-        console.print(f"[bold]{d['client']}: budget for {d['period']} is {d['amount_fi']}[/bold]")
+        console.print("[bold]" + _("{client}: budget for {period} is {amount}").format(
+            client=d["client"], period=d["period"], amount=i18n.money(d["amount"])) + "[/bold]")
         for part in d["parts"]:
-            console.print(f"decision {part['decision']} ({part['days']}), rule {part['rule']}:")
+            console.print(_("decision {id} ({days}), rule {rule}:").format(id=part["decision"], days=part["days"],
+                                                                           rule=part["rule"]))
             lines = (part["details"] or {}).get("lines")
             if lines:
                 for line in lines:
@@ -116,9 +124,12 @@ def _run_with_progress(label: str, run, pilot_id: str, period, batch: int, **kw)
 @json_option
 def open_period(pilot_id, period, batch, as_json):
     """Allocate every active decision's budget for the month (idempotent, resumable)."""
-    data = _run_with_progress(f"allocating {pilot_id} {period}", budget.open_period, pilot_id, period, batch)
+    data = _run_with_progress(_("allocating {pilot} {period}").format(pilot=pilot_id, period=period),
+                              budget.open_period, pilot_id, period, batch)
     emit(data, as_json, lambda c, d: c.print(
-        f"{d['pilot']} {d['period']} open: {d['clients']} budgets, {d['amount_fi']} allocated"))
+        ngettext("opened {period} for {pilot}: {n} budget, {amount} allocated",
+                 "opened {period} for {pilot}: {n} budgets, {amount} allocated", d["clients"]).format(
+            period=d["period"], pilot=d["pilot"], n=d["clients"], amount=i18n.money(d["amount"]))))
 
 
 @budget_group.command("close-period")
@@ -131,12 +142,22 @@ def open_period(pilot_id, period, batch, as_json):
 def close_period(pilot_id, period, batch, force, as_json):
     """Lapse or carry over the month's unused budgets (the pilot's policy), expire the
     month's undecided proposals, then close it. Refused before the month's last day."""
-    data = _run_with_progress(f"closing {pilot_id} {period}", budget.close_period, pilot_id, period, batch,
-                              force=force)
-    emit(data, as_json, lambda c, d: c.print(
-        f"{d['pilot']} {d['period']} closed{' (forced before its end)' if d['forced'] else ''}: "
-        f"{d['amount_fi']} {d['policy']} from {d['clients']} budgets, "
-        f"{d['proposals_expired']} undecided proposal(s) expired"))
+    data = _run_with_progress(_("closing {pilot} {period}").format(pilot=pilot_id, period=period),
+                              budget.close_period, pilot_id, period, batch, force=force)
+
+    def render(console, d):
+        closed = (ngettext("closed {period} for {pilot}: {amount} lapsed from {n} budget",
+                           "closed {period} for {pilot}: {amount} lapsed from {n} budgets", d["clients"])
+                  if d["policy"] == "lapse" else
+                  ngettext("closed {period} for {pilot}: {amount} carried over from {n} budget",
+                           "closed {period} for {pilot}: {amount} carried over from {n} budgets", d["clients"]))
+        console.print(closed.format(period=d["period"], pilot=d["pilot"], n=d["clients"],
+                                    amount=i18n.money(d["amount"]))
+                      + (" " + _("(forced before its end)") if d["forced"] else "") + ", "
+                      + ngettext("{n} undecided proposal expired", "{n} undecided proposals expired",
+                                 d["proposals_expired"]).format(n=d["proposals_expired"]))
+
+    emit(data, as_json, render)
 
 
 @budget_group.command("show")
@@ -145,8 +166,8 @@ def close_period(pilot_id, period, batch, force, as_json):
 def budget_show(pilot_id, as_json):
     """The pilot's months and what was allocated."""
     data = state().read(budget.periods, pilot_id)
-    emit(data, as_json, render_table(["period", "status", "budgets", "allocated"],
-                                     ["period", "status", "clients", "allocated_fi"], "Periods"))
+    emit(data, as_json, render_table([_("period"), _("status"), _("budgets"), _("allocated")],
+                                     ["period", "status", "clients", "allocated_fi"], _("Periods")))
 
 
 @click.group()
@@ -160,9 +181,10 @@ def ledger() -> None:
 def balance(code, as_json):
     """What a client's budget holds: granted, spent, reserved, available."""
     data = state().read(statements.balance, code)
-    emit(data, as_json, lambda c, d: c.print(
-        f"{d['client']}: credited {d['credits_fi']}, debited {d['posted_fi']} (spent or lapsed), "
-        f"reserved {d['reserved_fi']}, available {d['available_fi']}"))
+    emit(data, as_json, lambda c, d: c.print(_(
+        "{client}: credited {credits}, debited {posted} (spent or lapsed), reserved {reserved}, available "
+        "{available}").format(client=d["client"], credits=i18n.money(d["credits"]), posted=i18n.money(d["posted"]),
+                              reserved=i18n.money(d["reserved"]), available=i18n.money(d["available"]))))
 
 
 @ledger.command("statement")
@@ -174,13 +196,16 @@ def statement(code, period, as_json):
     data = state().read(statements.statement, code, period=str(period) if period else None)
 
     def render(console, d):
-        render_table(["date", "period", "what", "amount", "note"],
+        what = _ledger_words()
+        lines = [{**line, "what": what.get(line["what"], line["what"])} for line in d["lines"]]
+        render_table([_("date"), _("period"), _("what"), _("amount"), _("note")],
                      ["date", "period", "what", "amount_fi", "memo"],
-                     f"Statement {d['client']}")(console, d["lines"])
+                     _("Statement {client}").format(client=d["client"]))(console, lines)
         b = d["balance"]
-        totals = " · ".join(f"{k} {Money(v).fi()}" for k, v in d["totals"].items())
+        totals = " · ".join(f"{what.get(k, k)} {i18n.money(v)}" for k, v in d["totals"].items())
         console.print(totals)
-        console.print(f"reserved {b['reserved_fi']} · available {b['available_fi']}")
+        console.print(_("reserved {reserved} · available {available}").format(
+            reserved=i18n.money(b["reserved"]), available=i18n.money(b["available"])))
 
     emit(data, as_json, render)
 
@@ -193,12 +218,13 @@ def verify(as_json):
 
     def render(console, d):
         if d["ok"]:
-            console.print(f"ledger ok: {d['transfers']} transfers, {d['accounts']} accounts, "
-                          "books balance, no budget overspent")
+            console.print(_("ledger ok: {transfers}, {accounts}, books balance, no budget overspent").format(
+                transfers=ngettext("{n} transfer", "{n} transfers", d["transfers"]).format(n=d["transfers"]),
+                accounts=ngettext("{n} account", "{n} accounts", d["accounts"]).format(n=d["accounts"])))
         else:
             console.print(f"[red]{d['problems'][0]}[/red]")
             if len(d["problems"]) > 1:
-                console.print(f"(+{len(d['problems']) - 1} more; --json lists all)")
+                console.print(_("(+{n} more; --json lists all)").format(n=len(d["problems"]) - 1))
 
     emit(data, as_json, render)
     if not data["ok"]:
@@ -212,7 +238,14 @@ def verify(as_json):
 def correct(transfer_id, reason, as_json):
     """Reverse a posted transfer with a correcting one (nothing is edited or deleted)."""
     data = state().run(statements.correct, transfer_id, reason=reason)
-    emit(data, as_json, lambda c, d: c.print(f"{d['transfer']} reverses {d['reverses']}"))
+    emit(data, as_json, lambda c, d: c.print(_("{transfer} reverses {reverses}").format(
+        transfer=d["transfer"], reverses=d["reverses"])))
+
+
+def _ledger_words() -> dict[str, str]:
+    """The statement's words for what happened (services.statements.LABELS), in the output's language."""
+    return {"granted": _("granted"), "carried over": _("carried over"), "committed": _("committed"),
+            "spent": _("spent"), "released": _("released"), "lapsed": _("lapsed"), "corrected": _("corrected")}
 
 
 COMMANDS = [decision, budget_group, ledger]

@@ -7,6 +7,7 @@ import click
 from .. import db as dbmod
 from ..app import App
 from ..auth import Actor
+from ..i18n import _
 from ..services import messages, pilots
 from .output import emit, json_option, render_mapping
 from .state import state
@@ -25,7 +26,7 @@ def init(as_json: bool) -> None:
     data = {"database": dbmod.safe_url(app.engine.url), "schema": dbmod.head_revision(),
             "pilots_loaded": touched,
             "message_key": f"{key['key']} in {key['where']}" + (" (created)" if key["created"] else "")}
-    emit(data, as_json, render_mapping("avain database ready"))
+    emit(data, as_json, render_mapping(_("avain database ready")))
 
 
 @click.group()
@@ -44,7 +45,7 @@ def upgrade(as_json: bool) -> None:
     touched = app.run(Actor("admin"), pilots.sync_plugin_pilots)
     data = {"database": dbmod.safe_url(app.engine.url), "from": before,
             "to": dbmod.head_revision(), "pilots_loaded": touched}
-    emit(data, as_json, render_mapping("schema upgraded"))
+    emit(data, as_json, render_mapping(_("schema upgraded")))
 
 
 COMMANDS = [init, db]

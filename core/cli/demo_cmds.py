@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from .. import demo as demo_mod
+from .. import i18n
+from ..i18n import _, ngettext
 from .output import emit, json_option, progress_bar, render_table
 from .state import state
 
@@ -23,46 +25,59 @@ def demo(pilot_ids, reset, seed, clients, as_json):
     app = st.app(create=True)
     if reset and not demo_mod.is_empty(app):
         demo_mod.reset(app)
-    with progress_bar("demo month") as progress:
+    with progress_bar(_("demo month")) as progress:
         summary = demo_mod.run(app, pilot_ids=list(pilot_ids) or None, seed=seed,
                                clients_per_group=clients, progress=progress)
 
     def render(console, d):
         for p in d["pilots"]:
             console.rule(f"[bold]{p['pilot']}[/bold] · {d['period']}")
-            console.print(f"{p['clients']} HB clients and {p['controls']} controls enrolled; "
-                          f"{p['opened']['amount_fi']} allocated to {p['opened']['clients']} budgets")
+            console.print(
+                ngettext("{n} HB client", "{n} HB clients", p["clients"]).format(n=p["clients"]) + " · "
+                + ngettext("{n} control", "{n} controls", p["controls"]).format(n=p["controls"]) + " · "
+                + ngettext("{amount} allocated to {n} budget", "{amount} allocated to {n} budgets",
+                           p["opened"]["clients"]).format(amount=i18n.money(p["opened"]["amount"]),
+                                                          n=p["opened"]["clients"]))
             for rule in p["pilot_rules"]:
-                console.print(f"  rule: {rule}", markup=False, highlight=False, soft_wrap=True)
+                console.print("  " + _("rule: {rule}").format(rule=rule), markup=False, highlight=False,
+                              soft_wrap=True)
             if "rail" in p:
                 console.print(_rail_line(p["rail"]), markup=False, highlight=False, soft_wrap=True)
             else:
                 w = p["workflow"]
-                console.print(f"{w['proposed']} proposals: {w['approved']} approved, {w['rejected']} rejected, "
-                              f"{w['refused_budget']} refused for lack of budget, {w['refused_rules']} by the "
-                              f"pilot's rules; {w['cancelled']} commitments "
-                              f"cancelled; {w['invoiced']} invoices recorded, {w['paid']} paid in SEPA batch "
-                              f"{w.get('payment_batch', '—')}")
-            render_table(["client", "granted", "spent", "cancelled", "released", "lapsed", "reserved", "entries"],
+                console.print(_(
+                    "{proposed} proposals: {approved} approved, {rejected} rejected, {refused_budget} refused for "
+                    "lack of budget, {refused_rules} by the pilot's rules; {cancelled} commitments cancelled; "
+                    "{invoiced} invoices recorded, {paid} paid in SEPA batch {batch}").format(
+                    **w, batch=w.get("payment_batch", "—")))
+            render_table([_("client"), _("granted"), _("spent"), _("cancelled"), _("released"), _("lapsed"),
+                          _("reserved"), _("entries")],
                          ["client", "granted", "spent", "corrected", "released", "lapsed", "reserved", "lines"],
-                         "Statements")(console, p["statements"])
+                         _("Statements"))(console, p["statements"])
             console.print(_dialogue_line(p["dialogue"]), markup=False, highlight=False, soft_wrap=True)
             ev = p["evaluation"]
-            console.print(f"evaluation: {ev['responses']} responses (start and end), {ev['time_entries']} time and "
-                          "cost entries", markup=False, highlight=False)
-            console.print(f"month closed: {p['closed']['amount_fi']} {p['closed']['policy']}")
+            console.print(_("evaluation: {responses} responses (start and end), {entries} time and cost "
+                            "entries").format(responses=ev["responses"], entries=ev["time_entries"]),
+                          markup=False, highlight=False)
+            console.print(_("month closed: {amount} lapsed").format(amount=i18n.money(p["closed"]["amount"]))
+                          if p["closed"]["policy"] == "lapse" else
+                          _("month closed: {amount} carried over").format(amount=i18n.money(p["closed"]["amount"])))
         for s in d.get("skipped", []):
             console.print(f"[yellow]pilot {s['pilot']} not run: it {s['why']}[/yellow]")
         ledger = d["ledger"]
         status = "[green]ok[/green]" if ledger["ok"] else f"[red]{ledger['problems'][0]}[/red]"
-        console.print(f"ledger verify: {status} ({ledger['transfers']} transfers, "
-                      f"{ledger['accounts']} accounts); {d['audit_events']} audit events")
-        console.print(f"messages encrypted with key {d['message_key']['key']} in {d['message_key']['where']}"
-                      + (f"; notifications in {d['notifications']}" if d["notifications"] else ""),
+        console.print(_("ledger verify: {status}").format(status=status) + " ("
+                      + ngettext("{n} transfer", "{n} transfers", ledger["transfers"]).format(n=ledger["transfers"])
+                      + ", " + ngettext("{n} account", "{n} accounts", ledger["accounts"]).format(n=ledger["accounts"])
+                      + "); " + ngettext("{n} audit event", "{n} audit events", d["audit_events"]).format(
+                          n=d["audit_events"]))
+        console.print(_("messages encrypted with key {key} in {where}").format(**d["message_key"])
+                      + (_("; notifications in {file}").format(file=d["notifications"]) if d["notifications"] else ""),
                       markup=False, highlight=False, soft_wrap=True)
-        console.print("Try: avain client list · avain ledger statement CODE · avain audit verify · "
-                      "avain --as worker:ID message inbox · avain message stats · "
-                      "avain eval report --all --out report · avain --as evaluator eval export --out export")
+        console.print(_("Try: {commands}").format(commands=(
+            "avain client list · avain ledger statement CODE · avain audit verify · "
+            "avain --as worker:ID message inbox · avain message stats · "
+            "avain eval report --all --out report · avain --as evaluator eval export --out export")))
 
     emit(summary, as_json, render)
     if not summary["ledger"]["ok"]:
@@ -71,9 +86,12 @@ def demo(pilot_ids, reset, seed, clients, as_json):
 
 def _dialogue_line(d: dict) -> str:
     share = d["share_by_next_working_day"]
-    return (f"dialogue: {d['messages']} messages; {d['questions']} client questions, "
-            + ("none due" if share is None else f"{share:.0%} answered by the next working day")
-            + (f", median {d['median_hours_to_answer']} h" if d["median_hours_to_answer"] is not None else ""))
+    answers = (_("none due") if share is None
+               else _("{share} answered by the next working day").format(share=f"{share:.0%}"))
+    return (_("dialogue: {messages} messages; {questions} client questions, {answers}").format(
+        messages=d["messages"], questions=d["questions"], answers=answers)
+        + (_(", median {hours} h").format(hours=d["median_hours_to_answer"])
+           if d["median_hours_to_answer"] is not None else ""))
 
 
 def _rail_line(r: dict) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..i18n import LANGUAGES
 from ..services import letters as letter_facts
 from .budget_cmds import decision, ledger
 from .output import emit, json_option
@@ -14,7 +15,7 @@ from .params import DATE, PERIOD
 from .state import state
 from .workflow_cmds import commitment
 
-LANG = click.Choice(["fi", "sv", "en"])
+LANG = click.Choice(LANGUAGES)
 out_option = click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
                           metavar="DIR", help="Folder the HTML and PDF are written into (made if missing).")
 date_option = click.option("--date", "sent_on", type=DATE,
@@ -27,7 +28,7 @@ def client_letter_options(fn):
     """The options of a letter to a client: language, the reason for reading the name,
     the sending day, the folder, --json."""
     for option in reversed((click.option("--lang", type=LANG, help="fi, sv or en (default: the client's "
-                                                                "language, else fi)."),
+                                                                "language)."),
                             reason_option, date_option, out_option, json_option)):
         fn = option(fn)
     return fn

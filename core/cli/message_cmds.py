@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..domain import fi_date
+from .. import i18n, workdays
 from ..errors import Conflict, ValidationError
+from ..i18n import _, ngettext
 from ..services import consent as consent_svc
 from ..services import messages
 from .output import emit, json_option, render_table
@@ -39,18 +40,21 @@ def send(code, text, ref, files, as_json):
     if text == "-":
         text = sys.stdin.read()
     if len(files) > messages.MAX_ATTACHMENTS:
-        raise ValidationError(f"--attach: {len(files)} files; at most {messages.MAX_ATTACHMENTS} per message")
+        raise ValidationError(_("--attach: {n} files; at most {most} per message").format(
+            n=len(files), most=messages.MAX_ATTACHMENTS))
     attachments = []
     for path in files:
         size = path.stat().st_size
         if size > messages.MAX_ATTACHMENT:
-            raise ValidationError(f"--attach: {path} is {size / 1048576:.1f} MiB; the limit is "
-                                  f"{messages.MAX_ATTACHMENT // 1048576} MiB per file")
+            raise ValidationError(_("--attach: {path} is {size} MiB; the limit is {limit} MiB per file").format(
+                path=path, size=f"{size / 1048576:.1f}", limit=messages.MAX_ATTACHMENT // 1048576))
         attachments.append((path.name, path.read_bytes()))
     data = state().run(messages.send, code, text=text, ref=ref, attachments=attachments)
     emit(data, as_json, lambda c, d: c.print(
-        f"message {d['id']} sent to {d['client']}'s thread"
-        + (f" with {len(d['attachments'])} attachments" if d["attachments"] else ""), markup=False))
+        (ngettext("message {id} sent to {client}'s thread with {n} attachment",
+                  "message {id} sent to {client}'s thread with {n} attachments", len(d["attachments"]))
+         if d["attachments"] else _("message {id} sent to {client}'s thread")).format(
+            id=d["id"], client=d["client"], n=len(d["attachments"])), markup=False))
 
 
 @message.command("thread")
@@ -62,9 +66,10 @@ def thread(code, as_json):
 
     def render(console, d):
         console.rule(f"{d['client']} · {d['pilot']}")
-        console.print("participants: " + ", ".join(d["participants"].values()), markup=False, highlight=False)
+        console.print(_("participants: {who}").format(who=", ".join(d["participants"].values())), markup=False,
+                      highlight=False)
         for m in d["messages"]:
-            who = messages.ROLE_LABELS.get(m["author_role"], m["author_role"])
+            who = messages.role_label(m["author_role"])
             if m["author_role"] != "system":
                 who += f" ({m['author']})"
             ref = f" · {m['ref']}" if m["ref"] else ""
@@ -72,21 +77,28 @@ def thread(code, as_json):
                           highlight=False)
             console.print(m["text"], markup=False, highlight=False, soft_wrap=True)
             for a in m["attachments"]:
-                console.print(f"  attachment {a['id']}: {a['name']} ({a['size']} bytes)", markup=False,
-                              highlight=False)
+                console.print("  " + ngettext("attachment {id}: {name} ({n} byte)",
+                                              "attachment {id}: {name} ({n} bytes)", a["size"]).format(
+                    id=a["id"], name=a["name"], n=a["size"]), markup=False, highlight=False)
             if m["read_by"]:
-                console.print("  read by " + ", ".join(f"{r['reader']} {_when(r['at'])}" for r in m["read_by"]),
+                console.print("  " + _("read by {readers}").format(
+                    readers=", ".join(f"{r['reader']} {_when(r['at'])}" for r in m["read_by"])),
                               style="dim", markup=False, highlight=False)
         if not d["messages"]:
-            console.print("no messages yet")
+            console.print(_("no messages yet"))
         elif d["waiting_since"]:
-            console.print(f"\nwaiting for an answer since {_when(d['waiting_since'])}", style="yellow")
+            console.print("\n" + _("waiting for an answer since {when}").format(when=_when(d["waiting_since"])),
+                          style="yellow")
 
     emit(data, as_json, render)
 
 
 def _when(iso: str) -> str:
-    return messages.fi_sent(dt.datetime.fromisoformat(iso))
+    """A moment in Finnish time: ``3.1.2018 14.05`` in Finnish and Swedish, ``2018-01-03 14:05`` in English."""
+    at = dt.datetime.fromisoformat(iso)
+    if i18n.language() == "en":
+        return f"{at.astimezone(workdays.FINLAND):%Y-%m-%d %H:%M}"
+    return messages.fi_sent(at)
 
 
 @message.command("attachment")
@@ -103,9 +115,10 @@ def attachment(attachment_id, out_dir, as_json):
         with path.open("xb") as fh:
             fh.write(content)
     except FileExistsError:
-        raise Conflict(f"--out: {path} exists; choose another folder") from None
+        raise Conflict(_("--out: {path} exists; choose another folder").format(path=path)) from None
     emit({"id": attachment_id, "file": str(path), "size": len(content)}, as_json,
-         lambda c, d: c.print(f"saved {d['file']} ({d['size']} bytes)", markup=False))
+         lambda c, d: c.print(ngettext("saved {file} ({n} byte)", "saved {file} ({n} bytes)", d["size"]).format(
+             file=d["file"], n=d["size"]), markup=False))
 
 
 @message.command("inbox")
@@ -117,13 +130,14 @@ def inbox(as_json):
 
     def render(console, d):
         if not d:
-            console.print("no thread is waiting for an answer")
+            console.print(_("no thread is waiting for an answer"))
             return
         rows = [{**r, "since": _when(r["waiting_since"]),
-                 "due": fi_date(dt.date.fromisoformat(r["answer_due"]))} for r in d]
-        render_table(["client", "pilot", "worker", "waiting since", "unanswered", "answer by", "hours", "overdue"],
+                 "due": i18n.date(r["answer_due"])} for r in d]
+        render_table([_("client"), _("pilot"), _("worker"), _("waiting since"), _("unanswered"), _("answer by"),
+                      _("hours"), _("overdue")],
                      ["client", "pilot", "worker", "since", "unanswered", "due", "hours_waiting", "overdue"],
-                     "Threads waiting for an answer")(console, rows)
+                     _("Threads waiting for an answer"))(console, rows)
 
     emit(data, as_json, render)
 
@@ -137,16 +151,17 @@ def stats(pilot_id, as_json):
     data = state().read(messages.stats, pilot_id=pilot_id)
 
     def render(console, d):
-        rows = [{"pilot": "all", "worker": "", **d["total"]}, *({"worker": "", **p} for p in d["pilots"]),
+        rows = [{"pilot": _("all"), "worker": "", **d["total"]}, *({"worker": "", **p} for p in d["pilots"]),
                 *d["workers"]]
         for r in rows:
             share = r["share_by_next_working_day"]
             r["share"] = "—" if share is None else f"{share:.0%}"
             r["median"] = "—" if r["median_hours_to_answer"] is None else f"{r['median_hours_to_answer']} h"
-        render_table(["pilot", "worker", "questions", "answered", "by next working day", "share", "median",
-                      "not yet due"],
+        render_table([_("pilot"), _("worker"), _("questions"), _("answered"), _("by next working day"),
+                      _("share"), _("median"),
+                      _("not yet due")],
                      ["pilot", "worker", "questions", "answered", "answered_by_next_working_day", "share", "median",
-                      "not_yet_due"], "Answers to client questions")(console, rows)
+                      "not_yet_due"], _("Answers to client questions"))(console, rows)
         console.print(d["rule"], style="dim", markup=False, soft_wrap=True)
 
     emit(data, as_json, render)
@@ -160,8 +175,9 @@ def rotate_key(as_json):
     st = state()
     data = messages.rotate_key(st.app(), st.actor)
     emit(data, as_json, lambda c, d: c.print(
-        f"message key {d['key']} ({d['source']}): {d['resealed']} messages and attachments re-encrypted"
-        + (f"; retired {', '.join(d['retired'])}" if d["retired"] else "")
+        _("message key {key} ({source}): {n} messages and attachments re-encrypted").format(
+            key=d["key"], source=d["source"], n=d["resealed"])
+        + (_("; retired {keys}").format(keys=", ".join(d["retired"])) if d["retired"] else "")
         + (f"\n{d['note']}" if d["note"] else ""), markup=False, soft_wrap=True))
 
 
@@ -195,8 +211,10 @@ def consent(code, purpose, withdraw, on_date, as_json):
     """Record a client's consent for a purpose, or its withdrawal."""
     data = state().run(consent_svc.set_consent, code, purpose=purpose, given=not withdraw, on_date=on_date)
     emit(data, as_json, lambda c, d: c.print(
-        f"{d['client']}: consent for {d['purpose']} given {d['given_on']}"
-        + (f", withdrawn {d['withdrawn_on']}" if d["withdrawn_on"] else ""), markup=False))
+        _("{client}: consent for {purpose} given {date}").format(client=d["client"], purpose=d["purpose"],
+                                                                 date=i18n.date(d["given_on"]))
+        + (_(", withdrawn {date}").format(date=i18n.date(d["withdrawn_on"])) if d["withdrawn_on"] else ""),
+        markup=False))
 
 
 COMMANDS = [message]

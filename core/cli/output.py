@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..domain import Money, fi_date
+from .. import i18n
+from ..i18n import _, ngettext
 from ..workdays import FINLAND
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -63,42 +64,53 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 def render_table(columns: Sequence[str], keys: Sequence[str], title: str | None = None, *,
                  money: Sequence[str] = (), whole: Sequence[str] = ()):
     """A renderer for a list of dicts as one table. ``money``: keys holding cents, shown as
-    Finnish euros (``1 234,50 €``); ``whole``: keys operators type (codes), never wrapped
-    or cut. A table that shows Finnish money shows its dates in Finnish too (``d.m.yyyy``)."""
-    finnish = bool(money) or any(k.endswith("_fi") for k in keys)
+    euros in the output's language (``1 234,50 €``, ``€1,234.50``); ``whole``: keys
+    operators type (codes), never wrapped or cut. Dates are written in the output's
+    language too (``31.1.2018``, ``2018-01-31``)."""
 
     def render(console: Console, data: list[dict]) -> None:
         if not data:
-            console.print(f"(no {title.lower() if title else 'rows'})")
+            console.print(_("(no {what})").format(what=title.lower() if title else _("rows")))
             return
-        rows = ([_money(d.get(k)) if k in money else _cell(d.get(k), finnish=finnish) for k in keys] for d in data)
+        rows = ([_money(d.get(k)) if k in money else _cell(_localised(d, k)) for k in keys] for d in data)
         console.print(table(title, columns, rows, whole=[i for i, k in enumerate(keys) if k in whole]))
 
     return render
 
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
 def _money(cents: Any) -> str:
-    return "" if cents is None else Money(int(cents)).fi()
+    return "" if cents is None else i18n.money(int(cents))
 
 
-def _cell(value: Any, *, finnish: bool = False) -> str:
-    """A value as people read it: never a Python repr."""
+def _localised(row: dict, key: str) -> Any:
+    """A service's ``*_fi`` display field in the output's language: ``amount_fi`` from the
+    cents in ``amount``, ``service_fi`` as ``service_sv`` or ``service_en`` when there is one."""
+    if key.endswith("_fi"):
+        base = row.get(key[:-3])
+        if isinstance(base, int) and not isinstance(base, bool):
+            return i18n.money(base)
+        other = row.get(f"{key[:-3]}_{i18n.language()}")
+        if other:
+            return other
+    return row.get(key)
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _cell(value: Any) -> str:
+    """A value as people read it in the output's language: never a Python repr."""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {_cell(v, finnish=finnish)}" for k, v in value.items())
+        return ", ".join(f"{k}: {_cell(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):  # a list of records: each one's values (``meals 20``)
-        return ", ".join(" ".join(_cell(v, finnish=finnish) for v in item.values()) if isinstance(item, dict)
-                         else _cell(item, finnish=finnish) for item in value)
+        return ", ".join(" ".join(_cell(v) for v in item.values()) if isinstance(item, dict)
+                         else _cell(item) for item in value)
     if isinstance(value, dt.datetime):
         return helsinki_time(value)
-    if isinstance(value, dt.date):
-        return fi_date(value) if finnish else value.isoformat()
-    if finnish and isinstance(value, str) and _ISO_DATE.match(value):
-        return fi_date(dt.date.fromisoformat(value))
+    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DAY.fullmatch(value)):
+        return i18n.date(value)
     return "" if value is None else str(value)
 
 
@@ -112,13 +124,16 @@ def helsinki_time(moment: dt.datetime | str) -> str:
     return moment.astimezone(FINLAND).isoformat(sep=" ", timespec="seconds")
 
 
-def render_mapping(title: str):
+def render_mapping(title: str, labels: dict[str, str] | None = None):
+    """A renderer for one dict as a two-column table; ``labels`` name its keys for people."""
+    labels = labels or {}
+
     def render(console: Console, data: dict) -> None:
         t = Table(title=title, show_header=False)
         t.add_column("field", style="bold")
         t.add_column("value")
         for key, value in data.items():
-            t.add_row(key, _cell(value))
+            t.add_row(labels.get(key, key), _cell(value))
         console.print(t)
 
     return render
@@ -133,10 +148,12 @@ def emit_reconciliation(rail: str, pilot_id: str, period: Any, differences: list
 
     def render(console: Console, d: dict[str, Any]) -> None:
         if d["in_step"]:
-            console.print(f"{d['pilot']} {d['period']}: {rail} and the ledger are in step")
+            console.print(_("{pilot} {period}: {rail} and the ledger are in step").format(
+                pilot=d["pilot"], period=d["period"], rail=rail))
             return
-        render_table(columns, keys, f"{d['pilot']} {d['period']}: {len(d['differences'])} differences",
-                     money=money)(
+        n = len(d["differences"])
+        render_table(columns, keys, ngettext("{pilot} {period}: {n} difference", "{pilot} {period}: {n} differences",
+                                             n).format(pilot=d["pilot"], period=d["period"], n=n), money=money)(
             console, d["differences"])
 
     emit(data, as_json, render)

@@ -6,7 +6,9 @@ import sys
 
 import click
 
+from .. import i18n
 from ..domain import ROLES
+from ..i18n import LANGUAGES, _, ngettext
 from ..services import people
 from .output import emit, json_option, render_mapping, render_table
 from .params import key_values
@@ -40,9 +42,10 @@ def worker_add(pilot_id, code, name, role, supervisor_id, as_json):
 def worker_list(pilot_id, as_json):
     """Workers, by pilot and code."""
     data = state().read(people.list_workers, pilot_id=pilot_id)
-    emit(data, as_json, render_table(["id", "pilot", "code", "name", "role", "supervisor", "status"],
+    emit(data, as_json, render_table([_("id"), _("pilot"), _("code"), _("name"), _("role"), _("supervisor"),
+                                      _("status")],
                                      ["id", "pilot", "code", "name", "role", "supervisor", "status"],
-                                     "Workers"))
+                                     _("Workers")))
 
 
 @worker.command("deactivate")
@@ -56,8 +59,10 @@ def worker_deactivate(worker_id, reassign_to, on_date, as_json):
     data = state().run(people.deactivate_worker, worker_id, reassign_to=reassign_to,
                        on_date=on_date.date() if on_date else None)
     emit(data, as_json, lambda c, d: c.print(
-        f"{d['id']} deactivated; {d['clients']} client(s) reassigned"
-        + (f" to {d['reassigned_to']}" if d["reassigned_to"] else "")))
+        ngettext("{id} deactivated; {n} client reassigned to {worker}",
+                 "{id} deactivated; {n} clients reassigned to {worker}", d["clients"]).format(
+            id=d["id"], n=d["clients"], worker=d["reassigned_to"]) if d["reassigned_to"] else
+        _("{id} deactivated").format(id=d["id"])))
 
 
 @click.group()
@@ -75,14 +80,14 @@ def read_hetu(value: str | None) -> str:
     if value == "-":
         line = sys.stdin.readline().strip()
         if not line:
-            raise click.BadParameter("standard input held no henkilötunnus", param_hint="--hetu")
+            raise click.BadParameter(_("standard input held no henkilötunnus"), param_hint="--hetu")
         return line
     if value is not None:
         return value
     if sys.stdin is not None and sys.stdin.isatty():
-        return click.prompt("Henkilötunnus", hide_input=True, err=True).strip()
-    raise click.UsageError("give --hetu - to read the henkilötunnus from standard input "
-                           "(or run on a terminal to be asked for it)")
+        return click.prompt(_("Henkilötunnus"), hide_input=True, err=True).strip()
+    raise click.UsageError(_("give --hetu - to read the henkilötunnus from standard input "
+                             "(or run on a terminal to be asked for it)"))
 
 
 @client.command("enroll")
@@ -99,13 +104,17 @@ def read_hetu(value: str | None) -> str:
 @click.option("--phone", help="Phone number, for payment rails that need it (never printed or logged).")
 @click.option("--consent", "consents", multiple=True, type=click.Choice(["evaluation", "dialogue"]),
               help="A consent the client gives on joining (repeatable): evaluation, dialogue.")
+@click.option("--lang", "language", type=click.Choice(LANGUAGES), default="fi", show_default=True,
+              help="The client's language: the dialogue's system messages and letters are written in it.")
 @json_option
-def client_enroll(pilot_id, hetu, name, worker_id, group_id, control, assess, on_date, phone, consents, as_json):
+def client_enroll(pilot_id, hetu, name, worker_id, group_id, control, assess, on_date, phone, consents, language,
+                  as_json):
     """Enroll a client; prints the pseudonymous client code."""
     data = state().run(people.enroll, pilot_id=pilot_id, hetu=read_hetu(hetu), name=name,
                        worker_id=worker_id, group_id=group_id, control=control,
                        assessment=key_values(assess, "--assess"),
-                       on_date=on_date.date() if on_date else None, phone=phone, consents=consents)
+                       on_date=on_date.date() if on_date else None, phone=phone, consents=consents,
+                       language=language)
     emit(data, as_json, lambda c, d: c.print(d["code"]))
 
 
@@ -120,10 +129,16 @@ def client_show(code, reason, as_json):
 
     def render(console, d):
         a = d["assessment"]
-        shown = {**d, "assessment": "none" if a is None else (
-            f"version {a['version']} of {a['assessed_on']} by {a['assessed_by']}: "
-            + ", ".join(f"{k}={v}" for k, v in a["facts"].items()))}
-        render_mapping(f"Client {code}")(console, shown)
+        shown = {**d, "assessment": _("none") if a is None else _(
+            "version {version} of {date} by {by}: {facts}").format(
+            version=a["version"], date=i18n.date(a["assessed_on"]), by=a["assessed_by"],
+            facts=", ".join(f"{k}={v}" for k, v in a["facts"].items()))}
+        render_mapping(_("Client {code}").format(code=code), {
+            "code": _("code"), "pilot": _("pilot"), "group": _("group"), "worker": _("worker"),
+            "assistant": _("assistant"), "control": _("control"), "enrolled_on": _("enrolled"),
+            "ended_on": _("ended"), "language": _("language"), "name": _("name"), "hetu": _("henkilötunnus"),
+            "phone": _("phone"), "assessment": _("need assessment"),
+            "assessments": _("assessment versions")})(console, shown)
 
     emit(data, as_json, render)
 
@@ -136,11 +151,11 @@ def client_show(code, reason, as_json):
 def client_find(hetu, name_part, reason, as_json):
     """Find clients by henkilötunnus or part of the name (roles that may identify)."""
     if name_part is not None and hetu is not None:
-        raise click.UsageError("give --hetu or --name, not both")
+        raise click.UsageError(_("give --hetu or --name, not both"))
     data = state().run(people.find, hetu=read_hetu(hetu) if name_part is None else None, name=name_part,
                        reason=reason)
-    emit(data, as_json, render_table(["code", "pilot", "group", "worker", "name", "ended"],
-                                     ["code", "pilot", "group", "worker", "name", "ended_on"], "Clients"))
+    emit(data, as_json, render_table([_("code"), _("pilot"), _("group"), _("worker"), _("name"), _("ended")],
+                                     ["code", "pilot", "group", "worker", "name", "ended_on"], _("Clients")))
 
 
 @client.command("assess")
@@ -155,9 +170,10 @@ def client_assess(code, facts, on_date, as_json):
                        on_date=on_date.date() if on_date else None)
 
     def render(console, d):
-        console.print(f"{d['code']}: need assessment version {d['version']} of {d['assessed_on']} recorded")
+        console.print(_("{code}: need assessment version {version} of {date} recorded").format(
+            code=d["code"], version=d["version"], date=i18n.date(d["assessed_on"])))
         for reason in d["eligibility"]:
-            console.print(f"[yellow]note:[/yellow] {reason}")
+            console.print("[yellow]" + _("note:") + f"[/yellow] {reason}")
 
     emit(data, as_json, render)
 
@@ -170,8 +186,8 @@ def client_list(pilot_id, include_ended, as_json):
     """Client codes the acting user may see."""
     data = state().read(people.list_clients, pilot_id=pilot_id, include_ended=include_ended)
     emit(data, as_json, render_table(
-        ["code", "pilot", "group", "worker", "control", "enrolled", "ended"],
-        ["code", "pilot", "group", "worker", "control", "enrolled_on", "ended_on"], "Clients"))
+        [_("code"), _("pilot"), _("group"), _("worker"), _("control"), _("enrolled"), _("ended")],
+        ["code", "pilot", "group", "worker", "control", "enrolled_on", "ended_on"], _("Clients")))
 
 
 @client.command("end")
@@ -181,7 +197,8 @@ def client_list(pilot_id, include_ended, as_json):
 def client_end(code, on_date, as_json):
     """End a client relationship (history is kept)."""
     data = state().run(people.end, code, on_date=on_date.date() if on_date else None)
-    emit(data, as_json, lambda c, d: c.print(f"{d['code']} ended on {d['ended_on']}"))
+    emit(data, as_json, lambda c, d: c.print(_("{code} ended on {date}").format(code=d["code"],
+                                                                                 date=i18n.date(d["ended_on"]))))
 
 
 @client.command("assist")
@@ -191,7 +208,8 @@ def client_end(code, on_date, as_json):
 def client_assist(code, assistant_id, as_json):
     """Give a client an HB assistant, who may then act for them."""
     data = state().run(people.assign_assistant, code, assistant_id)
-    emit(data, as_json, lambda c, d: c.print(f"{d['code']}: assistant {d['assistant']}"))
+    emit(data, as_json, lambda c, d: c.print(_("{code}: assistant {assistant}").format(code=d["code"],
+                                                                                        assistant=d["assistant"])))
 
 
 @client.command("expire")
@@ -202,9 +220,11 @@ def client_expire(pilot_id, on_date, as_json):
     """End the fixed-term relationships that no decision extends beyond the pilot's last day."""
     data = state().run(people.expire_fixed_term, pilot_id, on_date=on_date.date() if on_date else None)
     emit(data, as_json, lambda c, d: c.print(
-        f"{d['pilot']}: {len(d['ended'])} relationships ended on {d['relationship_ends']}"
+        ngettext("{pilot}: {n} relationship ended on {date}", "{pilot}: {n} relationships ended on {date}",
+                 len(d["ended"])).format(pilot=d["pilot"], n=len(d["ended"]), date=i18n.date(d["relationship_ends"]))
         + (f" ({', '.join(d['ended'])})" if d["ended"] else "")
-        + f"; {len(d['continuing'])} continue under a decision beyond it", markup=False, soft_wrap=True))
+        + ngettext("; {n} continues under a decision beyond it", "; {n} continue under a decision beyond it",
+                   len(d["continuing"])).format(n=len(d["continuing"])), markup=False, soft_wrap=True))
 
 
 @client.command("phone")
@@ -215,11 +235,24 @@ def client_expire(pilot_id, on_date, as_json):
 def client_phone(code, phone, remove, as_json):
     """Set the phone number a payment rail (an e-wallet) knows the client by; never printed."""
     if (phone is None) == (not remove):
-        raise click.UsageError("give a PHONE or --remove, not both")
+        raise click.UsageError(_("give a PHONE or --remove, not both"))
     data = state().run(people.set_phone, code, None if remove else phone)
     emit(data, as_json, lambda c, d: c.print(
-        f"{d['code']}: phone number {'set' if d['phone'] == 'set' else 'removed'}"
-        + ("" if d["changed"] else " (unchanged)")))
+        (_("{code}: phone number set") if d["phone"] == "set" else _("{code}: phone number removed")).format(
+            code=d["code"]) + ("" if d["changed"] else _(" (unchanged)"))))
+
+
+@client.command("language")
+@click.argument("code")
+@click.argument("language", metavar="LANG", type=click.Choice(LANGUAGES))
+@json_option
+def client_language(code, language, as_json):
+    """Set the language the client reads (fi, sv, en): the dialogue's system messages and
+    letters are written in it from now on."""
+    data = state().run(people.set_language, code, language)
+    emit(data, as_json, lambda c, d: c.print(
+        _("{code}: language {language}").format(code=d["code"], language=d["language"])
+        + ("" if d["changed"] else _(" (unchanged)"))))
 
 
 COMMANDS = [worker, client]

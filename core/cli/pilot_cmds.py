@@ -6,6 +6,7 @@ import click
 
 from .. import db
 from ..errors import AvainError, ConfigError, DatabaseError
+from ..i18n import _
 from ..services import pilots
 from .output import emit, json_option, render_table
 from .state import state
@@ -21,8 +22,8 @@ def pilot() -> None:
 def list_(as_json: bool) -> None:
     """Every pilot in the database with its number of HB clients."""
     data = state().read(pilots.list_pilots)
-    emit(data, as_json, render_table(["id", "name", "HB clients", "from"],
-                                     ["id", "name", "clients", "source"], "Pilots"))
+    emit(data, as_json, render_table([_("id"), _("name"), _("HB clients"), _("from")],
+                                     ["id", "name", "clients", "source"], _("Pilots")))
 
 
 @pilot.command()
@@ -34,22 +35,26 @@ def show(pilot_id: str, version: int | None, history: bool, as_json: bool) -> No
     """A pilot's rules in words, its version, and warnings about its targets and plugins."""
     data = state().read(pilots.show, pilot_id, version=version)
     if history:
-        emit(data["versions"], as_json, render_table(["version", "from", "by", "at"],
+        emit(data["versions"], as_json, render_table([_("version"), _("source"), _("changed by"), _("at")],
                                                      ["version", "source", "changed_by", "changed_at"],
-                                                     f"Versions of {pilot_id}"))
+                                                     _("Versions of {pilot}").format(pilot=pilot_id)))
         return
 
     def render(console, d):
-        console.print(f"[bold]{d['name']}[/bold] ({d['id']}, client codes {d['code']}-…)")
-        console.print(f"configuration version {d['version']}"
-                      + (f" (current is {d['current_version']})" if d["version"] != d["current_version"] else ""))
+        console.print(f"[bold]{d['name']}[/bold] ("
+                      + _("{id}, client codes {code}-…").format(id=d["id"], code=d["code"]) + ")")
+        console.print(_("configuration version {version}").format(version=d["version"])
+                      if d["version"] == d["current_version"] else
+                      _("configuration version {version} (current is {current})").format(
+                          version=d["version"], current=d["current_version"]))
         if d["organiser"]:
-            console.print(f"organiser: {d['organiser']}")
-        console.print(f"HB clients: {d['clients']}, controls: {d['controls']}")
+            console.print(_("organiser: {organiser}").format(organiser=d["organiser"]))
+        console.print(_("HB clients: {clients}, controls: {controls}").format(clients=d["clients"],
+                                                                             controls=d["controls"]))
         for rule in d["rules"]:
             console.print(f"  • {rule}")
         for warning in d["warnings"]:
-            console.print(f"[yellow]warning:[/yellow] {warning}")
+            console.print("[yellow]" + _("warning:") + f"[/yellow] {warning}")
 
     emit(data, as_json, render)
 
@@ -69,7 +74,7 @@ def check(path: str, as_json: bool) -> None:
             click.get_current_context().exit(1)
         raise
     emit({"file": path, "ok": True, "id": p.id, "errors": []}, as_json,
-         lambda c, d: c.print(f"{path}: pilot {d['id']} is valid"))
+         lambda c, d: c.print(_("{file}: pilot {id} is valid").format(file=path, id=d["id"])))
 
 
 def _catalogue(st) -> set[str]:
@@ -92,8 +97,8 @@ def update(path: str, as_json: bool) -> None:
     """Replace a file-added pilot's configuration with FILE: its next version."""
     data = state().run(pilots.update_file, path)
     emit(data, as_json, lambda c, d: c.print(
-        f"pilot {d['id']} is now at version {d['version']}" if d["changed"]
-        else f"pilot {d['id']} unchanged (version {d['version']})"))
+        _("pilot {id} is now at version {version}").format(id=d["id"], version=d["version"]) if d["changed"]
+        else _("pilot {id} unchanged (version {version})").format(id=d["id"], version=d["version"])))
 
 
 @pilot.command()
@@ -103,7 +108,7 @@ def add(path: str, as_json: bool) -> None:
     """Add a data-only pilot from its pilot.toml."""
     p = state().run(pilots.add_file, path)
     emit({"id": p.id, "name": p.name}, as_json,
-         lambda c, d: c.print(f"pilot {d['id']} added"))
+         lambda c, d: c.print(_("pilot {id} added").format(id=d["id"])))
 
 
 COMMANDS = [pilot]

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .. import scaffold
+from ..i18n import _
 from ..plugins import loaded_plugins
 from .output import emit, json_option, render_table
 from .state import state
@@ -25,8 +26,8 @@ def list_(as_json):
         {"name": p.name, "source": p.source, "module": p.module, "hooks": list(p.hooks)}
         for p in loaded_plugins(state().pm)
     ]
-    emit(data, as_json, render_table(["name", "from", "hooks"], ["name", "source", "hooks"],
-                                     "Plugins"))
+    emit(data, as_json, render_table([_("name"), _("from"), _("hooks")], ["name", "source", "hooks"],
+                                     _("Plugins")))
 
 
 @plugin.command("new")
@@ -40,7 +41,9 @@ def new(name, parent, as_json):
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     data = {"name": name, "path": str(root), "files": files,
             "next": f"cd {root} && pip install -e '.[test]' && avain plugin list && pytest"}
-    emit(data, as_json, lambda c, d: c.print(f"wrote {d['path']}: {', '.join(d['files'])}\nnext: {d['next']}",
+    emit(data, as_json, lambda c, d: c.print(_("wrote {path}: {files}").format(path=d["path"],
+                                                                               files=", ".join(d["files"]))
+                                             + "\n" + _("next: {command}").format(command=d["next"]),
                                              markup=False, highlight=False, soft_wrap=True))
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..domain import Money
+from .. import i18n
 from ..errors import AvainError
+from ..i18n import _, ngettext
 from ..services import bank_files, catalogue, finance, plans, providers, purchases
 from .output import emit, json_option, progress_bar, render_table
 from .params import DATE, MONEY, MONEY_ANY, key_values
@@ -64,10 +65,10 @@ def provider_approve(business_id, pilot_id, services, checks, valid_from, valid_
     data = state().run(providers.approve, business_id, pilot_id=pilot_id, services=list(services),
                        checks=_checks(checks), valid_from=valid_from or dt.date.today(), valid_to=valid_to)
     for warning in data.get("warnings", ()):
-        click.echo(f"warning: {warning}", err=True)
-    emit(data, as_json, lambda c, d: c.print(
-        f"{d['provider']} approved in {d['pilot']} for {', '.join(d['services'])}: "
-        f"{d['valid_from']} – {d['valid_to']}"))
+        click.echo(_("warning:") + f" {warning}", err=True)
+    emit(data, as_json, lambda c, d: c.print(_("{provider} approved in {pilot} for {services}: {start} – {end}").format(
+        provider=d["provider"], pilot=d["pilot"], services=", ".join(d["services"]), start=i18n.date(d["valid_from"]),
+        end=i18n.date(d["valid_to"]))))
 
 
 @provider.command("update")
@@ -84,7 +85,8 @@ def provider_update(business_id, name, iban, bic, einvoice, contact, areas, as_j
     data = state().run(providers.update, business_id, name=name, iban=iban, bic=bic, einvoice_address=einvoice,
                        contact=contact, areas=list(areas) if areas else None)
     emit(data, as_json, lambda c, d: c.print(
-        f"{d['id']}: " + (f"updated {', '.join(d['changed'])}" if d["changed"] else "nothing changed")))
+        _("{id}: updated {fields}").format(id=d["id"], fields=", ".join(d["changed"])) if d["changed"]
+        else _("{id}: nothing changed").format(id=d["id"])))
 
 
 @provider.command("revoke")
@@ -98,9 +100,11 @@ def provider_revoke(business_id, pilot_id, reason, on_date, as_json):
     data = state().run(providers.revoke, business_id, pilot_id=pilot_id, reason=reason, on_date=on_date)
 
     def render(c, d):
-        c.print(f"{d['provider']}: approval in {d['pilot']} revoked on {d['revoked_on']}")
+        c.print(_("{provider}: approval in {pilot} revoked on {date}").format(
+            provider=d["provider"], pilot=d["pilot"], date=i18n.date(d["revoked_on"])))
         if d["flagged_commitments"]:
-            c.print(f"[yellow]open commitments flagged: {', '.join(map(str, d['flagged_commitments']))}[/yellow]")
+            c.print("[yellow]" + _("open commitments flagged: {ids}").format(
+                ids=", ".join(map(str, d["flagged_commitments"]))) + "[/yellow]")
 
     emit(data, as_json, render)
 
@@ -111,8 +115,8 @@ def provider_revoke(business_id, pilot_id, reason, on_date, as_json):
 def provider_list(pilot_id, as_json):
     """Registered providers and where they are approved today."""
     data = state().read(providers.list_providers, pilot_id=pilot_id)
-    emit(data, as_json, render_table(["Y-tunnus", "name", "approved in", "services", "areas"],
-                                     ["id", "name", "approved_in", "services", "areas"], "Providers"))
+    emit(data, as_json, render_table(["Y-tunnus", _("name"), _("approved in"), _("services"), _("areas")],
+                                     ["id", "name", "approved_in", "services", "areas"], _("Providers")))
 
 
 @provider.command("show")
@@ -123,17 +127,21 @@ def provider_show(business_id, as_json):
     data = state().read(providers.show, business_id)
 
     def render(c, d):
-        c.print(f"[bold]{d['name']}[/bold] {d['id']} · areas: {', '.join(d['areas']) or '—'}")
+        c.print(f"[bold]{d['name']}[/bold] {d['id']} · "
+                + _("areas: {areas}").format(areas=", ".join(d["areas"]) or "—"))
         r = d["rating"]
-        c.print(f"rating: {r['average'] if r['average'] is not None else '—'} ({r['ratings']} ratings)")
+        c.print(_("rating: {average}").format(average=r["average"] if r["average"] is not None else "—") + " ("
+                + ngettext("{n} rating", "{n} ratings", r["ratings"]).format(n=r["ratings"]) + ")")
         for a in d["approvals"]:
-            state_ = f"revoked {a['revoked_on']}: {a['revoke_reason']}" if a["revoked_on"] else "in force"
-            c.print(f"approval {a['id']} in {a['pilot']}: {a['valid_from']} – {a['valid_to']} ({state_}); "
-                    f"services {', '.join(a['services'])}")
+            state_ = (_("revoked {date}: {reason}").format(date=i18n.date(a["revoked_on"]), reason=a["revoke_reason"])
+                      if a["revoked_on"] else _("in force"))
+            c.print(_("approval {id} in {pilot}: {start} – {end} ({state}); services {services}").format(
+                id=a["id"], pilot=a["pilot"], start=i18n.date(a["valid_from"]), end=i18n.date(a["valid_to"]),
+                state=state_, services=", ".join(a["services"])))
             for ev in a["checklist"].values():
                 c.print(f"  ✓ {ev['criterion']}: {ev['evidence']} ({ev['checked_on']})")
-        render_table(["service", "price", "from", "to"], ["service", "price", "valid_from", "valid_to"],
-                     "Prices", money=["price"], whole=["service"])(c, d["prices"])
+        render_table([_("service"), _("price"), _("from"), _("to")], ["service", "price", "valid_from", "valid_to"],
+                     _("Prices"), money=["price"], whole=["service"])(c, d["prices"])
 
     emit(data, as_json, render)
 
@@ -148,11 +156,12 @@ def catalogue_group() -> None:
 @json_option
 def catalogue_import(path, as_json):
     """Import services or prices from CSV or JSON: good rows are stored, bad rows named."""
-    with progress_bar(f"importing {Path(path).name}") as progress:
+    with progress_bar(_("importing {file}").format(file=Path(path).name)) as progress:
         data = state().run(catalogue.import_file, path, progress=progress)
 
     def render(c, d):
-        c.print(f"{d['file']}: {d['added']} added, {d['unchanged']} unchanged, {len(d['rejected'])} rejected")
+        c.print(_("{file}: {added} added, {unchanged} unchanged, {rejected} rejected").format(
+            file=d["file"], added=d["added"], unchanged=d["unchanged"], rejected=len(d["rejected"])))
         for r in d["rejected"]:
             c.print(f"  {d['file']}: {r['where']}: {r['reason']}")
 
@@ -171,7 +180,8 @@ def catalogue_export(out, on_date, as_json):
     if out:
         written = catalogue.write_export(data, Path(out))
         if not as_json:
-            click.echo(f"wrote {', '.join(written)} ({len(data['offers'])} offers)")
+            click.echo(ngettext("wrote {files} ({n} offer)", "wrote {files} ({n} offers)", len(data["offers"])).format(
+                files=", ".join(written), n=len(data["offers"])))
             return
     if as_json or not out:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -191,8 +201,8 @@ def catalogue_search(service, area, min_price, max_price, pilot_id, on_date, sor
     data = state().read(catalogue.search, service=service, area=area, min_price=min_price,
                        max_price=max_price, on_date=on_date, pilot_id=pilot_id, sort=sort)
     emit(data, as_json, render_table(
-        ["service", "provider", "name", "price", "per", "rating", "ratings", "areas"],
-        ["service_fi", "provider", "provider_name", "price_fi", "unit", "rating", "ratings", "areas"], "Offers"))
+        [_("service"), _("provider"), _("name"), _("price"), _("per"), _("rating"), _("ratings"), _("areas")],
+        ["service_fi", "provider", "provider_name", "price_fi", "unit", "rating", "ratings", "areas"], _("Offers")))
 
 
 @catalogue_group.command("rate")
@@ -203,8 +213,9 @@ def catalogue_search(service, area, min_price, max_price, pilot_id, on_date, sor
 def catalogue_rate(invoice_id, stars, text, as_json):
     """Rate the provider of a paid purchase (the client or their HB assistant)."""
     data = state().run(catalogue.rate, invoice_id, stars=stars, text=text)
-    emit(data, as_json, lambda c, d: c.print(
-        f"{d['provider']}: {d['average']} average from {d['ratings']} ratings"))
+    emit(data, as_json, lambda c, d: c.print(ngettext(
+        "{provider}: {average} average from {n} rating", "{provider}: {average} average from {n} ratings",
+        d["ratings"]).format(provider=d["provider"], average=d["average"], n=d["ratings"])))
 
 
 @catalogue_group.command("services")
@@ -212,9 +223,9 @@ def catalogue_rate(invoice_id, stars, text, as_json):
 def catalogue_services(as_json):
     """Every service of the catalogue."""
     data = state().read(catalogue.list_services)
-    emit(data, as_json, render_table(["code", "nimi", "namn", "name", "category", "unit", "note"],
+    emit(data, as_json, render_table([_("code"), "nimi", "namn", _("name"), _("category"), _("unit"), _("note")],
                                      ["code", "name_fi", "name_sv", "name_en", "category", "unit", "note"],
-                                     "Services", whole=["code"]))
+                                     _("Services"), whole=["code"]))
 
 
 @click.group()
@@ -240,7 +251,8 @@ def plan_set(code, valid_from, items, carer_days_off, round_the_clock, as_json):
             raise click.BadParameter(f"{service}={qty}: the quantity is a whole number", param_hint="--item") from None
     data = state().run(plans.set_plan, code, valid_from=valid_from, items=parsed,
                        carer_days_off=carer_days_off, round_the_clock=round_the_clock)
-    emit(data, as_json, lambda c, d: c.print(f"{d['client']}: plan version {d['version']} from {d['valid_from']}"))
+    emit(data, as_json, lambda c, d: c.print(_("{client}: plan version {version} from {date}").format(
+        client=d["client"], version=d["version"], date=i18n.date(d["valid_from"]))))
 
 
 @plan.command("show")
@@ -249,9 +261,9 @@ def plan_set(code, valid_from, items, carer_days_off, round_the_clock, as_json):
 def plan_show(code, as_json):
     """Every version of a client's plan."""
     data = state().read(plans.show, code)
-    emit(data, as_json, render_table(["version", "from", "items", "carer's days off", "round-the-clock"],
+    emit(data, as_json, render_table([_("version"), _("from"), _("items"), _("carer's days off"), _("round-the-clock")],
                                      ["version", "valid_from", "items", "carer_days_off", "round_the_clock"],
-                                     f"Plan {code}"))
+                                     _("Plan {code}").format(code=code)))
 
 
 @click.group()
@@ -272,7 +284,7 @@ def proposal_create(code, service, provider_id, amount, service_date, units, tex
     """Propose a purchase from a client's budget."""
     data = state().run(purchases.propose, code, service=service, provider_id=provider_id,
                        amount=amount, service_date=service_date, text=text, units=units)
-    emit(data, as_json, lambda c, d: c.print(f"proposal {d['id']}"))
+    emit(data, as_json, lambda c, d: c.print(_("proposal {id}").format(id=d["id"])))
 
 
 @proposal.command("approve")
@@ -282,10 +294,11 @@ def proposal_create(code, service, provider_id, amount, service_date, units, tex
 def proposal_approve(proposal_id, note, as_json):
     """Approve; issues a payment commitment that reserves the amount."""
     data = state().run(purchases.approve, proposal_id, note=note)
-    emit(data, as_json, lambda c, d: c.print(
-        f"proposal {proposal_id} approved: commitment {d['commitment']['id']}, reference "
-        f"{d['commitment']['reference']} ({d['commitment']['reference_rf']}), valid until "
-        f"{d['commitment']['expires_on']}"))
+    emit(data, as_json, lambda c, d: c.print(_(
+        "proposal {id} approved: commitment {commitment}, reference {reference} ({reference_rf}), valid until "
+        "{expires}").format(id=proposal_id, commitment=d["commitment"]["id"], reference=d["commitment"]["reference"],
+                            reference_rf=d["commitment"]["reference_rf"],
+                            expires=i18n.date(d["commitment"]["expires_on"]))))
 
 
 @proposal.command("reject")
@@ -295,7 +308,7 @@ def proposal_approve(proposal_id, note, as_json):
 def proposal_reject(proposal_id, reason, as_json):
     """Reject with a reason (the proposal is kept)."""
     data = state().run(purchases.reject, proposal_id, reason=reason)
-    emit(data, as_json, lambda c, d: c.print(f"proposal {d['id']} rejected"))
+    emit(data, as_json, lambda c, d: c.print(_("proposal {id} rejected").format(id=d["id"])))
 
 
 @proposal.command("list")
@@ -306,8 +319,8 @@ def proposal_list(status, code, as_json):
     """Proposals the acting user may see."""
     data = state().read(purchases.list_proposals, status=status, code=code)
     emit(data, as_json, render_table(
-        ["id", "client", "service", "provider", "amount", "date", "status", "reason"],
-        ["id", "client", "service", "provider", "amount_fi", "date", "status", "reason"], "Proposals"))
+        [_("id"), _("client"), _("service"), _("provider"), _("amount"), _("date"), _("status"), _("reason")],
+        ["id", "client", "service", "provider", "amount_fi", "date", "status", "reason"], _("Proposals")))
 
 
 @click.group()
@@ -323,9 +336,10 @@ def commitment_list(status, code, as_json):
     """Commitments the acting user may see, with what is invoiced of each so far."""
     data = state().read(purchases.list_commitments, status=status, code=code)
     emit(data, as_json, render_table(
-        ["id", "client", "provider", "amount", "invoiced", "reference", "status", "expires", "flag"],
+        [_("id"), _("client"), _("provider"), _("amount"), _("invoiced"), _("reference"), _("status"), _("expires"),
+         _("flag")],
         ["id", "client", "provider", "amount_fi", "posted_fi", "reference", "status", "expires_on", "flag"],
-        "Commitments"))
+        _("Commitments")))
 
 
 @commitment.command("cancel")
@@ -334,7 +348,7 @@ def commitment_list(status, code, as_json):
 def commitment_cancel(commitment_id, as_json):
     """Cancel a pending commitment; its money returns to the budget."""
     data = state().run(purchases.cancel, commitment_id)
-    emit(data, as_json, lambda c, d: c.print(f"commitment {d['id']} cancelled"))
+    emit(data, as_json, lambda c, d: c.print(_("commitment {id} cancelled").format(id=d["id"])))
 
 
 @commitment.command("close")
@@ -345,7 +359,8 @@ def commitment_close(commitment_id, note, as_json):
     """The provider bills no more: release what is not invoiced back to the budget."""
     data = state().run(purchases.close, commitment_id, note=note)
     emit(data, as_json, lambda c, d: c.print(
-        f"commitment {d['id']} closed: {d['posted_fi']} invoiced, {d['released_fi']} back to the budget"))
+        _("commitment {id} closed: {invoiced} invoiced, {released} back to the budget").format(
+            id=d["id"], invoiced=i18n.money(d["posted"]), released=i18n.money(d["released"]))))
 
 
 @commitment.command("expire")
@@ -354,7 +369,8 @@ def commitment_close(commitment_id, note, as_json):
 def commitment_expire(on_date, as_json):
     """Expire pending commitments past their last valid day."""
     data = state().run(purchases.expire, on_date=on_date)
-    emit(data, as_json, lambda c, d: c.print(f"{d['expired']} commitments expired"))
+    emit(data, as_json, lambda c, d: c.print(ngettext("{n} commitment expired", "{n} commitments expired",
+                                                      d["expired"]).format(n=d["expired"])))
 
 
 @commitment.command("confirm")
@@ -364,7 +380,8 @@ def commitment_expire(on_date, as_json):
 def commitment_confirm(commitment_id, on_date, as_json):
     """The client confirms the service was received (pilots that use this step)."""
     data = state().run(purchases.confirm_receipt, commitment_id, on_date=on_date)
-    emit(data, as_json, lambda c, d: c.print(f"commitment {d['id']} received {d['received_on']}"))
+    emit(data, as_json, lambda c, d: c.print(_("commitment {id} received {date}").format(
+        id=d["id"], date=i18n.date(d["received_on"]))))
 
 
 @click.group()
@@ -388,8 +405,11 @@ def invoice_record(provider_id, number, amount, reference, on_date, due_date, fi
     data = state().run(purchases.record_invoice, provider_id=provider_id, number=number,
                        amount=amount, reference=reference, on_date=on_date, due_date=due_date, final=final)
     emit(data, as_json, lambda c, d: c.print(
-        f"invoice {d['id']} recorded; commitment {d['commitment']} {d['commitment_status']}"
-        + (f", {Money(d['commitment_left']).fi()} still open" if d["commitment_left"] else "")))
+        _("invoice {id} recorded; commitment {commitment} {status}, {left} still open").format(
+            id=d["id"], commitment=d["commitment"], status=d["commitment_status"],
+            left=i18n.money(d["commitment_left"])) if d["commitment_left"] else
+        _("invoice {id} recorded; commitment {commitment} {status}").format(
+            id=d["id"], commitment=d["commitment"], status=d["commitment_status"])))
 
 
 @invoice.command("approve")
@@ -398,7 +418,7 @@ def invoice_record(provider_id, number, amount, reference, on_date, due_date, fi
 def invoice_approve(invoice_id, as_json):
     """Confirm the invoice is in order (the role the pilot names)."""
     data = state().run(purchases.approve_invoice, invoice_id)
-    emit(data, as_json, lambda c, d: c.print(f"invoice {d['id']} approved"))
+    emit(data, as_json, lambda c, d: c.print(_("invoice {id} approved").format(id=d["id"])))
 
 
 def _import_files(service, paths, label: str) -> tuple[list[dict], list[dict]]:
@@ -429,14 +449,14 @@ def _print_failures(failed: list[dict]) -> None:
 def invoice_import(paths, as_json):
     """Read Finvoice 3.0 e-invoices; each is recorded against its commitment by reference,
     or queued for review with the reason."""
-    results, failed = _import_files(finance.import_invoice_file, paths, "importing e-invoices")
+    results, failed = _import_files(finance.import_invoice_file, paths, _("importing e-invoices"))
 
     def render(c, d):
         for r in d["imported"]:
-            c.print(f"{r['file']}: {len(r['recorded'])} recorded, {len(r['queued'])} queued for review, "
-                    f"{r['unchanged']} already known")
+            c.print(_("{file}: {recorded} recorded, {queued} queued for review, {unchanged} already known").format(
+                file=r["file"], recorded=len(r["recorded"]), queued=len(r["queued"]), unchanged=r["unchanged"]))
             for q in r["queued"]:
-                c.print(f"  invoice {q['number']}: {q['reason']}")
+                c.print("  " + _("invoice {number}: {reason}").format(number=q["number"], reason=q["reason"]))
         _print_failures(d["failed"])
 
     emit({"imported": results, "failed": failed}, as_json, render)
@@ -450,9 +470,10 @@ def invoice_import(paths, as_json):
 def invoice_queue(include_resolved, as_json):
     """E-invoices waiting for finance's review, with the reason."""
     data = state().read(finance.review_queue, include_resolved=include_resolved)
-    emit(data, as_json, render_table(["id", "file", "provider", "number", "amount", "due", "reason", "status"],
+    emit(data, as_json, render_table([_("id"), _("file"), _("provider"), _("number"), _("amount"), _("due"),
+                                      _("reason"), _("status")],
                                      ["id", "source", "provider", "number", "amount_fi", "due_date", "reason",
-                                      "status"], "Review queue"))
+                                      "status"], _("Review queue")))
 
 
 @invoice.command("resolve")
@@ -462,7 +483,7 @@ def invoice_queue(include_resolved, as_json):
 def invoice_resolve(review_id, note, as_json):
     """Close a queued e-invoice."""
     data = state().run(finance.resolve_review, review_id, note=note)
-    emit(data, as_json, lambda c, d: c.print(f"review item {d['id']} resolved"))
+    emit(data, as_json, lambda c, d: c.print(_("review item {id} resolved").format(id=d["id"])))
 
 
 @invoice.command("list")
@@ -473,9 +494,9 @@ def invoice_list(status, as_json):
     rejected shows its reason."""
     data = state().read(purchases.list_invoices, status=status)
     rows = [d | {"bank": " ".join(filter(None, (d["bank_reason_code"], d["bank_reason"])))} for d in data]
-    emit(data, as_json, lambda c, _: render_table(
-        ["id", "provider", "number", "amount", "due", "client", "status", "bank"],
-        ["id", "provider", "number", "amount_fi", "due_date", "client", "status", "bank"], "Invoices")(c, rows))
+    emit(data, as_json, lambda c, _data: render_table(
+        [_("id"), _("provider"), _("number"), _("amount"), _("due"), _("client"), _("status"), _("bank")],
+        ["id", "provider", "number", "amount_fi", "due_date", "client", "status", "bank"], _("Invoices"))(c, rows))
 
 
 @click.group()
@@ -499,11 +520,14 @@ def pay_batch(pilot_id, execution_date, out, version, as_json):
         data["file"] = out
 
     def render(c, d):
-        c.print(f"batch {d['id']} ({d['message_id']}): {d['count']} payments, {d['total_fi']}, "
-                f"execution {d['execution_date']}" + (f" → {d['file']}" if d.get("file") else ""))
+        c.print(ngettext("batch {id} ({message_id}): {n} payment, {total}, execution {date}",
+                         "batch {id} ({message_id}): {n} payments, {total}, execution {date}", d["count"]).format(
+            id=d["id"], message_id=d["message_id"], n=d["count"], total=i18n.money(d["total"]),
+            date=i18n.date(d["execution_date"])) + (f" → {d['file']}" if d.get("file") else ""))
         for s in d["skipped"]:
-            c.print(f"[yellow]invoice {s['invoice']} not included: {s['reason']}[/yellow]")
-        c.print(f"after the bank accepts it: avain pay confirm {d['id']}")
+            c.print("[yellow]" + _("invoice {id} not included: {reason}").format(id=s["invoice"], reason=s["reason"])
+                    + "[/yellow]")
+        c.print(_("after the bank accepts it: {command}").format(command=f"avain pay confirm {d['id']}"))
 
     emit(data, as_json, render)
 
@@ -514,7 +538,9 @@ def pay_batch(pilot_id, execution_date, out, version, as_json):
 def pay_confirm(batch_id, as_json):
     """The bank accepted the batch: pay its invoices."""
     data = state().run(finance.confirm_batch, batch_id)
-    emit(data, as_json, lambda c, d: c.print(f"batch {d['id']} confirmed: {d['count']} invoices paid, {d['total_fi']}"))
+    emit(data, as_json, lambda c, d: c.print(ngettext(
+        "batch {id} confirmed: {n} invoice paid, {total}", "batch {id} confirmed: {n} invoices paid, {total}",
+        d["count"]).format(id=d["id"], n=d["count"], total=i18n.money(d["total"]))))
 
 
 @pay.command("import")
@@ -524,18 +550,20 @@ def pay_import(paths, as_json):
     """Read the bank's answers (pain.002 status reports, camt.054 debit notifications):
     accepted or booked payments are paid, rejected ones wait for the next batch with the
     bank's reason. Each file is applied whole or not at all, and once."""
-    results, failed = _import_files(bank_files.import_bank_file, paths, "reading bank files")
+    results, failed = _import_files(bank_files.import_bank_file, paths, _("reading bank files"))
 
     def render(c, d):
         for r in d["imported"]:
             if r["already_applied"]:
-                c.print(f"{r['file']}: {r['kind']} {r['message_id']} already applied on {r['applied_at'][:10]}; "
-                        "nothing changed")
+                c.print(_("{file}: {kind} {message} already applied on {date}; nothing changed").format(
+                    file=r["file"], kind=r["kind"], message=r["message_id"], date=i18n.date(r["applied_at"][:10])))
                 continue
-            c.print(f"{r['file']}: {r['kind']} {r['message_id']}: {len(r['paid'])} paid, "
-                    f"{len(r['rejected'])} rejected, {len(r['unchanged'])} unchanged")
+            c.print(_("{file}: {kind} {message}: {paid} paid, {rejected} rejected, {unchanged} unchanged").format(
+                file=r["file"], kind=r["kind"], message=r["message_id"], paid=len(r["paid"]),
+                rejected=len(r["rejected"]), unchanged=len(r["unchanged"])))
             for x in r["rejected"]:
-                c.print(f"  invoice {x['invoice']} back in the payable queue: {x['code'] or ''} {x['reason'] or ''}")
+                c.print("  " + _("invoice {id} back in the payable queue: {reason}").format(
+                    id=x["invoice"], reason=f"{x['code'] or ''} {x['reason'] or ''}".strip()))
         _print_failures(d["failed"])
 
     emit({"imported": results, "failed": failed}, as_json, render)
@@ -549,7 +577,7 @@ def pay_import(paths, as_json):
 def pay_cancel(batch_id, as_json):
     """The batch did not go out: its invoices wait for the next batch."""
     data = state().run(finance.cancel_batch, batch_id)
-    emit(data, as_json, lambda c, d: c.print(f"batch {d['id']} cancelled"))
+    emit(data, as_json, lambda c, d: c.print(_("batch {id} cancelled").format(id=d["id"])))
 
 
 @pay.command("list")
@@ -557,9 +585,10 @@ def pay_cancel(batch_id, as_json):
 def pay_list(as_json):
     """Payment batches."""
     data = state().read(finance.list_batches)
-    emit(data, as_json, render_table(["id", "pilot", "message", "date", "payments", "total", "status"],
+    emit(data, as_json, render_table([_("id"), _("pilot"), _("message"), _("date"), _("payments"), _("total"),
+                                      _("status")],
                                      ["id", "pilot", "message_id", "execution_date", "count", "total_fi", "status"],
-                                     "Payment batches"))
+                                     _("Payment batches")))
 
 
 COMMANDS = [provider, catalogue_group, plan, proposal, commitment, invoice, pay]

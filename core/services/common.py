@@ -52,7 +52,7 @@ def worker_record(row: WorkerRow) -> Worker:
 
 def client_record(row: ClientRow) -> Client:
     return Client(row.code, row.pilot_id, row.group_id, row.worker_id, row.control,
-                  row.enrolled_on, row.ended_on)
+                  row.enrolled_on, row.ended_on, row.language)
 
 
 def get_worker_row(uow: UnitOfWork, worker_id: str, *, field: str = "--worker",

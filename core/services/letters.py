@@ -43,8 +43,8 @@ POST_NOTIFICATION_DAYS = 7
 
 def letter_language(client: ClientRow) -> str:
     """The language a client's letters are written in when ``--lang`` is not given: the
-    client's own language where avain stores one, else Finnish."""
-    return getattr(client, "language", None) or "fi"
+    client's own language (``avain client enroll --lang``, ``avain client language``)."""
+    return client.language
 
 
 def review_deadline(sent_on: dt.date) -> tuple[dt.date, dt.date]:

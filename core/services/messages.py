@@ -31,6 +31,7 @@ from ..audit import ORGANISER
 from ..auth import Actor
 from ..domain import Message, fi_date
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
+from ..i18n import N_, _
 from ..models import (
     ClientIdentityRow,
     ClientRow,
@@ -59,8 +60,14 @@ REFERENCES = {"proposal": ProposalRow, "commitment": CommitmentRow, "invoice": I
               "decision": DecisionRow}
 CLIENT_SIDE = frozenset({"client", "assistant"})
 WORKER_SIDE = frozenset({"worker", "supervisor"})
-ROLE_LABELS = {"client": "client", "worker": "personal worker", "supervisor": "supervisor",
-               "assistant": "HB assistant", "system": "system"}
+#: Who wrote a message, in English: the evaluators' copies and their placeholders use these.
+ROLE_LABELS = {"client": N_("client"), "worker": N_("personal worker"), "supervisor": N_("supervisor"),
+               "assistant": N_("HB assistant"), "system": N_("system")}
+
+
+def role_label(role: str) -> str:
+    """A role as the current language names it (the thread, the workflow's steps)."""
+    return _(ROLE_LABELS[role]) if role in ROLE_LABELS else role
 
 
 # --- keys ------------------------------------------------------------------------------

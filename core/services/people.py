@@ -19,6 +19,7 @@ from .. import auth
 from ..audit import ORGANISER
 from ..domain import ROLES, Applicant, Pilot
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
+from ..i18n import LANGUAGES
 from ..models import ClientIdentityRow, ClientRow, DecisionRow, NeedAssessmentRow, WorkerRow
 from ..uow import UnitOfWork
 from . import consent, pilots
@@ -195,7 +196,7 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
            group_id: str | None = None, control: bool = False,
            assessment: dict[str, str] | None = None,
            on_date: dt.date | None = None, phone: str | None = None,
-           consents: Sequence[str] = ()) -> dict[str, Any]:
+           consents: Sequence[str] = (), language: str = "fi") -> dict[str, Any]:
     """``avain client enroll``: validate, check eligibility and intake through the hooks,
     make the client code, store identity apart from it, record the consents the client
     gave on joining, audit. A pilot whose evaluation requires consent takes HB clients
@@ -208,6 +209,7 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
         raise ValidationError("--name: must not be empty")
     hetu_value = validate_hetu(hetu, pilot)
     phone_value = validate_phone(phone) if phone else None
+    language = validate_language(language)
     worker = get_worker_row(uow, worker_id, active=True)
     if worker.pilot_id != pilot.id:
         raise ValidationError(f"--worker: {worker_id} does not work in pilot {pilot.id}")
@@ -247,7 +249,7 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     if s.get(ClientRow, code) is not None:
         raise Conflict(f"client code {code} is taken; the pilot's code rule gave it twice")
     row = ClientRow(code=code, pilot_id=pilot.id, group_id=group.id, worker_id=worker.id,
-                    ordinal=ordinal, control=control, enrolled_on=on_date)
+                    ordinal=ordinal, control=control, enrolled_on=on_date, language=language)
     s.add(row)
     s.flush()
     s.add(ClientIdentityRow(client_code=code, pilot_id=pilot.id, hetu=hetu_value,
@@ -267,7 +269,7 @@ def client_dict(row: ClientRow) -> dict[str, Any]:
     return {"code": row.code, "pilot": row.pilot_id, "group": row.group_id,
             "worker": row.worker_id, "assistant": row.assistant_id, "control": row.control,
             "enrolled_on": row.enrolled_on.isoformat(),
-            "ended_on": row.ended_on.isoformat() if row.ended_on else None}
+            "ended_on": row.ended_on.isoformat() if row.ended_on else None, "language": row.language}
 
 
 def _store_assessment(uow: UnitOfWork, code: str, facts: dict[str, str], on_date: dt.date) -> int:
@@ -466,6 +468,26 @@ def set_phone(uow: UnitOfWork, code: str, phone: str | None) -> dict[str, Any]:
         session(uow).add(ident)
         record(uow, "client.phone_set" if value else "client.phone_removed", code)
     return {"code": row.code, "phone": "set" if value else "none", "changed": changed}
+
+
+def validate_language(value: str, *, field: str = "--lang") -> str:
+    """One of the languages avain speaks (fi, sv, en)."""
+    if value not in LANGUAGES:
+        raise ValidationError(f"{field}: {value!r} is not one of {', '.join(LANGUAGES)}")
+    return value
+
+
+def set_language(uow: UnitOfWork, code: str, language: str) -> dict[str, Any]:
+    """``avain client language``: the language the client reads; the dialogue's system
+    messages (and letters) follow it from now on. Audited with the old and new value."""
+    row = reach_client(uow, code, "client.contact")
+    language = validate_language(language, field="LANG")
+    before = row.language
+    if before != language:
+        row.language = language
+        session(uow).add(row)
+        record(uow, "client.language_set", code, before={"language": before}, after={"language": language})
+    return {"code": row.code, "language": language, "changed": before != language}
 
 
 def assign_assistant(uow: UnitOfWork, code: str, assistant_id: str) -> dict[str, Any]:

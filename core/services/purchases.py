@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import case, select, update
 
-from .. import ledger
-from ..domain import Commitment, Invoice, Money, Period, Proposal, PurchaseFacts, fi_date, positive_amount
+from .. import i18n, ledger
+from ..domain import Commitment, Invoice, Money, Period, Proposal, PurchaseFacts, positive_amount
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
+from ..i18n import _
 from ..models import (
     BudgetPeriodRow,
     ClientRow,
@@ -40,19 +42,26 @@ def _now() -> dt.datetime:
 
 
 def _service_name(uow: UnitOfWork, code: str) -> str:
+    """The service's name in the current language (Finnish where the catalogue has no other)."""
     row = catalogue.get_service(uow, code)
-    return (row.name_en or row.name_fi) if row is not None else code
+    if row is None:
+        return code
+    return {"sv": row.name_sv, "en": row.name_en}.get(i18n.language()) or row.name_fi
 
 
 def _by(uow: UnitOfWork) -> str:
-    return messages.ROLE_LABELS.get(uow.actor.role, uow.actor.role)
+    return messages.role_label(uow.actor.role)
 
 
-def _tell(uow: UnitOfWork, client: ClientRow | str, event: str, text: str, ref: tuple[str, int]) -> None:
-    """Write a workflow step into the client's dialogue thread, in this transaction."""
+def _tell(uow: UnitOfWork, client: ClientRow | str, event: str, text: Callable[[], str],
+          ref: tuple[str, int]) -> None:
+    """Write a workflow step into the client's dialogue thread, in this transaction, in the
+    client's language whoever takes the step: ``text`` is composed in that language."""
     if isinstance(client, str):
         client = session(uow).get(ClientRow, client)
-    messages.system(uow, client, event, text, ref=ref)
+    with i18n.using(client.language):
+        body = text()
+    messages.system(uow, client, event, body, ref=ref)
 
 
 def proposal_record(row: ProposalRow) -> Proposal:
@@ -151,10 +160,11 @@ def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amoun
     s.flush()
     data = proposal_dict(row)
     record(uow, "proposal.made", code, after=data)
-    _tell(uow, client, "proposal.made",
-          f"Proposal {row.id} by the {_by(uow)}: {_service_name(uow, service)} from {provider.name} "
-          f"({provider.id}), {amount.fi()}, on {fi_date(service_date)}" + (f". “{text}”" if text else "."),
-          ("proposal", row.id))
+    _tell(uow, client, "proposal.made", lambda: _(
+        "Proposal {id} by the {role}: {service} from {provider} ({business_id}), {amount}, on {date}").format(
+        id=row.id, role=_by(uow), service=_service_name(uow, service), provider=provider.name,
+        business_id=provider.id, amount=i18n.money(amount.cents), date=i18n.date(service_date))
+        + (f". “{text}”" if text else "."), ("proposal", row.id))
     uow.emit("avain_proposal_made", pilot=pilots.get(uow, client.pilot_id),
              proposal=proposal_record(row))
     return data
@@ -228,13 +238,15 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
     record(uow, "proposal.approved", row.client_code, before={"status": "proposed"},
            after={"status": "approved", "note": note, "commitment": commitment_dict(commitment)})
     _tell(uow, client, "proposal.approved",
-          f"Proposal {row.id} approved by the {_by(uow)}" + (f": {note}" if note else "."), ("proposal", row.id))
+          lambda: _("Proposal {id} approved by the {role}").format(id=row.id, role=_by(uow))
+          + (f": {note}" if note else "."), ("proposal", row.id))
     provider = providers.get_row(uow, row.provider_id)
-    _tell(uow, client, "commitment.issued",
-          f"Payment commitment {commitment.id} issued to {provider.name} ({provider.id}): "
-          f"{Money(commitment.amount).fi()} for {_service_name(uow, row.service)} on {fi_date(row.service_date)}, "
-          f"reference {commitment.reference}, valid until {fi_date(commitment.expires_on)}.",
-          ("commitment", commitment.id))
+    _tell(uow, client, "commitment.issued", lambda: _(
+        "Payment commitment {id} issued to {provider} ({business_id}): {amount} for {service} on {date}, "
+        "reference {reference}, valid until {expires}.").format(
+        id=commitment.id, provider=provider.name, business_id=provider.id, amount=i18n.money(commitment.amount),
+        service=_service_name(uow, row.service), date=i18n.date(row.service_date),
+        reference=commitment.reference, expires=i18n.date(commitment.expires_on)), ("commitment", commitment.id))
     uow.emit("avain_proposal_approved", pilot=pilot, proposal=proposal_record(row),
              commitment=commitment_record(commitment))
     return data
@@ -268,8 +280,8 @@ def reject(uow: UnitOfWork, proposal_id: int, *, reason: str) -> dict[str, Any]:
     session(uow).refresh(row)
     record(uow, "proposal.rejected", row.client_code, before={"status": "proposed"},
            after={"status": "rejected", "reason": reason.strip(), "proposal": row.id})
-    _tell(uow, client, "proposal.rejected", f"Proposal {row.id} rejected by the {_by(uow)}: {reason.strip()}",
-          ("proposal", row.id))
+    _tell(uow, client, "proposal.rejected", lambda: _("Proposal {id} rejected by the {role}: {reason}").format(
+        id=row.id, role=_by(uow), reason=reason.strip()), ("proposal", row.id))
     uow.emit("avain_proposal_rejected", pilot=pilots.get(uow, row.pilot_id),
              proposal=proposal_record(row), reason=reason.strip())
     return proposal_dict(row)
@@ -290,9 +302,10 @@ def expire_proposals(uow: UnitOfWork, pilot_id: str, period: Period) -> int:
                        "reason": f"{period} closed"})
         record(uow, "proposal.expired", row.client_code, before={"status": "proposed"},
                after={"status": "expired", "proposal": row.id, "period": str(period)})
-        _tell(uow, row.client_code, "proposal.expired",
-              f"Proposal {row.id} expired: the month {period} closed before it was decided. "
-              f"Make a new proposal for a day in an open month.", ("proposal", row.id))
+        _tell(uow, row.client_code, "proposal.expired", lambda row=row: _(
+              "Proposal {id} expired: the month {period} closed before it was decided. "
+              "Make a new proposal for a day in an open month.").format(id=row.id, period=period),
+              ("proposal", row.id))
     return len(due)
 
 
@@ -536,9 +549,9 @@ def pay(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
     record(uow, "invoice.paid", inv.client_code, before={"status": "approved"},
            after={"status": "paid", "invoice": inv.id, "amount": inv.amount})
     provider = providers.get_row(uow, inv.provider_id)
-    _tell(uow, inv.client_code, "invoice.paid",
-          f"Invoice {inv.number} of {provider.name} paid: {Money(inv.amount).fi()}"
-          + (f" (commitment {c.id})." if c else "."), ("invoice", inv.id))
+    _tell(uow, inv.client_code, "invoice.paid", lambda: _("Invoice {number} of {provider} paid: {amount}").format(
+        number=inv.number, provider=provider.name, amount=i18n.money(inv.amount))
+        + (_(" (commitment {id}).").format(id=c.id) if c else "."), ("invoice", inv.id))
     uow.emit("avain_invoice_paid", pilot=pilots.get(uow, inv.pilot_id), invoice=invoice_record(inv))
     return invoice_dict(inv)
 

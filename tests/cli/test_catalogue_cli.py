@@ -80,7 +80,7 @@ def test_plan_and_explain_in_words_and_json(run):
     assert "--item" in r.stderr
     run("decision", "grant", code, "--from", "2018-01-01", "--to", "2018-12-31", actor=me)
     text = run("decision", "explain", code, "--period", "2018-01", actor=me).stdout
-    assert "budget for 2018-01 is 270,00" in text
+    assert "budget for 2018-01 is €270.00" in text  # English money: the CLI speaks English here
     assert "2 days a month × 100,00\u00a0€ = 200,00\u00a0€" in text
     data = json.loads(run("decision", "explain", code, "--period", "2018-01", "--json", actor=me).stdout)
     assert data["amount"] == 2 * 3500 + 2 * 10000

@@ -113,6 +113,14 @@ def test_the_letters_language_defaults_to_finnish(month, tmp_path):
     assert sorted(Path(f).name for f in data["files"]) == ["decision-1-fi.html", "decision-1-fi.pdf"]
 
 
+def test_the_letters_language_is_the_clients_language(month, tmp_path):
+    code = month["codes"][0]
+    ok(avain(month, "client", "language", code, "sv"))
+    data = json.loads(ok(avain(month, "decision", "letter", code, "--out", str(tmp_path), "--json")).stdout)
+    assert data["language"] == "sv"
+    assert sorted(Path(f).name for f in data["files"]) == ["decision-1-sv.html", "decision-1-sv.pdf"]
+
+
 def test_a_finance_decision_letter_has_no_name(month, tmp_path):
     files = written(avain(month, "decision", "letter", month["codes"][0], "--date", SENT, "--out", str(tmp_path),
                           "--json", as_="finance"))

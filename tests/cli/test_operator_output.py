@@ -1,5 +1,5 @@
-"""Output for people, not Python: no dicts or reprs, euros not cents, Finnish dates beside
-Finnish money, whole service codes, audit times in Helsinki time with the offset."""
+"""Output for people, not Python: no dicts or reprs, euros not cents, money and dates as the
+output's language writes them, whole service codes, audit times in Helsinki time with the offset."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from helpers import HETUS
 from operator_cli import avain, copy_of, initialised
 
+from avain.core import i18n
 from avain.core.cli.output import _cell, helsinki_time
 
 LONG_CODE = "omaishoitajan-lakisaateinen-vapaa-vuorokausihoitona"
@@ -56,18 +57,21 @@ def test_plan_show_lists_the_services_not_a_python_dict(db):
     assert "{" not in out and "'service'" not in out
 
 
-def test_decision_show_gives_euros_and_finnish_dates_not_cents(db):
-    out = ok(avain(db, "decision", "show", "EX-F-01-001")).stdout
+def test_decision_show_gives_euros_and_dates_in_the_output_language_not_cents(db):
+    out = ok(avain(db, "--lang", "fi", "decision", "show", "EX-F-01-001")).stdout
     assert "1\u00a0234,50\u00a0€" in out
     assert "1.1.2018" in out and "31.12.2018" in out
     assert "123450" not in out and "cents" not in out
+    out = ok(avain(db, "--lang", "en", "decision", "show", "EX-F-01-001")).stdout
+    assert "€1,234.50" in out and "2018-01-01" in out and "2018-12-31" in out and "123450" not in out
     assert json.loads(ok(avain(db, "decision", "show", "EX-F-01-001", "--json")).stdout)[0]["monthly_amount"] == 123450
 
 
 def test_provider_prices_are_in_euros(db):
-    out = ok(avain(db, "provider", "show", PROVIDER)).stdout
+    out = ok(avain(db, "--lang", "sv", "provider", "show", PROVIDER)).stdout
     assert "1\u00a0234,50\u00a0€" in out and "1.1.2018" in out
     assert "cents" not in out
+    assert "€1,234.50" in ok(avain(db, "provider", "show", PROVIDER)).stdout
 
 
 def test_catalogue_services_shows_every_code_whole(db):
@@ -99,4 +103,6 @@ def test_helsinki_time_follows_summer_time():
 ])
 def test_a_cell_is_never_a_python_repr(value, shown):
     assert _cell(value) == shown
-    assert _cell(dt.date(2018, 1, 5), finnish=True) == _cell("2018-01-05", finnish=True) == "5.1.2018"
+    with i18n.using("fi"):
+        assert _cell(dt.date(2018, 1, 5)) == _cell("2018-01-05") == "5.1.2018"
+        assert _cell(True) == "kyllä"

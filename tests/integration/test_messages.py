@@ -124,7 +124,7 @@ def test_the_workflow_steps_appear_in_the_thread(ready):
     ]
     assert "40,00\u00a0€" in story[0]["text"] and "“please”" in story[0]["text"]
     assert c["reference"] in story[2]["text"]
-    assert story[5]["text"].endswith("rejected by the personal worker: ateriat tulevat jo kotihoidosta")
+    assert story[5]["text"].endswith("hylätty (omatyöntekijä): ateriat tulevat jo kotihoidosta")  # a Finnish client
     assert "39,00\u00a0€" in story[6]["text"]
     # a proposal is a question, the decision its answer
     assert [m["side"] for m in story] == ["client", "worker", None, "worker", "client", "worker", None]

@@ -277,10 +277,11 @@ def test_hook_avain_config_sections(avain, tmp_path):
     shown = json.loads(avain("pilot", "show", "other", "--json", plugins=[Reminders()]).stdout)
     assert shown["config"]["plugins"] == {"reminders": {"days": 3}}
 
-    # Without the plugin, its section is an unknown key.
+    # Without the plugin, its section is refused, naming the plugin to install.
     unknown = avain("pilot", "check", str(toml))
     assert unknown.exit_code == 1
-    assert "plugins.reminders: no loaded plugin reads [plugins.reminders]" in unknown.stderr
+    assert "plugins.reminders: no loaded plugin reads [plugins.reminders]: install the plugin reminders" in (
+        unknown.stderr)
 
 
 def test_hook_avain_services(db_url, monkeypatch):
