@@ -102,8 +102,8 @@ def test_undecided_proposals_expire_when_their_month_closes(app):
     [expiry] = [m for m in thread if m["event"] == "proposal.expired"]
     assert expiry["ref"] == f"proposal:{waiting}"
     assert expiry["author_role"] == "system"
-    assert f"Proposal {waiting} expired" in expiry["text"]
-    assert "2018-01 closed before it was decided" in expiry["text"]
+    assert f"Ehdotus {waiting} raukesi" in expiry["text"]  # in the client's language (fi)
+    assert "kuukausi 2018-01 suljettiin ennen kuin ehdotuksesta päätettiin" in expiry["text"]
     actions = [e["action"] for e in app.run(ADMIN, audit_log.log, subject=code)]
     assert actions.count("proposal.expired") == 1
     # an expired proposal cannot be decided any more
