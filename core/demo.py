@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel
 
 from . import db as dbmod
+from . import integrity_key
 from .app import App
 from .auth import Actor
 from .domain import Money, Period, RailSimulation
@@ -171,6 +172,8 @@ def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
     rng = random.Random(seed)
     summary = {"period": str(DEMO_PERIOD), "pilots": [], "skipped": skipped,
                "message_key": app.read(admin, messages.prepare_key)}
+    ikey, created = integrity_key.ensure(app.engine.url.render_as_string(hide_password=False))
+    summary["integrity_key"] = {"key": ikey.id, "where": ikey.describe(), "created": created}
     provider_ids = _providers(app, fake)
     notifications = _notification_log(app)
     clock, real_clock = DemoClock(), app.clock

@@ -152,6 +152,9 @@ def load(url: str) -> Keyring | None:
         stat = path.stat()
     except FileNotFoundError:
         return None
+    from .integrity_key import refuse_if_shared
+
+    refuse_if_shared(path, "message key file")
     return _read_file(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 

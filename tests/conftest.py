@@ -30,11 +30,15 @@ PG_ENV = "AVAIN_TEST_POSTGRES_URL"
 
 #: The message key every test runs with (tests of key files and rotation unset it).
 TEST_MESSAGE_KEY = "dGVzdC1vbmx5LWF2YWluLW1lc3NhZ2Uta2V5LTMyYnk"
+#: The integrity key every test runs with (tests of key files unset it).
+TEST_INTEGRITY_KEY = "dGVzdC1vbmx5LWF2YWluLWludGVncml0eS1rZXktMzI"
 
 
 def _use_test_key(mp: pytest.MonkeyPatch) -> None:
     mp.setenv("AVAIN_MESSAGE_KEY", TEST_MESSAGE_KEY)
     mp.delenv("AVAIN_MESSAGE_KEY_FILE", raising=False)
+    mp.setenv("AVAIN_INTEGRITY_KEY", TEST_INTEGRITY_KEY)
+    mp.delenv("AVAIN_INTEGRITY_KEY_FILE", raising=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

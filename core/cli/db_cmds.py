@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import db as dbmod
+from .. import integrity_key
 from ..app import App
 from ..auth import Actor
 from ..i18n import _
@@ -23,9 +24,11 @@ def init(as_json: bool) -> None:
     dbmod.upgrade(app.engine)
     touched = app.run(Actor("admin"), pilots.sync_plugin_pilots)
     key = app.read(Actor("admin"), messages.prepare_key)
+    ikey, created = integrity_key.ensure(app.engine.url.render_as_string(hide_password=False))
     data = {"database": dbmod.safe_url(app.engine.url), "schema": dbmod.head_revision(),
             "pilots_loaded": touched,
-            "message_key": f"{key['key']} in {key['where']}" + (" (created)" if key["created"] else "")}
+            "message_key": f"{key['key']} in {key['where']}" + (" (created)" if key["created"] else ""),
+            "integrity_key": f"{ikey.id} in {ikey.describe()}" + (" (created)" if created else "")}
     emit(data, as_json, render_mapping(_("avain database ready")))
 
 
