@@ -519,12 +519,20 @@ def test_the_notify_log_plugin_writes_one_line_per_recipient(app, tmp_path, capl
         (f"worker:{team['worker']}", sent["id"], "message"),
         (f"supervisor:{team['supervisor']}", sent["id"], "message")]
     assert MARKER not in log_file.read_text() and "Testi" not in log_file.read_text()
-    assert log_file.stat().st_mode & 0o777 == 0o600
+    assert log_file.stat().st_mode & 0o777 == 0o600 and log_file.parent.stat().st_mode & 0o777 == 0o700
+    victim = tmp_path / "victim.txt"  # a symbolic link planted where the log goes is not written through
+    victim.write_text("keep me")
+    planted = tmp_path / "logs" / "planted.log"
+    planted.symlink_to(victim)
+    app.run(ADMIN, pilots.configure_section, "example", "notify_log", {"file": str(planted)})
+    app.run(client(code), messages.send, code, text="Kolmas")
+    assert victim.read_text() == "keep me" and "notify_log: cannot write notifications" in caplog.text
+    caplog.clear()
     # a log that cannot be written: the message is kept, the failure is logged
     app.run(ADMIN, pilots.configure_section, "example", "notify_log", {"file": str(tmp_path)})  # a folder
     app.run(client(code), messages.send, code, text="Toinen")
     assert "notify_log: cannot write notifications" in caplog.text
-    assert len(app.run(client(code), messages.thread, code)["messages"]) == 5
+    assert len(app.run(client(code), messages.thread, code)["messages"]) == 6
 
 
 # --- consent and the dialogue for evaluation -------------------------------------------------
