@@ -403,7 +403,7 @@ def find(uow: UnitOfWork, *, hetu: str | None = None, name: str | None = None,
             number = hetu_mod.validate(hetu.strip(), allow_temporary=True)
         except StdnumError as exc:
             raise ValidationError("--hetu: not a valid henkilötunnus") from exc
-        # The index is per pilot only by its uniqueness: one keyed hash finds the number in every pilot.
+        # The number is stored sealed: it is found by its keyed hash, the same in every pilot.
         q = q.where(ident.hetu_index == sealed.hetu_index(sealed.url_of(uow), number))
         part = None
     else:
