@@ -9,6 +9,7 @@ nothing behind, and a destination that is a symbolic link is refused, never foll
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -83,8 +84,10 @@ def staged(out: Path, *, field: str = "--out") -> Iterator[Path]:
             refuse_symlink(target, field=field)
             info = _lstat(target)
             if info is not None and stat.S_ISDIR(info.st_mode) != (work / name).is_dir():
-                raise Refused(f"{field}: {target} is in the way (a {'folder' if stat.S_ISDIR(info.st_mode) else 'file'}"
-                              f" where avain writes a {'folder' if (work / name).is_dir() else 'file'})", field=field)
+                # reported like any file that cannot be written: naming the path in the way
+                if stat.S_ISDIR(info.st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "a folder is where avain writes a file", str(target))
+                raise NotADirectoryError(errno.ENOTDIR, "a file is where avain writes a folder", str(target))
         for name in names:
             target = out / name
             if (work / name).is_dir() and _lstat(target) is not None:
