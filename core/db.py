@@ -48,6 +48,17 @@ def sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
+def create_private(path: Path) -> None:
+    """Create the SQLite file ``path`` readable by its owner only (0600), unless it is
+    there already. SQLite gives its -wal, -shm and -journal files the mode of the
+    database file, so they are private too."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except (FileExistsError, FileNotFoundError):
+        return  # there already, or no folder for it: the driver says so
+    os.close(fd)
+
+
 def make_engine(url: str) -> Engine:
     try:
         u = make_url(url)
@@ -56,6 +67,11 @@ def make_engine(url: str) -> Engine:
     backend = u.get_backend_name()
     if backend == "sqlite":
         engine = create_engine(u, connect_args={"timeout": 30})
+
+        if u.database and u.database != ":memory:":
+            @event.listens_for(engine, "do_connect")
+            def _sqlite_private_file(_dialect, _record, _cargs, _cparams):
+                create_private(Path(u.database))
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn, _record):
@@ -155,6 +171,9 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(alembic_config(engine), "head")
     except CommandError as exc:
         raise DatabaseError(f"cannot upgrade {safe_url(engine.url)}: {exc}") from exc
+    if engine.dialect.name == "sqlite":  # what a migration replaced leaves the write-ahead log at once
+        with engine.connect() as conn:  # outside a transaction (a pragma in one is refused)
+            conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _known_revisions() -> set[str]:

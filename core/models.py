@@ -73,16 +73,19 @@ class ClientRow(SQLModel, table=True):
 
 
 class ClientIdentityRow(SQLModel, table=True):
-    """Name and henkilötunnus, kept apart from the code; read only through the service
-    that writes the access log."""
+    """Name, henkilötunnus and phone, kept apart from the code and sealed with the message
+    key ``key_id`` (see ``core/sealed.py``); read only through the service that writes the
+    access log. A henkilötunnus is found by its keyed hash ``hetu_index``, unique per pilot."""
 
     __tablename__ = "client_identity"
-    __table_args__ = (UniqueConstraint("pilot_id", "hetu", name="uq_identity_pilot_hetu"),)
+    __table_args__ = (UniqueConstraint("pilot_id", "hetu_index", name="uq_identity_pilot_hetu"),)
     client_code: str = Field(primary_key=True, foreign_key="client.code", max_length=64)
     pilot_id: str = Field(foreign_key="pilot.id")
-    hetu: str = Field(max_length=11)
-    name: str
-    phone: str | None = Field(default=None, max_length=20)  # for payment rails that need it
+    hetu_index: str = Field(max_length=64)  # HMAC-SHA256 of the henkilötunnus (integrity key)
+    key_id: str = Field(max_length=12)
+    hetu: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    name: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    phone: bytes | None = Field(default=None, sa_column=Column(LargeBinary))  # for payment rails that need it
 
 
 class NeedAssessmentRow(SQLModel, table=True):
@@ -154,7 +157,8 @@ class DecisionRow(SQLModel, table=True):
     explanation: str | None = Field(default=None, sa_column=Column(Text))  # JSON, at grant
     pilot_version: int | None = None  # the pilot's configuration version it was made under
     amends: int | None = Field(default=None, foreign_key="decision.id")  # the decision it replaces
-    change_reason: str | None = None  # why it was amended or ended
+    change_reason: bytes | None = Field(default=None, sa_column=Column(LargeBinary))  # why amended or ended, sealed
+    key_id: str | None = Field(default=None, max_length=12)  # the message key change_reason is sealed with
 
 
 class AccountRow(SQLModel, table=True):
@@ -339,13 +343,14 @@ class ProposalRow(SQLModel, table=True):
     amount: int = Field(sa_type=BigInteger)
     units: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     service_date: dt.date
-    text: str | None = None
+    text: bytes | None = Field(default=None, sa_column=Column(LargeBinary))  # the client's words, sealed
     status: str = Field(max_length=16)  # proposed, approved, rejected, expired
     proposed_by: str = Field(max_length=100)
     proposed_at: dt.datetime
     decided_by: str | None = Field(default=None, max_length=100)
     decided_at: dt.datetime | None = None
-    reason: str | None = None
+    reason: bytes | None = Field(default=None, sa_column=Column(LargeBinary))  # the decider's words, sealed
+    key_id: str | None = Field(default=None, max_length=12)  # the message key text and reason are sealed with
 
 
 class CommitmentRow(SQLModel, table=True):

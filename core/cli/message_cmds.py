@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from .. import i18n, workdays
+from .. import i18n, outfiles, workdays
 from ..errors import Conflict, ValidationError
 from ..i18n import _, ngettext
 from ..services import consent as consent_svc
@@ -109,10 +110,10 @@ def _when(iso: str) -> str:
 def attachment(attachment_id, out_dir, as_json):
     """Save an attachment of a thread you take part in."""
     name, content = state().read(messages.attachment, attachment_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / name
-    try:
-        with path.open("xb") as fh:
+    path = outfiles.folder(out_dir) / name
+    try:  # O_EXCL: an existing file, or a symbolic link planted there, is never written through
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, outfiles.FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(content)
     except FileExistsError:
         raise Conflict(_("--out: {path} exists; choose another folder").format(path=path)) from None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .. import i18n
+from .. import i18n, outfiles
 from ..errors import AvainError
 from ..i18n import _, ngettext
 from ..services import bank_files, catalogue, finance, plans, providers, purchases
@@ -514,9 +514,11 @@ def pay() -> None:
 def pay_batch(pilot_id, execution_date, out, version, as_json):
     """Collect approved invoices into a SEPA batch; they are paid when it is confirmed."""
     st = state()
+    if out:  # before the batch is made: a destination avain will not write is refused first
+        outfiles.refuse_symlink(Path(out))
     data = st.run(finance.create_batch, pilot_id=pilot_id, execution_date=execution_date, version=version)
     if out:
-        Path(out).write_bytes(st.read(finance.batch_document, data["id"]))
+        outfiles.write_file(Path(out), st.read(finance.batch_document, data["id"]))
         data["file"] = out
 
     def render(c, d):

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from .. import outfiles
 from ..domain import Money, fi_date
-from ..errors import Refused, ValidationError
+from ..errors import ValidationError
 from .phrases import PHRASES
 
 LANGUAGES = tuple(PHRASES)
@@ -97,37 +95,17 @@ def render_pdf(html: str) -> bytes:
 def write_files(out: Path, files: dict[str, bytes]) -> list[Path]:
     """Write ``files`` (name → bytes) into the folder ``out``: each file is first written,
     readable by its owner only, into a fresh private folder inside ``out`` and then renamed
-    into place, so a reader never sees half a letter and no symlink is followed."""
-    out = Path(out)
-    try:
-        info = os.lstat(out)
-    except FileNotFoundError:
-        try:
-            out.mkdir(mode=0o700, parents=True)
-        except OSError as exc:
-            raise Refused(f"--out: cannot make the folder {out}: {exc.strerror}") from exc
-    else:
-        if stat.S_ISLNK(info.st_mode):
-            raise Refused(f"--out: {out} is a symbolic link; give a real folder")
-        if not stat.S_ISDIR(info.st_mode):
-            raise Refused(f"--out: {out} is not a folder")
-    work = Path(tempfile.mkdtemp(prefix=".letter-", dir=out))  # mode 0700
+    into place, so a reader never sees half a letter; a symbolic link in the way is refused,
+    never followed (:mod:`avain.core.outfiles`)."""
     written = []
-    try:
+    with outfiles.staged(out) as work:
         for name, data in files.items():
             if "/" in name or name.startswith("."):
                 raise ValueError(f"not a plain file name: {name!r}")
             fd = os.open(work / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-        for name in files:
-            target = out / name
-            if target.is_dir() and not target.is_symlink():
-                raise Refused(f"--out: {target} is a folder; the letter cannot be written there")
-            os.replace(work / name, target)  # replaces a symlink itself, never its target
-            written.append(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            written.append(Path(out) / name)
     return written
 
 

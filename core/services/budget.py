@@ -22,7 +22,7 @@ import attrs
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import ledger
+from .. import ledger, sealed
 from ..app import App
 from ..audit import ORGANISER
 from ..auth import Actor
@@ -57,12 +57,29 @@ def _decision(id: int, client_code: str, pilot_id: str, valid_from: dt.date, val
     )
 
 
-def decision_dict(row: DecisionRow) -> dict[str, Any]:
+def _seal_reason(uow: UnitOfWork, row: DecisionRow, reason: str | None) -> None:
+    """Seal why the decision changed, bound to the decision (its id must be known)."""
+    ring = sealed.ring_for_sealing(uow)
+    row.key_id = ring.current.id
+    row.change_reason = sealed.seal(ring, reason, "decision", row.id, "change_reason")
+
+
+def change_reason(uow: UnitOfWork, row: DecisionRow) -> str | None:
+    if row.change_reason is None:
+        return None
+    return sealed.open_(sealed.ring_for_reading(uow), row.key_id, row.change_reason, "decision", row.id,
+                        "change_reason")
+
+
+def decision_dict(row: DecisionRow, reason: str | None = None) -> dict[str, Any]:
+    """The decision; ``change_reason`` is ``reason`` when given (opened by the caller), else
+    only whether there is one (the audit trail keeps no words that quote people)."""
     return {"id": row.id, "client": row.client_code, "pilot": row.pilot_id,
             "from": row.valid_from.isoformat(), "to": row.valid_to.isoformat(),
             "monthly_amount": row.monthly_amount, "inputs": json.loads(row.inputs),
             "decided_by": row.decided_by, "revoked_on": row.revoked_on, "rule": row.rule,
-            "pilot_version": row.pilot_version, "amends": row.amends, "change_reason": row.change_reason,
+            "pilot_version": row.pilot_version, "amends": row.amends,
+            "change_reason": reason if reason is not None else ("given" if row.change_reason is not None else None),
             "at_grant": json.loads(row.explanation) if row.explanation else None}
 
 
@@ -107,9 +124,11 @@ def _decide(uow: UnitOfWork, client: ClientRow, *, valid_from: dt.date, valid_to
                       monthly_amount=monthly_amount.cents if monthly_amount else None,
                       inputs=json.dumps(stored_inputs, sort_keys=True), decided_by=str(uow.actor),
                       decided_at=dt.datetime.now(dt.UTC), pilot_version=pilots.version_of(uow, pilot.id),
-                      amends=amends, change_reason=reason)
+                      amends=amends)
     s.add(row)
-    s.flush()
+    s.flush()  # the id is part of what the reason is bound to
+    if reason is not None:
+        _seal_reason(uow, row, reason)
     first = Period.of(valid_from)
     result = uow.hooks.avain_compute_budget(pilot=pilot, decision=decision_record(row), period=first)
     row.rule = result.rule
@@ -181,7 +200,7 @@ def amend(uow: UnitOfWork, decision_id: int, *, reason: str, valid_from: dt.date
     data = decision_dict(new)
     record(uow, "decision.amended", old.client_code, before=before,
            after={"amended": decision_dict(old), "new": data}, purpose=reason.strip())
-    return data
+    return decision_dict(new, reason.strip())
 
 
 def end_decision(uow: UnitOfWork, decision_id: int, *, on: dt.date, reason: str) -> dict[str, Any]:
@@ -196,18 +215,19 @@ def end_decision(uow: UnitOfWork, decision_id: int, *, on: dt.date, reason: str)
         raise Conflict(f"decision {decision_id} ends on {row.valid_to.isoformat()} already")
     _refuse_allocated(uow, row, on + dt.timedelta(days=1), "--on", "ending it")
     before = decision_dict(row)
-    row.valid_to, row.change_reason = on, reason.strip()
+    row.valid_to = on
+    _seal_reason(uow, row, reason.strip())
     session(uow).add(row)
     data = decision_dict(row)
     record(uow, "decision.ended", row.client_code, before=before, after=data, purpose=reason.strip())
-    return data
+    return decision_dict(row, reason.strip())
 
 
 def decisions(uow: UnitOfWork, code: str) -> list[dict[str, Any]]:
     reach_client(uow, code, "decision.read")
     rows = session(uow).execute(
         select(DecisionRow).where(DecisionRow.client_code == code).order_by(DecisionRow.id)).scalars()
-    return [decision_dict(r) for r in rows]
+    return [decision_dict(r, change_reason(uow, r)) for r in rows]
 
 
 def explain(uow: UnitOfWork, code: str, period: Period) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
+from .. import outfiles
 from ..domain import UNITS, Money, Service
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ..models import InvoiceRow, PriceRow, ProviderRow, RatingRow, ServiceRow
@@ -347,12 +348,14 @@ def export(uow: UnitOfWork, *, on_date: dt.date | None = None) -> dict[str, Any]
 
 
 def write_export(data: dict[str, Any], out: Path) -> list[str]:
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, csv_path = out / "catalogue.json", out / "catalogue.csv"
-    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    with csv_path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS)
-        writer.writeheader()
-        for row in data["offers"]:
-            writer.writerow({**row, "areas": ";".join(row["areas"]), "pilots": ";".join(row["pilots"])})
-    return [str(json_path), str(csv_path)]
+    """catalogue.json and catalogue.csv in ``out``, moved into place from a private folder;
+    a symbolic link at ``out`` or at either file is refused, never followed."""
+    with outfiles.staged(out) as work:
+        (work / "catalogue.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n",
+                                             encoding="utf-8")
+        with (work / "catalogue.csv").open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS)
+            writer.writeheader()
+            for row in data["offers"]:
+                writer.writerow({**row, "areas": ";".join(row["areas"]), "pilots": ";".join(row["pilots"])})
+    return [str(out / "catalogue.json"), str(out / "catalogue.csv")]

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .. import message_keys, workdays
+from .. import message_keys, sealed, workdays
 from ..audit import ORGANISER
 from ..auth import Actor
 from ..domain import Message, fi_date
@@ -558,14 +558,15 @@ def _reseal_chunk(uow: UnitOfWork, ring: message_keys.Keyring, limit: int) -> in
         a.key_id, a.name = ring.seal(name, name_aad)
         _, a.content = ring.seal(content, content_aad)
     s.flush()
-    return len(rows) + len(files)
+    return len(rows) + len(files) + sealed.reseal_chunk(s, ring, limit)  # names, proposals, … too
 
 
 def _left_under_old_keys(uow: UnitOfWork, new: str) -> int:
     s = session(uow)
     return (s.execute(select(func.count()).select_from(MessageRow).where(MessageRow.key_id != new)).scalar_one()
             + s.execute(select(func.count()).select_from(MessageAttachmentRow)
-                        .where(MessageAttachmentRow.key_id != new)).scalar_one())
+                        .where(MessageAttachmentRow.key_id != new)).scalar_one()
+            + sealed.left_under_old_keys(s, new))
 
 
 @contextlib.contextmanager
@@ -773,15 +774,18 @@ def dialogue_document(uow: UnitOfWork, code: str) -> dict[str, Any]:
 def _known_names(uow: UnitOfWork, client: ClientRow) -> dict[str, str]:
     """Name → the role label that replaces it: the client, the participants, then every
     other person avain knows in the pilot as ``name``."""
+    from .people import open_identity  # names are sealed: opened in memory, within the pilot
+
     s = session(uow)
+    ring = keyring_for_reading(uow)
     names: dict[str, str] = {}
-    for (name,) in s.execute(select(ClientIdentityRow.name).where(ClientIdentityRow.pilot_id == client.pilot_id)):
-        names[name] = "name"
+    for ident in s.execute(select(ClientIdentityRow).where(ClientIdentityRow.pilot_id == client.pilot_id)).scalars():
+        names[open_identity(ring, ident)["name"]] = "client" if ident.client_code == client.code else "name"
     for (name,) in s.execute(select(WorkerRow.name).where(WorkerRow.pilot_id == client.pilot_id)):
         names[name] = "name"
     own = s.get(ClientIdentityRow, client.code)
     if own is not None:
-        names[own.name] = "client"
+        names[open_identity(ring, own)["name"]] = "client"
     for role, who in participants(uow, client).items():
         if role == "client":
             continue

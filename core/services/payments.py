@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import ledger
+from .. import ledger, sealed
 from ..domain import Allocation, Money, PaymentBackend, Period, Pilot, positive_amount
 from ..errors import ConfigError, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientIdentityRow, ClientRow, TransferRow
@@ -141,7 +141,11 @@ def client_phone(uow: UnitOfWork, code: str, *, purpose: str) -> str | None:
     reach_client(uow, code, "client.identify")
     ident = session(uow).get(ClientIdentityRow, code)
     record(uow, "client.identity_read", code, purpose=purpose)
-    return ident.phone if ident else None
+    if ident is None:
+        return None
+    from .people import open_identity
+
+    return open_identity(sealed.ring_for_reading(uow), ident)["phone"]
 
 
 

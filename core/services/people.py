@@ -15,7 +15,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, 
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fi import hetu as hetu_mod
 
-from .. import auth
+from .. import auth, sealed
 from ..audit import ORGANISER
 from ..domain import ROLES, Applicant, Pilot
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
@@ -220,11 +220,8 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     if actor.role == "supervisor" and actor.id not in (worker.id, worker.supervisor_id):
         raise PermissionDenied(f"{actor} may enroll clients for their own workers only")
     s = session(uow)
-    if s.execute(
-        select(ClientIdentityRow.client_code).where(
-            ClientIdentityRow.pilot_id == pilot.id, ClientIdentityRow.hetu == hetu_value)
-    ).first():
-        raise Conflict(f"--hetu: this person is already a client of pilot {pilot.id}")
+    hetu_index = sealed.hetu_index(sealed.url_of(uow), hetu_value)
+    _refuse_enrolled(uow, pilot.id, hetu_index)
     applicant = Applicant(pilot_id=pilot.id, group_id=group.id, worker_id=worker.id,
                           control=control, birth_date=birth_date(hetu_value), on_date=on_date)
     reasons = _reasons(uow.hooks.avain_check_eligibility(
@@ -252,8 +249,10 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
                     ordinal=ordinal, control=control, enrolled_on=on_date, language=language)
     s.add(row)
     s.flush()
-    s.add(ClientIdentityRow(client_code=code, pilot_id=pilot.id, hetu=hetu_value,
-                            name=name.strip(), phone=phone_value))
+    ident = ClientIdentityRow(client_code=code, pilot_id=pilot.id, hetu_index=hetu_index, key_id="",
+                              hetu=b"", name=b"")
+    _seal_identity(uow, ident, name=name.strip(), hetu=hetu_value, phone=phone_value)
+    s.add(ident)
     consent.record_at_enrolment(uow, code, consents, on_date)
     if assessment:
         _store_assessment(uow, code, dict(assessment), on_date)
@@ -263,6 +262,41 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     record(uow, "client.enrolled", code, after=after)
     uow.emit("avain_client_enrolled", pilot=pilot, client=client_record(row))
     return after
+
+
+def _refuse_enrolled(uow: UnitOfWork, pilot_id: str, hetu_index: str) -> None:
+    """Refuse a henkilötunnus already enrolled in the pilot. Only who may reach that client
+    (its worker, their supervisor, an admin) learns that it is a client, and which one;
+    anyone else gets the same answer for every number they may not enroll, so enrolment
+    is not a way to find out who is a client."""
+    s = session(uow)
+    found = s.execute(select(ClientIdentityRow.client_code).where(
+        ClientIdentityRow.pilot_id == pilot_id, ClientIdentityRow.hetu_index == hetu_index)).scalar_one_or_none()
+    if found is None:
+        return
+    client = s.get(ClientRow, found)
+    try:
+        reach_client(uow, found, "client.identify")
+    except PermissionDenied:
+        raise Refused("--hetu: this person cannot be enrolled by you; ask the pilot's administrator") from None
+    raise Conflict(f"--hetu: this person is already a client of pilot {pilot_id} ({client.code})")
+
+
+def _seal_identity(uow: UnitOfWork, ident: ClientIdentityRow, *, name: str, hetu: str, phone: str | None) -> None:
+    """Seal every identity field of ``ident`` under the current message key."""
+    ring = sealed.ring_for_sealing(uow)
+    code = ident.client_code
+    ident.key_id = ring.current.id
+    ident.name = sealed.seal(ring, name, "identity", code, "name")
+    ident.hetu = sealed.seal(ring, hetu, "identity", code, "hetu")
+    ident.phone = sealed.seal(ring, phone, "identity", code, "phone")
+
+
+def open_identity(ring, ident: ClientIdentityRow) -> dict[str, str | None]:
+    """Name, henkilötunnus and phone of a sealed identity row, in memory only."""
+    code = ident.client_code
+    return {f: sealed.open_(ring, ident.key_id, getattr(ident, f), "identity", code, f)
+            for f in ("name", "hetu", "phone")}
 
 
 def client_dict(row: ClientRow) -> dict[str, Any]:
@@ -308,8 +342,9 @@ def assess(uow: UnitOfWork, code: str, facts: dict[str, str], *, on_date: dt.dat
         raise ValidationError(f"--date: {on_date.isoformat()} is before the enrolment")
     pilot = pilots.get(uow, row.pilot_id)
     ident = session(uow).get(ClientIdentityRow, code)
+    hetu = open_identity(sealed.ring_for_reading(uow), ident)["hetu"]
     applicant = Applicant(pilot_id=pilot.id, group_id=row.group_id, worker_id=row.worker_id, control=row.control,
-                          birth_date=birth_date(ident.hetu), on_date=on_date)
+                          birth_date=birth_date(hetu), on_date=on_date)
     reasons = _reasons(uow.hooks.avain_check_eligibility(
         pilot=pilot, client=applicant, assessment=MappingProxyType(dict(facts))))
     version = _store_assessment(uow, code, dict(facts), on_date)
@@ -332,7 +367,9 @@ def show(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, Any]:
 
 
 def identify(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, str]:
-    """Name and henkilötunnus of a client; every call is logged (who, whom, when, why)."""
+    """Name and henkilötunnus of a client, and whether a phone number is on record (the
+    number itself is for the payment rails only); every call is logged (who, whom, when,
+    why)."""
     if not reason or not reason.strip():
         raise ValidationError("--reason: say why the client's identity is needed")
     reach_client(uow, code, "client.identify")
@@ -340,7 +377,8 @@ def identify(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, str]:
     if ident is None:  # pragma: no cover - enroll writes both rows in one transaction
         raise NotFound(f"client {code} has no identity record")
     record(uow, "client.identity_read", code, purpose=reason.strip())
-    return {"name": ident.name, "hetu": ident.hetu, "phone": ident.phone}
+    opened = open_identity(sealed.ring_for_reading(uow), ident)
+    return {"name": opened["name"], "hetu": opened["hetu"], "phone": "on record" if opened["phone"] else None}
 
 
 #: Most clients one ``client find --name`` identifies (each one is an access-log entry).
@@ -365,17 +403,22 @@ def find(uow: UnitOfWork, *, hetu: str | None = None, name: str | None = None,
             number = hetu_mod.validate(hetu.strip(), allow_temporary=True)
         except StdnumError as exc:
             raise ValidationError("--hetu: not a valid henkilötunnus") from exc
-        q = q.where(ident.hetu == number)
+        # The number is stored sealed: it is found by its keyed hash, the same in every pilot.
+        q = q.where(ident.hetu_index == sealed.hetu_index(sealed.url_of(uow), number))
+        part = None
     else:
         part = name.strip().lower()
         if len(part) < 2:
             raise ValidationError("--name: give at least two letters of the name")
-        escaped = part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        q = q.where(func.lower(ident.name).like(f"%{escaped}%", escape="\\"))
     clause = scope_clause(uow, ClientRow.code)
     if clause is not None:
         q = q.where(clause)
-    rows = session(uow).execute(q.limit(FIND_AT_MOST + 1)).scalars().all()
+    if part is None:
+        rows = session(uow).execute(q.limit(FIND_AT_MOST + 1)).scalars().all()
+    else:  # names are sealed: opened in memory, only those of the clients the actor may reach
+        ring = sealed.ring_for_reading(uow)
+        rows = [row for row, identity in session(uow).execute(q.add_columns(ident))
+                if part in open_identity(ring, identity)["name"].lower()][:FIND_AT_MOST + 1]
     if not rows:
         raise NotFound("no client with that henkilötunnus" if hetu is not None
                        else "no client whose name contains that text")
@@ -462,9 +505,10 @@ def set_phone(uow: UnitOfWork, code: str, phone: str | None) -> dict[str, Any]:
     ident = session(uow).get(ClientIdentityRow, code)
     if ident is None:  # pragma: no cover - enroll writes both rows in one transaction
         raise NotFound(f"client {code} has no identity record")
-    changed = ident.phone != value
+    opened = open_identity(sealed.ring_for_reading(uow), ident)
+    changed = opened["phone"] != value
     if changed:
-        ident.phone = value
+        _seal_identity(uow, ident, name=opened["name"], hetu=opened["hetu"], phone=value)
         session(uow).add(ident)
         record(uow, "client.phone_set" if value else "client.phone_removed", code)
     return {"code": row.code, "phone": "set" if value else "none", "changed": changed}

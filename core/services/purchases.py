@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import case, select, update
 
-from .. import i18n, ledger
+from .. import i18n, ledger, sealed
 from ..domain import Commitment, Invoice, Money, Period, Proposal, PurchaseFacts, positive_amount
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..i18n import _
@@ -64,9 +64,24 @@ def _tell(uow: UnitOfWork, client: ClientRow | str, event: str, text: Callable[[
     messages.system(uow, client, event, body, ref=ref)
 
 
-def proposal_record(row: ProposalRow) -> Proposal:
+def proposal_words(ring, row: ProposalRow) -> dict[str, str | None]:
+    """The proposal's text and the decider's reason, opened in memory (they are sealed)."""
+    return {f: sealed.open_(ring, row.key_id, getattr(row, f), "proposal", row.id, f) for f in ("text", "reason")}
+
+
+def _sealed_words(uow: UnitOfWork, row: ProposalRow, **words: str | None) -> dict[str, Any]:
+    """Column values sealing the proposal's text and reason (``words`` replace the stored
+    ones) under the current key: both at once, so the row is under one key."""
+    current = proposal_words(sealed.ring_for_reading(uow), row) if row.key_id else {"text": None, "reason": None}
+    current.update(words)
+    ring = sealed.ring_for_sealing(uow)
+    return {"key_id": ring.current.id, **{f: sealed.seal(ring, v, "proposal", row.id, f) for f, v in current.items()}}
+
+
+def proposal_record(uow: UnitOfWork, row: ProposalRow) -> Proposal:
+    text = proposal_words(sealed.ring_for_reading(uow), row)["text"] if row.key_id else None
     return Proposal(row.id, row.client_code, row.pilot_id, row.service, row.provider_id,
-                    Money(row.amount), row.service_date, row.text, row.status, row.units)
+                    Money(row.amount), row.service_date, text, row.status, row.units)
 
 
 def commitment_record(row: CommitmentRow) -> Commitment:
@@ -79,12 +94,15 @@ def invoice_record(row: InvoiceRow) -> Invoice:
                    row.commitment_id, row.status)
 
 
-def proposal_dict(row: ProposalRow) -> dict[str, Any]:
+def proposal_dict(row: ProposalRow, ring=None) -> dict[str, Any]:
+    """The proposal; with its text and reason opened when ``ring`` is given (the audit
+    trail gets the proposal without them: words that quote people are kept sealed)."""
+    words = proposal_words(ring, row) if ring is not None and row.key_id else {}
     return {"id": row.id, "client": row.client_code, "pilot": row.pilot_id,
             "service": row.service, "units": row.units, "provider": row.provider_id, "amount": row.amount,
             "amount_fi": Money(row.amount).fi(), "date": row.service_date.isoformat(),
-            "text": row.text, "status": row.status, "proposed_by": row.proposed_by,
-            "decided_by": row.decided_by, "reason": row.reason}
+            "text": words.get("text"), "status": row.status, "proposed_by": row.proposed_by,
+            "decided_by": row.decided_by, "reason": words.get("reason")}
 
 
 def commitment_dict(row: CommitmentRow) -> dict[str, Any]:
@@ -154,19 +172,22 @@ def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amoun
     _check_service_date(uow, client, service_date)
     row = ProposalRow(client_code=code, pilot_id=client.pilot_id, service=service, units=units,
                       provider_id=provider.id, amount=amount.cents, service_date=service_date,
-                      text=text, status="proposed", proposed_by=str(uow.actor), proposed_at=_now())
+                      status="proposed", proposed_by=str(uow.actor), proposed_at=_now())
     s = session(uow)
     s.add(row)
+    s.flush()  # the id is part of what the text is bound to
+    for column, value in _sealed_words(uow, row, text=text).items():
+        setattr(row, column, value)
     s.flush()
-    data = proposal_dict(row)
-    record(uow, "proposal.made", code, after=data)
+    data = proposal_dict(row, sealed.ring_for_reading(uow))
+    record(uow, "proposal.made", code, after={**proposal_dict(row), "text": "given" if text else None})
     _tell(uow, client, "proposal.made", lambda: _(
         "Proposal {id} by the {role}: {service} from {provider} ({business_id}), {amount}, on {date}").format(
         id=row.id, role=_by(uow), service=_service_name(uow, service), provider=provider.name,
         business_id=provider.id, amount=i18n.money(amount.cents), date=i18n.date(service_date))
         + (f". “{text}”" if text else "."), ("proposal", row.id))
     uow.emit("avain_proposal_made", pilot=pilots.get(uow, client.pilot_id),
-             proposal=proposal_record(row))
+             proposal=proposal_record(uow, row))
     return data
 
 
@@ -210,7 +231,7 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
         raise Refused(f"{row.client_code} has no decision in force on {row.service_date.isoformat()}")
     today = today or dt.date.today()
     facts = purchase_facts(uow, row, pilot, today)
-    reasons = [r for res in uow.hooks.avain_validate_purchase(pilot=pilot, proposal=proposal_record(row),
+    reasons = [r for res in uow.hooks.avain_validate_purchase(pilot=pilot, proposal=proposal_record(uow, row),
                                                                facts=facts)
                for r in (res or [])]
     if reasons:
@@ -224,7 +245,7 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
                     on_date=row.service_date)
     transition(uow, ProposalRow, row.id, frm="proposed",
                 to={"status": "approved", "decided_by": str(uow.actor), "decided_at": _now(),
-                    "reason": note})
+                    **_sealed_words(uow, row, reason=note)})
     commitment = CommitmentRow(
         proposal_id=row.id, client_code=row.client_code, pilot_id=row.pilot_id,
         provider_id=row.provider_id, amount=row.amount, period=str(period),
@@ -234,9 +255,9 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
     s.add(commitment)
     s.flush()
     s.refresh(row)
-    data = {"proposal": proposal_dict(row), "commitment": commitment_dict(commitment)}
+    data = {"proposal": proposal_dict(row, sealed.ring_for_reading(uow)), "commitment": commitment_dict(commitment)}
     record(uow, "proposal.approved", row.client_code, before={"status": "proposed"},
-           after={"status": "approved", "note": note, "commitment": commitment_dict(commitment)})
+           after={"status": "approved", "note": "given" if note else None, "commitment": commitment_dict(commitment)})
     _tell(uow, client, "proposal.approved",
           lambda: _("Proposal {id} approved by the {role}").format(id=row.id, role=_by(uow))
           + (f": {note}" if note else "."), ("proposal", row.id))
@@ -247,7 +268,7 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
         id=commitment.id, provider=provider.name, business_id=provider.id, amount=i18n.money(commitment.amount),
         service=_service_name(uow, row.service), date=i18n.date(row.service_date),
         reference=commitment.reference, expires=i18n.date(commitment.expires_on)), ("commitment", commitment.id))
-    uow.emit("avain_proposal_approved", pilot=pilot, proposal=proposal_record(row),
+    uow.emit("avain_proposal_approved", pilot=pilot, proposal=proposal_record(uow, row),
              commitment=commitment_record(commitment))
     return data
 
@@ -276,15 +297,15 @@ def reject(uow: UnitOfWork, proposal_id: int, *, reason: str) -> dict[str, Any]:
     row, client = _proposal_for_decision(uow, proposal_id)
     transition(uow, ProposalRow, row.id, frm="proposed",
                 to={"status": "rejected", "decided_by": str(uow.actor), "decided_at": _now(),
-                    "reason": reason.strip()})
+                    **_sealed_words(uow, row, reason=reason.strip())})
     session(uow).refresh(row)
     record(uow, "proposal.rejected", row.client_code, before={"status": "proposed"},
-           after={"status": "rejected", "reason": reason.strip(), "proposal": row.id})
+           after={"status": "rejected", "reason": "given", "proposal": row.id})
     _tell(uow, client, "proposal.rejected", lambda: _("Proposal {id} rejected by the {role}: {reason}").format(
         id=row.id, role=_by(uow), reason=reason.strip()), ("proposal", row.id))
     uow.emit("avain_proposal_rejected", pilot=pilots.get(uow, row.pilot_id),
-             proposal=proposal_record(row), reason=reason.strip())
-    return proposal_dict(row)
+             proposal=proposal_record(uow, row), reason=reason.strip())
+    return proposal_dict(row, sealed.ring_for_reading(uow))
 
 
 def expire_proposals(uow: UnitOfWork, pilot_id: str, period: Period) -> int:
@@ -299,7 +320,7 @@ def expire_proposals(uow: UnitOfWork, pilot_id: str, period: Period) -> int:
     for row in due:
         transition(uow, ProposalRow, row.id, frm="proposed",
                    to={"status": "expired", "decided_by": str(uow.actor), "decided_at": _now(),
-                       "reason": f"{period} closed"})
+                       **_sealed_words(uow, row, reason=f"{period} closed")})
         record(uow, "proposal.expired", row.client_code, before={"status": "proposed"},
                after={"status": "expired", "proposal": row.id, "period": str(period)})
         _tell(uow, row.client_code, "proposal.expired", lambda row=row: _(
@@ -325,7 +346,9 @@ def _scoped_rows(uow: UnitOfWork, model, action: str, *, status: str | None, cod
 
 def list_proposals(uow: UnitOfWork, *, status: str | None = None,
                    code: str | None = None) -> list[dict[str, Any]]:
-    return [proposal_dict(r) for r in _scoped_rows(uow, ProposalRow, "proposal.read", status=status, code=code)]
+    rows = _scoped_rows(uow, ProposalRow, "proposal.read", status=status, code=code)
+    ring = sealed.ring_for_reading(uow) if any(r.key_id for r in rows) else None
+    return [proposal_dict(r, ring) for r in rows]
 
 
 # --- commitments -----------------------------------------------------------------------

@@ -13,15 +13,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, select
 
+from avain.core import outfiles
 from avain.core.audit import ORGANISER
-from avain.core.errors import Conflict
 from avain.core.models import (
     ClientRow,
     ProposalRow,
@@ -64,20 +62,11 @@ def _eur(cents: int | None) -> str:
 def export(uow: UnitOfWork, out: Path, *, pilot_ids: list[str] | None = None) -> dict[str, Any]:
     check_actor(uow, "eval.export")
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise Conflict(f"--out: {out} is not an empty folder; export into a new one")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Written into a folder of its own beside ``out`` and renamed at the end: a failed
-    # export (no message key for the dialogue, a full disk) leaves no partial files.
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    # Written into a private folder of its own beside ``out`` and renamed at the end: a
+    # failed export (no message key for the dialogue, a full disk) leaves no partial files,
+    # and a symbolic link planted at ``out`` is refused, never followed.
+    with outfiles.new_folder(out) as work:
         done = _write(uow, work, pilot_ids)
-        if out.exists():
-            out.rmdir()
-        work.rename(out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return {**done, "out": str(out)}
 
 

@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from avain.core import outfiles  # noqa: E402
+
 COLOURS = {"hb": "#1f6f8b", "control": "#b0b0b0"}
 LABELS = {"hb": "HB", "control": "control"}
 
@@ -190,13 +192,14 @@ def page(data: dict[str, Any], made: dict[str, list[dict[str, str]]]) -> str:
 
 
 def write(data: dict[str, Any], out: Path, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """report.html, report.json and charts/*.png in ``out`` (``progress`` as the charts are drawn)."""
-    out.mkdir(parents=True, exist_ok=True)
-    made = charts(data, out, progress)
-    if progress:
-        progress(len(data["pilots"]), len(data["pilots"]))
-    data = {**data, "charts": made}
-    (out / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    (out / "report.html").write_text(page(data, made), encoding="utf-8")
+    """report.html, report.json and charts/*.png in ``out`` (``progress`` as the charts are drawn):
+    written into a private folder and moved into place, never through a symbolic link."""
+    with outfiles.staged(out) as work:
+        made = charts(data, work, progress)
+        if progress:
+            progress(len(data["pilots"]), len(data["pilots"]))
+        data = {**data, "charts": made}
+        (work / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        (work / "report.html").write_text(page(data, made), encoding="utf-8")
     return {"html": str(out / "report.html"), "json": str(out / "report.json"),
             "charts": sum(len(v) for v in made.values()), "pilots": [p["pilot"] for p in data["pilots"]]}

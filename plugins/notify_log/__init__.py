@@ -77,8 +77,9 @@ def avain_message_sent(pilot, message):
         return
     path = Path(settings["file"])
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Owner-only, and never through a symbolic link planted where the log goes.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             os.write(fd, "".join(line + "\n" for line in lines).encode("utf-8"))
         finally:

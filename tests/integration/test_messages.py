@@ -305,13 +305,19 @@ def test_rotation_under_the_environment_key(ready, monkeypatch):
     app, team, (code, _) = ready
     for n in range(3):
         app.run(client(code), messages.send, code, text=f"viesti {n}", attachments=[(f"{n}.txt", b"data")])
+    proposal = propose(app, code, 2000)
+    app.run(Actor("worker", team["worker"]), purchases.reject, proposal, reason="Hinta on liian korkea")
     new = MessageKey.generate()
     monkeypatch.setenv("AVAIN_MESSAGE_KEY", f"{new.text()},{TEST_MESSAGE_KEY}")
     done = messages.rotate_key(app, ADMIN, chunk=2)
-    assert done["key"] == new.id and done["resealed"] == 6 and "drop the old keys" in done["note"]
+    # 3 messages, 3 attachments, 2 system messages (proposal made, rejected), 2 identities, 1 proposal
+    assert done["key"] == new.id and done["resealed"] == 11 and "drop the old keys" in done["note"]
     monkeypatch.setenv("AVAIN_MESSAGE_KEY", new.text())  # the old key is gone
+    shown = app.run(ADMIN, people.identify, code, reason="rotation test")
+    assert shown["name"] == "Testi Henkilö" and shown["hetu"] == HETUS[0]  # identities were re-sealed
+    assert app.read(ADMIN, purchases.list_proposals, code=code)[0]["reason"] == "Hinta on liian korkea"
     thread = app.run(client(code), messages.thread, code)["messages"]
-    assert [m["text"] for m in thread] == ["viesti 0", "viesti 1", "viesti 2"]
+    assert [m["text"] for m in thread][:3] == ["viesti 0", "viesti 1", "viesti 2"]
     assert app.read(client(code), messages.attachment, thread[2]["attachments"][0]["id"]) == ("2.txt", b"data")
     events = [e for e in app.run(ADMIN, lambda uow: uow.session.execute(
         select(AuditEventRow.action, AuditEventRow.after)).all()) if e[0] == "message.key_rotated"]
@@ -336,9 +342,9 @@ def file_keyed(tmp_path, sqlite_template, monkeypatch):
 def test_the_first_message_makes_a_key_file_readable_by_the_owner_only(file_keyed):
     app, key_file = file_keyed
     team, (code, _) = month_ready(app)
-    assert not key_file.exists()  # no message yet
-    propose(app, code, 1000)  # the proposal's step is the first message
+    # no message yet, but the clients' identities are sealed with the key: the first enrolment made it
     assert key_file.exists() and key_file.stat().st_mode & 0o777 == 0o600
+    propose(app, code, 1000)  # the proposal's step is the first message
     ring = message_keys.load(str(app.engine.url))
     assert ring.source == "file" and len(ring.keys) == 1
     assert app.read(ADMIN, messages.prepare_key) == {"key": ring.current.id, "where": f"the key file {key_file}",
@@ -392,7 +398,7 @@ def test_rotating_a_key_file_survives_an_interruption(file_keyed, monkeypatch):
     assert [m["text"] for m in app.run(client(code), messages.thread, code)["messages"]][-5:] == [
         f"viesti {n}" for n in range(5)]
     again = messages.rotate_key(app, ADMIN)  # a plain rotation later: a fresh key again
-    assert again["key"] not in (old.id, ring.current.id) and again["resealed"] == 5
+    assert again["key"] not in (old.id, ring.current.id) and again["resealed"] == 5 + 2  # and 2 identities
     import fcntl  # while another rotation holds the lock, a second one is refused and changes nothing
 
     with open(key_file.with_name("avain.db.key.lock"), "a") as held:
@@ -513,12 +519,20 @@ def test_the_notify_log_plugin_writes_one_line_per_recipient(app, tmp_path, capl
         (f"worker:{team['worker']}", sent["id"], "message"),
         (f"supervisor:{team['supervisor']}", sent["id"], "message")]
     assert MARKER not in log_file.read_text() and "Testi" not in log_file.read_text()
-    assert log_file.stat().st_mode & 0o777 == 0o600
+    assert log_file.stat().st_mode & 0o777 == 0o600 and log_file.parent.stat().st_mode & 0o777 == 0o700
+    victim = tmp_path / "victim.txt"  # a symbolic link planted where the log goes is not written through
+    victim.write_text("keep me")
+    planted = tmp_path / "logs" / "planted.log"
+    planted.symlink_to(victim)
+    app.run(ADMIN, pilots.configure_section, "example", "notify_log", {"file": str(planted)})
+    app.run(client(code), messages.send, code, text="Kolmas")
+    assert victim.read_text() == "keep me" and "notify_log: cannot write notifications" in caplog.text
+    caplog.clear()
     # a log that cannot be written: the message is kept, the failure is logged
     app.run(ADMIN, pilots.configure_section, "example", "notify_log", {"file": str(tmp_path)})  # a folder
     app.run(client(code), messages.send, code, text="Toinen")
     assert "notify_log: cannot write notifications" in caplog.text
-    assert len(app.run(client(code), messages.thread, code)["messages"]) == 5
+    assert len(app.run(client(code), messages.thread, code)["messages"]) == 6
 
 
 # --- consent and the dialogue for evaluation -------------------------------------------------
@@ -528,11 +542,18 @@ def test_the_dialogue_for_evaluation_needs_consent_and_names_no_one(app):
     team, (code, other) = month_ready(app)
     worker = Actor("worker", team["worker"])
     evaluator = Actor("evaluator", team["evaluator"])
-    with Session(app.engine) as s:  # give the people names worth hiding
-        from avain.core.models import ClientIdentityRow, WorkerRow
+    def rename(uow, who, name):  # names are sealed: written through the service's own sealing
+        from avain.core.models import ClientIdentityRow
 
-        s.get(ClientIdentityRow, code).name = "Maija Virtanen"
-        s.get(ClientIdentityRow, other).name = "Ossi Kettunen"
+        ident = uow.session.get(ClientIdentityRow, who)
+        opened = people.open_identity(message_keys.load(str(app.engine.url)), ident)
+        people._seal_identity(uow, ident, name=name, hetu=opened["hetu"], phone=opened["phone"])
+
+    app.run(ADMIN, rename, code, "Maija Virtanen")  # give the people names worth hiding
+    app.run(ADMIN, rename, other, "Ossi Kettunen")
+    with Session(app.engine) as s:
+        from avain.core.models import WorkerRow
+
         s.get(WorkerRow, team["worker"]).name = "Pekka Laaksonen"
         s.commit()
     app.run(client(code), messages.send, code,

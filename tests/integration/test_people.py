@@ -25,7 +25,10 @@ def test_enroll_prints_the_default_code_and_keeps_identity_apart(app, team):
     with Session(app.engine) as s:
         row = s.get(ClientRow, code)
         ident = s.get(ClientIdentityRow, code)
-    assert ident.hetu == HETUS[0] and ident.name == "Testi Henkilö"
+    assert HETUS[0].encode() not in ident.hetu and b"Testi" not in ident.name  # sealed at rest
+    assert len(ident.hetu_index) == 64 and HETUS[0] not in ident.hetu_index
+    shown = app.run(Actor("admin"), people.identify, code, reason="test")
+    assert (shown["hetu"], shown["name"]) == (HETUS[0], "Testi Henkilö")
     assert not hasattr(row, "hetu") and not hasattr(row, "name")
 
 

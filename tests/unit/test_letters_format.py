@@ -122,15 +122,16 @@ def test_files_are_owner_only_and_renamed_into_place(tmp_path):
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o700
 
 
-def test_a_symlink_in_the_way_is_replaced_not_followed(tmp_path):
+def test_a_symlink_in_the_way_is_refused_not_followed(tmp_path):
     out = tmp_path / "letters"
     out.mkdir()
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     (out / "a.html").symlink_to(victim)
-    letters.write_files(out, {"a.html": b"letter"})
+    with pytest.raises(Refused, match="a.html is a symbolic link"):
+        letters.write_files(out, {"a.html": b"letter", "a.pdf": b"%PDF"})
     assert victim.read_text() == "keep me"
-    assert not (out / "a.html").is_symlink() and (out / "a.html").read_bytes() == b"letter"
+    assert sorted(p.name for p in out.iterdir()) == ["a.html"]  # nothing half-written, no work folder
 
 
 def test_an_out_folder_that_is_a_symlink_is_refused(tmp_path):
