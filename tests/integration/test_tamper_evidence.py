@@ -12,7 +12,7 @@ import pytest
 from helpers import IBANS, PROVIDERS, approve, month_ready, propose
 from sqlalchemy import text
 
-from avain.core import audit, checkpoints
+from avain.core import audit
 from avain.core.auth import Actor
 from avain.core.hookspecs import hookimpl
 from avain.core.services import audit_log, people, purchases, statements
@@ -110,6 +110,8 @@ def test_rehashing_a_stream_after_deleting_identity_reads_is_caught(app, built):
 
 
 def test_a_forged_checkpoint_line_is_reported(app, built):
+    from avain.core import checkpoints
+
     path = checkpoints.path_for(app.engine.url.render_as_string(hide_password=False))
     lines = path.read_text().splitlines()
     forged = json.loads(lines[-1])
@@ -174,6 +176,8 @@ def test_a_purpose_is_stored_encrypted_and_shown_decrypted(app, built, db_url):
 
 
 def test_hook_avain_checkpoint_written(app, built):
+    from avain.core import checkpoints
+
     seen = []
 
     class Copier:
@@ -195,3 +199,36 @@ def test_hook_avain_checkpoint_written(app, built):
         assert written["streams"] >= 3 and written["chains"] >= 1 and seen[-1]["full"] is True
     finally:
         app.pm.unregister(name="copier")
+
+
+def test_the_migration_rekeys_an_older_database(app, built, db_url):
+    """A database from before 0013: plain SHA-256 audit chains, purposes in clear text, no
+    ledger chains or seals. After the upgrade everything verifies, keyed and sealed."""
+    from alembic import command
+
+    from avain.core import db as dbmod
+
+    code = built["code"]
+    command.downgrade(dbmod.alembic_config(app.engine), "0011")
+    with app.engine.begin() as conn:  # what 0011 wrote: the plain chain, the purpose as given
+        for stream, in conn.execute(text("SELECT stream FROM audit_head")).all():
+            prev = audit.GENESIS
+            for r in conn.execute(text("SELECT * FROM audit_event WHERE stream = :s ORDER BY seq"),
+                                  {"s": stream}).mappings().all():
+                r = dict(r, prev_hash=prev)
+                if r["purpose"]:
+                    r["purpose"] = "phone call with client about the XYZZY plan"
+                prev = _legacy_hash(r)
+                conn.execute(text("UPDATE audit_event SET purpose = :p, prev_hash = :prev, hash = :h "
+                                  "WHERE id = :id"), {"p": r["purpose"], "prev": r["prev_hash"], "h": prev,
+                                                      "id": r["id"]})
+            conn.execute(text("UPDATE audit_head SET hash = :h WHERE stream = :s"), {"h": prev, "s": stream})
+    command.upgrade(dbmod.alembic_config(app.engine), "head")
+    assert app.read(ADMIN, audit_log.verify)["problems"] == []
+    assert app.read(ADMIN, statements.verify)["problems"] == []
+    shown = [e["purpose"] for e in app.read(ADMIN, audit_log.log, subject=code)]
+    assert "phone call with client about the XYZZY plan" in shown
+    assert all("XYZZY" not in p for p, in _rows(app, "SELECT purpose FROM audit_event WHERE purpose IS NOT NULL"))
+    # and the re-keyed chains are checkpointed again from the next commit on
+    app.run(Actor("worker", built["team"]["worker"]), people.identify, code, reason="a call")
+    assert app.read(ADMIN, audit_log.verify)["ok"]

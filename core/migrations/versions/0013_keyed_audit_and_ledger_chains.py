@@ -49,6 +49,13 @@ def _rekey(conn) -> None:
         return
     url = conn.engine.url.render_as_string(hide_password=False)
     key = integrity_key.ensure(url)[0]
+    # Checkpoints of chains as they were before (an upgrade after a downgrade) name hashes
+    # this re-keying replaces: kept aside, not checked against the new chains.
+    from avain.core import checkpoints
+
+    old = checkpoints.path_for(url)
+    if old is not None and old.exists():
+        old.rename(old.with_name(old.name + ".before-0013"))
 
     # The audit trail: purposes encrypted, then every stream rehashed with the key.
     ring = None
