@@ -49,8 +49,11 @@ class App:
                     f"cannot use the database {db.safe_url(full_url)}: {db._first_line(exc)}"
                 ) from exc
             if created:
+                from . import integrity_key
                 from .services import pilots
 
+                # a new database's audit trail is keyed from its first event
+                integrity_key.ensure(full_url)
                 app.run(Actor("admin"), pilots.sync_plugin_pilots)
         return app
 

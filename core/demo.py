@@ -20,8 +20,8 @@ from faker import Faker
 from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel
 
+from . import checkpoints, integrity_key
 from . import db as dbmod
-from . import integrity_key
 from .app import App
 from .auth import Actor
 from .domain import Money, Period, RailSimulation
@@ -134,11 +134,15 @@ def is_empty(app: App) -> bool:
 
 
 def reset(app: App) -> None:
-    """Empty the database and build the schema afresh."""
+    """Empty the database and build the schema afresh. Its checkpoint file is kept, renamed
+    (``….checkpoints.reset-<time>``): the chains it names are gone on purpose."""
     with app.engine.begin() as conn:
         SQLModel.metadata.drop_all(conn)
         conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     dbmod.upgrade(app.engine)
+    path = checkpoints.path_for(app.engine.url.render_as_string(hide_password=False))
+    if path is not None and path.exists():
+        path.rename(path.with_name(f"{path.name}.reset-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"))
 
 
 def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
@@ -153,6 +157,8 @@ def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
     if not is_empty(app):
         raise Conflict("the database is not empty: give --reset to start it afresh, or point "
                        "--db at a new file")
+    # the key first: every audit event and transfer from here on is hashed with it
+    ikey, created = integrity_key.ensure(app.engine.url.render_as_string(hide_password=False))
     app.run(admin, pilots.sync_plugin_pilots)
     available = [p.name for p in collect(app.pm, "avain_pilots")]
     for pid in pilot_ids or ():
@@ -172,7 +178,6 @@ def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
     rng = random.Random(seed)
     summary = {"period": str(DEMO_PERIOD), "pilots": [], "skipped": skipped,
                "message_key": app.read(admin, messages.prepare_key)}
-    ikey, created = integrity_key.ensure(app.engine.url.render_as_string(hide_password=False))
     summary["integrity_key"] = {"key": ikey.id, "where": ikey.describe(), "created": created}
     provider_ids = _providers(app, fake)
     notifications = _notification_log(app)

@@ -392,3 +392,25 @@ def avain_message_sent(pilot: Pilot, message: Message) -> None:
             for who in message.recipients:
                 sms_gateway.notify(who, "Uusi viesti Avaimessa")
     """
+
+
+@hookspec
+def avain_checkpoint_written(checkpoint: dict[str, Any]) -> None:
+    """A signed checkpoint of the audit streams' and ledger chains' heads was written (after
+    every committed unit of work that appended audit events or transfers, and by
+    ``avain audit checkpoint``).
+
+    ``checkpoint`` is the JSON object appended to the checkpoint file: ``v``, ``at``,
+    ``key`` (the integrity key's id), ``full``, ``audit`` (``{stream: [seq, hash]}``),
+    ``ledger`` (``{account id: [seq, hash]}``) and ``mac`` (HMAC-SHA256 with the integrity
+    key). It holds codes, numbers and hashes only, never personal data. Send it to storage
+    that no one with write access to the database can change (a write-once bucket, a
+    remote log), so a chain cut short in the database is still caught. A failing handler
+    is logged and does not undo the work.
+
+    Kind: event. Example::
+
+        @hookimpl
+        def avain_checkpoint_written(checkpoint):
+            worm_bucket.put(f"avain/{checkpoint['at']}.json", json.dumps(checkpoint))
+    """

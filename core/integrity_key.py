@@ -67,13 +67,13 @@ class IntegrityKey:
         return hashlib.sha256(b"avain-integrity-key\0" + self.secret).hexdigest()[:12]
 
     def subkey(self, purpose: str) -> bytes:
-        return hmac.new(self.secret, b"avain-subkey\0" + purpose.encode(), hashlib.sha256).digest()
+        return _subkey(self.secret, purpose)
 
     def mac(self, purpose: str, data: bytes | str) -> str:
         """HMAC-SHA256 of ``data`` under the subkey of ``purpose``, as 64 hex digits."""
         if isinstance(data, str):
             data = data.encode("utf-8")
-        return hmac.new(self.subkey(purpose), data, hashlib.sha256).hexdigest()
+        return hmac.digest(_subkey(self.secret, purpose), data, "sha256").hex()
 
     def check(self, purpose: str, data: bytes | str, mac: str) -> bool:
         return hmac.compare_digest(self.mac(purpose, data), mac or "")
@@ -83,6 +83,12 @@ class IntegrityKey:
 
     def describe(self) -> str:
         return KEY_ENV if self.source == "env" else f"the key file {self.path}"
+
+
+@lru_cache(maxsize=64)
+def _subkey(secret: bytes, purpose: str) -> bytes:
+    """Derived once per key and purpose: the ledger signs every transfer with one."""
+    return hmac.new(secret, b"avain-subkey\0" + purpose.encode(), hashlib.sha256).digest()
 
 
 def parse(text: str, *, where: str) -> bytes:

@@ -7,6 +7,13 @@ first result, with other content it is refused. A *pending* transfer reserves mo
 payment commitment); it is later *posted* (at most its amount), *voided* or the remainder
 *released*, each a transfer of its own that names the pending one.
 
+Every transfer is chained, keyed: it has a place in the chain of its debit account
+(``chain_seq``) and an HMAC with the integrity key (``mac``) over what it does, its place
+and the previous transfer's mac. Writers on different accounts (clients) never wait for
+each other; a transfer changed, forged or deleted outside avain breaks its chain, and one
+cut off the end of a chain is caught by the signed checkpoints (see
+:mod:`avain.core.checkpoints`).
+
 Running totals live on the account rows and change in the same transaction as the
 transfer, so a balance read is one row. Spending from a ``limited`` account (a client's
 budget) is a conditional update — ``… WHERE posted + pending + x <= credits`` — so the
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from . import checkpoints, integrity_key, seals
 from .db import Prepared
 from .domain import Money, clip_words
 from .errors import Conflict, NotFound, Refused, ValidationError
@@ -181,6 +190,26 @@ def _request_hash(kind: str, debit: int | None, credit: int | None, amount: int,
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+LEDGER_PURPOSE = "ledger"
+
+
+def chain_key(s: Session | Connection) -> bytes:
+    """The integrity key's subkey for the ledger chains of the database ``s`` works on."""
+    conn = s if isinstance(s, Connection) else s.get_bind()
+    return integrity_key.require(conn.engine.url.render_as_string(hide_password=False)).subkey(LEDGER_PURPOSE)
+
+
+def transfer_mac(key: bytes, tid: str, kind: str, debit: int, credit: int, amount: int, pending: bool,
+                 pending_id: str | None, reverses: str | None, period: str | None,
+                 business_date: dt.date | str, seq: int, prev: str) -> str:
+    """The keyed hash of a transfer at place ``seq`` of its debit account's chain, after the
+    transfer whose hash is ``prev``. ``business_date``: a date or its ISO text."""
+    day = business_date if isinstance(business_date, str) else business_date.isoformat()
+    text = (f"{tid}\0{kind}\0{debit}\0{credit}\0{amount}\0{int(bool(pending))}\0{pending_id or ''}\0"
+            f"{reverses or ''}\0{period or ''}\0{day}\0{seq}\0{prev}")
+    return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
+
+
 def _check_amount(amount: int) -> None:
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise ValidationError(f"amount: must be whole cents, not {type(amount).__name__}")
@@ -218,6 +247,10 @@ def _update_totals(columns: tuple[str, ...], *, guarded: bool):
 
 
 _UPDATES: dict[tuple[tuple[str, ...], bool], Prepared] = {}
+#: The head of an account's chain, read once the account's row is locked by its update.
+_CHAIN_HEAD = Prepared(select(ACC.c.chain_seq, ACC.c.chain_hash).where(ACC.c.id == bindparam("acc")))
+_SET_CHAIN_HEAD = Prepared(update(ACC).where(ACC.c.id == bindparam("acc"))
+                           .values(chain_seq=bindparam("seq"), chain_hash=bindparam("h")))
 
 
 def _update_stmt(columns: tuple[str, ...], guarded: bool) -> Prepared:
@@ -244,10 +277,11 @@ def _transfer(row, replayed: bool = False) -> Transfer:
 
 
 def _apply(conn: Connection, debit: int, credit: int, *, debit_cols: dict[str, int],
-           credit_cols: dict[str, int], spend: int = 0) -> None:
+           credit_cols: dict[str, int], spend: int = 0) -> tuple[int, str]:
     """Change the totals of both accounts, in account-id order (no deadlocks). ``spend`` is
     the amount added to posted + pending on the debit side: when positive, the update is
-    conditional on a limited account still covering it."""
+    conditional on a limited account still covering it. Returns the new transfer's place
+    in the debit account's chain and the hash before it (the row is locked from here on)."""
     for acc in sorted((debit, credit)):
         cols = debit_cols if acc == debit else credit_cols
         guarded = acc == debit and spend > 0
@@ -262,15 +296,27 @@ def _apply(conn: Connection, debit: int, credit: int, *, debit_cols: dict[str, i
                     f"{Money(spend).fi()} needed"
                 )
             raise NotFound(f"no account {acc}")
+    seq, prev = _CHAIN_HEAD.run(conn, {"acc": debit})[0]
+    return seq + 1, prev
 
 
-def _insert(conn: Connection, values: dict[str, Any]) -> Transfer:
+def _insert(conn: Connection, values: dict[str, Any], chain: tuple[int, str]) -> Transfer:
+    """Insert the transfer at its place ``chain`` (seq, previous hash) in its debit
+    account's chain, signed, and move the chain's head to it."""
+    seq, prev = chain
+    values["chain_seq"] = seq
+    values["mac"] = mac = transfer_mac(
+        chain_key(conn), values["id"], values["kind"], values["debit_account_id"], values["credit_account_id"],
+        values["amount"], values["pending"], values["pending_id"], values["reverses"], values["period"],
+        values["business_date"], seq, prev)
     try:
         _INSERT_TRANSFER.run(conn, values)
     except IntegrityError as exc:  # same id written concurrently: the retry replays it
         if _is_duplicate(exc, "transfer"):
             raise RetryableConflict(f"transfer {values['id']} written concurrently") from exc
         raise
+    _SET_CHAIN_HEAD.run(conn, {"acc": values["debit_account_id"], "seq": seq, "h": mac})
+    checkpoints.note_chain(values["debit_account_id"], seq, mac)
     return _transfer(values)
 
 
@@ -292,13 +338,13 @@ def transfer(s: Session, transfer_id: str, *, kind: str, debit: int, credit: int
     if (replayed := _replay(conn, transfer_id, h)) is not None:
         return replayed
     col = "pending" if pending else "posted"
-    _apply(conn, debit, credit, debit_cols={f"debits_{col}": amount},
-           credit_cols={f"credits_{col}": amount}, spend=amount)
+    chain = _apply(conn, debit, credit, debit_cols={f"debits_{col}": amount},
+                   credit_cols={f"credits_{col}": amount}, spend=amount)
     at = now()
     return _insert(conn, {"id": transfer_id, "kind": kind, "debit_account_id": debit,
-                       "credit_account_id": credit, "amount": amount, "pending": pending,
-                       "pending_id": None, "reverses": reverses, "period": period, "memo": _memo(memo),
-                       "request_hash": h, "created_at": at, "business_date": _day(on_date, at)})
+                          "credit_account_id": credit, "amount": amount, "pending": pending,
+                          "pending_id": None, "reverses": reverses, "period": period, "memo": _memo(memo),
+                          "request_hash": h, "created_at": at, "business_date": _day(on_date, at)}, chain)
 
 
 def resolved_amount(s: Session, pending_id: str) -> int:
@@ -333,13 +379,13 @@ def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount:
     else:
         debit_cols = {"debits_pending": -amount}
         credit_cols = {"credits_pending": -amount}
-    _apply(conn, p_debit, p_credit, debit_cols=debit_cols, credit_cols=credit_cols)
+    chain = _apply(conn, p_debit, p_credit, debit_cols=debit_cols, credit_cols=credit_cols)
     at = now()
     return _insert(conn, {"id": transfer_id, "kind": kind, "debit_account_id": p_debit,
                           "credit_account_id": p_credit, "amount": amount, "pending": False,
                           "pending_id": pending_id, "reverses": None, "period": p_period,
                           "memo": _memo(memo), "request_hash": h, "created_at": at,
-                          "business_date": _day(on_date, at)})
+                          "business_date": _day(on_date, at)}, chain)
 
 
 def reverse(s: Session, transfer_id: str, *, original_id: str, memo: str | None = None,
@@ -360,7 +406,30 @@ def reverse(s: Session, transfer_id: str, *, original_id: str, memo: str | None 
 
 
 _BULK_COLUMNS = ("id", "kind", "debit_account_id", "credit_account_id", "amount", "pending",
-                 "pending_id", "reverses", "period", "memo", "request_hash", "created_at", "business_date")
+                 "pending_id", "reverses", "period", "memo", "request_hash", "created_at", "business_date",
+                 "chain_seq", "mac")
+
+
+def chain_heads(conn: Connection, accounts: Iterable[int]) -> dict[int, list]:
+    """``{account: [seq, hash]}``, the heads of these accounts' chains, locked (in id order)
+    until the transaction ends."""
+    ids = sorted(set(accounts))
+    heads: dict[int, list] = {}
+    for start in range(0, len(ids), 10_000):
+        part = ids[start:start + 10_000]
+        heads.update((a, [q, h]) for a, q, h in conn.execute(
+            select(ACC.c.id, ACC.c.chain_seq, ACC.c.chain_hash).where(ACC.c.id.in_(part))
+            .order_by(ACC.c.id).with_for_update()))
+    return heads
+
+
+def set_chain_heads(conn: Connection, heads: dict[int, list]) -> None:
+    """Store the moved heads and name them for the next checkpoint."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(f"UPDATE account SET chain_seq = {mark}, chain_hash = {mark} WHERE id = {mark}",
+                         [(q, h, a) for a, (q, h) in sorted(heads.items())])
+    for a, (q, h) in heads.items():
+        checkpoints.note_chain(a, q, h)
 
 
 def bulk_post(s: Session, rows: Sequence[dict[str, Any]]) -> int:
@@ -381,21 +450,29 @@ def bulk_post(s: Session, rows: Sequence[dict[str, Any]]) -> int:
     day_processor = TR.c.business_date.type.dialect_impl(dialect).bind_processor(dialect)
     recorded = now()
     at = at_processor(recorded) if at_processor else recorded
+    for r in rows:
+        _check_amount(r["amount"])
+    debits = {r["debit"] for r in rows}
+    limited = s.execute(select(ACC.c.id).where(ACC.c.id.in_(list(debits)), ACC.c.limited.is_(True))).first()
+    if limited:
+        raise ValueError("bulk_post() cannot debit client budgets")
+    key = chain_key(conn)
+    heads = chain_heads(conn, debits)
     records = []
     debit_sum: dict[int, int] = {}
     credit_sum: dict[int, int] = {}
     for r in rows:
         amount, kind, debit, credit, period = r["amount"], r["kind"], r["debit"], r["credit"], r.get("period")
-        _check_amount(amount)
         day = _day(r.get("on_date"), recorded)
+        head = heads[debit]
+        head[0] += 1
+        head[1] = transfer_mac(key, r["id"], kind, debit, credit, amount, False, None, None, period, day,
+                               head[0], head[1])
         records.append((r["id"], kind, debit, credit, amount, False, None, None, period, _memo(r.get("memo")),
                         _request_hash(kind, debit, credit, amount, False, period, None), at,
-                        day_processor(day) if day_processor else day))
+                        day_processor(day) if day_processor else day, head[0], head[1]))
         debit_sum[debit] = debit_sum.get(debit, 0) + amount
         credit_sum[credit] = credit_sum.get(credit, 0) + amount
-    limited = s.execute(select(ACC.c.id).where(ACC.c.id.in_(list(debit_sum)), ACC.c.limited.is_(True))).first()
-    if limited:
-        raise ValueError("bulk_post() cannot debit client budgets")
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(
         f"INSERT INTO transfer ({', '.join(_BULK_COLUMNS)}) VALUES ({', '.join([mark] * len(_BULK_COLUMNS))})",
@@ -404,6 +481,7 @@ def bulk_post(s: Session, rows: Sequence[dict[str, Any]]) -> int:
         f"UPDATE account SET debits_posted = debits_posted + {mark}, "
         f"credits_posted = credits_posted + {mark} WHERE id = {mark}",
         [(debit_sum.get(a, 0), credit_sum.get(a, 0), a) for a in sorted(set(debit_sum) | set(credit_sum))])
+    set_chain_heads(conn, heads)
     return len(records)
 
 
@@ -430,9 +508,47 @@ def recompute(s: Session) -> dict[int, tuple[int, int, int, int]]:
 
 
 def verify(s: Session) -> list[str]:
-    """Problems found (empty when the books are right): cached totals that differ from the
-    fold of the transfers, books that do not balance, an overspent budget, a pending
-    transfer resolved for more than it reserved."""
+    """Problems found (empty when the books are right): a transfer changed, forged or
+    removed outside avain (its keyed chain), cached totals that differ from the fold of the
+    transfers, books that do not balance, an overspent budget, a pending transfer resolved
+    for more than it reserved, an invoice amount or a provider's bank account changed
+    outside avain (their seals)."""
+    key = integrity_key.require(s.get_bind().engine.url.render_as_string(hide_password=False))
+    return [*verify_chains(s, key.subkey(LEDGER_PURPOSE)), *verify_totals(s), *seals.verify(s, key)]
+
+
+def verify_chains(s: Session, key: bytes) -> list[str]:
+    """Every transfer in its place in its debit account's chain, with its keyed hash; each
+    account's head at the newest one."""
+    problems: list[str] = []
+    expected: dict[int, tuple[int, str]] = {}
+    rows = s.execute(select(TR.c.id, TR.c.kind, TR.c.debit_account_id, TR.c.credit_account_id, TR.c.amount,
+                            TR.c.pending, TR.c.pending_id, TR.c.reverses, TR.c.period, TR.c.business_date,
+                            TR.c.chain_seq, TR.c.mac)
+                     .order_by(TR.c.debit_account_id, TR.c.chain_seq, TR.c.id))
+    for tid, kind, debit, credit, amount, pending, pending_id, reverses, period, day, seq, mac in rows:
+        last_seq, prev = expected.get(debit, (0, ""))
+        if seq is None or mac is None:
+            problems.append(f"transfer {tid}: not in the ledger's chain (written outside avain)")
+            continue
+        if seq != last_seq + 1:
+            problems.append(f"account {debit}: transfer {last_seq + 1} of its chain is missing (found {seq}, "
+                            f"{tid}): transfers removed outside avain")
+        elif not hmac.compare_digest(
+                transfer_mac(key, tid, kind, debit, credit, amount, pending, pending_id, reverses, period, day,
+                             seq, prev), mac):
+            problems.append(f"transfer {tid} has been altered outside avain (its keyed hash does not match)")
+        expected[debit] = (seq, mac)
+    for acc, seq, h in s.execute(select(ACC.c.id, ACC.c.chain_seq, ACC.c.chain_hash).order_by(ACC.c.id)):
+        if expected.get(acc, (0, "")) != (seq, h):
+            problems.append(f"account {acc}: the head of its chain is transfer {seq}, the newest there is "
+                            f"{expected.get(acc, (0, ''))[0]} (transfers removed or added outside avain)")
+    return problems
+
+
+def verify_totals(s: Session) -> list[str]:
+    """Cached totals that differ from the fold of the transfers, books that do not balance,
+    an overspent budget, a pending transfer resolved for more than it reserved."""
     problems = []
     folded = recompute(s)
     accounts = s.execute(select(AccountRow)).scalars().all()

@@ -187,6 +187,10 @@ class AccountRow(SQLModel, table=True):
     debits_pending: int = Field(default=0, sa_type=BigInteger)
     credits_posted: int = Field(default=0, sa_type=BigInteger)
     credits_pending: int = Field(default=0, sa_type=BigInteger)
+    #: The head of the chain of transfers debiting this account: how many, and the keyed
+    #: hash (``transfer.mac``) of the newest (see ledger.transfer_mac).
+    chain_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    chain_hash: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
 
 
 class TransferRow(SQLModel, table=True):
@@ -218,6 +222,10 @@ class TransferRow(SQLModel, table=True):
     #: invoice date of a posting, the payment date, the first day of its month for an
     #: allocation, lapse or carry-over. Statements show this date.
     business_date: dt.date
+    #: Its place in the chain of its debit account's transfers, and its keyed hash (HMAC
+    #: with the integrity key over what it does, its place and the previous one's hash).
+    chain_seq: int | None = None
+    mac: str | None = Field(default=None, max_length=64)
 
 
 class BudgetPeriodRow(SQLModel, table=True):
@@ -247,6 +255,8 @@ class ProviderRow(SQLModel, table=True):
     contact: str | None = None  # the company's service contact (not published)
     areas: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
     added_at: dt.datetime
+    #: HMAC with the integrity key over the id, IBAN and BIC (see avain.core.seals).
+    mac: str | None = Field(default=None, max_length=64)
 
 
 class ProviderApprovalRow(SQLModel, table=True):
@@ -403,6 +413,9 @@ class InvoiceRow(SQLModel, table=True):
     approved_by: str | None = Field(default=None, max_length=100)
     approved_at: dt.datetime | None = None
     paid_at: dt.datetime | None = None
+    #: HMAC with the integrity key over the amount and what the invoice is held against
+    #: (see avain.core.seals).
+    mac: str | None = Field(default=None, max_length=64)
 
 
 # --- the finance rail -----------------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, RootTransaction
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 
+from . import checkpoints
 from .auth import Actor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -155,15 +156,21 @@ def transaction(app: App, actor: Actor, fn: Callable[..., T], *args: Any, readon
     """Run ``fn(uow, *args, **kwargs)`` in one transaction and commit it. ``readonly`` marks
     a use case that only reads: on SQLite it then does not take the write lock."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        # The audit streams and ledger chains this attempt moves: checkpointed once it commits.
+        token = checkpoints.start()
         try:
             with UnitOfWork(app, actor, readonly=readonly) as uow:
                 result = fn(uow, *args, **kwargs)
                 uow.commit()
+            touched = checkpoints.collected()
         except Exception as exc:
             if attempt < MAX_ATTEMPTS and _retryable(exc):
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 8)))
                 continue
             raise
+        finally:
+            checkpoints.stop(token)
+        checkpoints.after_commit(app, touched)
         uow.dispatch()
         return result
     raise AssertionError("unreachable")  # pragma: no cover

@@ -39,6 +39,7 @@ def _use_test_key(mp: pytest.MonkeyPatch) -> None:
     mp.delenv("AVAIN_MESSAGE_KEY_FILE", raising=False)
     mp.setenv("AVAIN_INTEGRITY_KEY", TEST_INTEGRITY_KEY)
     mp.delenv("AVAIN_INTEGRITY_KEY_FILE", raising=False)
+    mp.delenv("AVAIN_CHECKPOINT_FILE", raising=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -116,14 +117,16 @@ def _truncate_all(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path, sqlite_template) -> str:
-    """A migrated, empty database on each engine."""
+def db_url(request, tmp_path, sqlite_template, monkeypatch) -> str:
+    """A migrated, empty database on each engine. A SQLite database keeps its checkpoints
+    beside it; the emptied PostgreSQL database gets a checkpoint file of its own per test."""
     if request.param == "sqlite":
         path = tmp_path / "avain.db"
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
     _truncate_all(url)
+    monkeypatch.setenv("AVAIN_CHECKPOINT_FILE", str(tmp_path / "avain.checkpoints"))
     return url
 
 

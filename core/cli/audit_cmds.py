@@ -31,7 +31,8 @@ def log_(subject, limit, as_json):
 @audit.command()
 @json_option
 def verify(as_json):
-    """Recompute every hash chain; exit 1 when anything was altered or removed."""
+    """Recompute every keyed hash chain and check it against the signed checkpoints; exit 1
+    when anything was altered or removed."""
     data = state().read(audit_log.verify)
 
     def render(console, d):
@@ -44,6 +45,20 @@ def verify(as_json):
     emit(data, as_json, render)
     if not data["ok"]:
         click.get_current_context().exit(1)
+
+
+@audit.command()
+@json_option
+def checkpoint(as_json):
+    """Write a signed checkpoint of every audit stream and ledger chain to the checkpoint
+    file (and the avain_checkpoint_written hook)."""
+    data = state().read(audit_log.checkpoint)
+
+    def render(console, d):
+        console.print(_("checkpoint of {streams} audit streams and {chains} ledger chains written to {file}")
+                      .format(streams=d["streams"], chains=d["chains"], file=d["file"] or _("the hook only")))
+
+    emit(data, as_json, render)
 
 
 COMMANDS = [audit]

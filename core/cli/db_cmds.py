@@ -21,10 +21,11 @@ def init(as_json: bool) -> None:
     st = state()
     app = st.app(create=True, check_schema=False)
     dbmod.current_revision(app.engine)  # fails clearly when unreachable
+    # the key first: the audit trail of loading the pilots is hashed with it
+    ikey, created = integrity_key.ensure(app.engine.url.render_as_string(hide_password=False))
     dbmod.upgrade(app.engine)
     touched = app.run(Actor("admin"), pilots.sync_plugin_pilots)
     key = app.read(Actor("admin"), messages.prepare_key)
-    ikey, created = integrity_key.ensure(app.engine.url.render_as_string(hide_password=False))
     data = {"database": dbmod.safe_url(app.engine.url), "schema": dbmod.head_revision(),
             "pilots_loaded": touched,
             "message_key": f"{key['key']} in {key['where']}" + (" (created)" if key["created"] else ""),

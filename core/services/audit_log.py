@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from .. import audit
+from .. import audit, checkpoints, message_keys
 from ..errors import PermissionDenied
 from ..models import AuditEventRow
 from ..uow import UnitOfWork
@@ -27,18 +27,38 @@ def log(uow: UnitOfWork, *, subject: str | None = None, limit: int = 200) -> lis
         q = q.where(AuditEventRow.subject == subject)
     rows = list(session(uow).execute(q).scalars())
     rows.reverse()
+    ring = message_keys.load(_url(uow)) if any(r.purpose for r in rows) else None
     return [
         {"stream": r.stream, "seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action,
-         "subject": r.subject, "purpose": r.purpose,
+         "subject": r.subject, "purpose": audit.open_purpose(ring, r),
          "before": json.loads(r.before) if r.before else None,
          "after": json.loads(r.after) if r.after else None}
         for r in rows
     ]
 
 
+def _url(uow: UnitOfWork) -> str:
+    return uow.app.engine.url.render_as_string(hide_password=False)
+
+
 def verify(uow: UnitOfWork) -> dict[str, Any]:
+    """Every chain recomputed with the integrity key, then checked against the signed
+    checkpoints outside the database (a stream removed or cut short, a forged line)."""
     check_actor(uow, "audit.verify")
     s = session(uow)
     problems = audit.verify(s)
+    expected = checkpoints.read(_url(uow))
+    problems += expected.problems + checkpoints.check_audit(s, expected)
     events = s.execute(select(func.count()).select_from(AuditEventRow)).scalar_one()
-    return {"ok": not problems, "events": events, "problems": problems}
+    return {"ok": not problems, "events": events, "problems": problems,
+            "checkpoints": expected.lines, "checkpoint_file": str(expected.path) if expected.path else None}
+
+
+def checkpoint(uow: UnitOfWork) -> dict[str, Any]:
+    """Write a full checkpoint: the heads of every audit stream and ledger chain."""
+    check_actor(uow, "audit.verify")
+    audit_heads, ledger_heads = checkpoints.heads(session(uow))
+    written = checkpoints.write(uow.app, audit_heads, ledger_heads, full=True)
+    path = checkpoints.path_for(_url(uow))
+    return {"streams": len(audit_heads), "chains": len(ledger_heads), "at": written["at"],
+            "file": str(path) if path else None}

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
-from .. import auth, ledger
+from .. import auth, checkpoints, ledger
 from ..audit import ORGANISER
 from ..db import Prepared
 from ..domain import Money
@@ -93,6 +93,9 @@ def verify(uow: UnitOfWork) -> dict[str, Any]:
     check_actor(uow, "ledger.verify")
     s = session(uow)
     problems = ledger.verify(s)
+    # The chains as the signed checkpoints outside the database last saw them.
+    expected = checkpoints.read(uow.app.engine.url.render_as_string(hide_password=False))
+    problems += expected.problems + checkpoints.check_ledger(s, expected)
     # Each commitment's status must agree with what the ledger did with its reservation.
     resolved = dict(s.execute(select(TransferRow.pending_id, func.sum(TransferRow.amount))
                               .where(TransferRow.pending_id.is_not(None))

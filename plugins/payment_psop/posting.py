@@ -12,7 +12,8 @@ millisecond each; here a chunk costs a few statements:
   debits + sum <= credits``), so the database still refuses to overspend; when a budget
   cannot cover the sum, its events are taken in file order while they fit and the rest
   are refused with the amount available, exactly as posting them one by one would;
-* payables are credited, the transfers inserted, and one audit event names the chunk.
+* payables are credited, the transfers signed into their budget's ledger chain and
+  inserted, and one audit event names the chunk.
 
 A crash between chunks leaves whole chunks, each of which balances.
 """
@@ -236,7 +237,7 @@ def post_chunk(uow: UnitOfWork, pilot: Pilot, rows: list[tuple[int, Event]]) -> 
         conn.exec_driver_sql(_sql(conn, _CREDIT), [(credits[k], k) for k in sorted(credits)])
     amount = sum(credits.values())
     if posted:
-        _insert(conn, posted)
+        _insert(conn, _signed(conn, posted))
         record(uow, "payment.charges_imported", f"{BACKEND}:{pilot.id}", stream=ORGANISER,
                after={"backend": BACKEND, "posted": len(posted) // _WIDTH, "amount": amount,
                       "first": posted[0], "last": posted[-_WIDTH]})
@@ -353,8 +354,32 @@ _ROW = ("id", "debit_account_id", "credit_account_id", "amount", "period", "memo
         "business_date")
 _WIDTH = len(_ROW)
 _CONSTANT = {"kind": "'charge'", "pending": None, "pending_id": "NULL", "reverses": "NULL"}
-#: Rows in one INSERT: 4 000 bound values, under SQLite's and PostgreSQL's limits.
+#: Rows in one INSERT: 5 500 bound values, under SQLite's and PostgreSQL's limits.
 _ROWS_PER_INSERT = 500
+
+
+#: What is inserted: a charge's columns, then its place in its budget's chain and its mac.
+_SIGNED_ROW = (*_ROW, "chain_seq", "mac")
+_SIGNED_WIDTH = len(_SIGNED_ROW)
+
+
+def _signed(conn, posted: list) -> list:
+    """The chunk's transfers (flat, in the columns of ``_ROW``) each with its place in the
+    chain of the budget it debits and its keyed hash, as ``ledger.transfer`` signs one.
+    The budgets' rows are locked already (debited above)."""
+    key = ledger.chain_key(conn)
+    rows = list(_rows(posted))
+    heads = ledger.chain_heads(conn, {r[1] for r in rows})
+    mac = ledger.transfer_mac
+    signed: list = []
+    for tid, budget, payable, amount, period, memo, h, at, day in rows:
+        head = heads[budget]
+        head[0] += 1
+        head[1] = mac(key, tid, "charge", budget, payable, amount, False, None, None, period,
+                      day if day.__class__ is str else day.isoformat(), head[0], head[1])
+        signed += (tid, budget, payable, amount, period, memo, h, at, day, head[0], head[1])
+    ledger.set_chain_heads(conn, heads)
+    return signed
 
 
 def _rows(flat: list):
@@ -372,14 +397,14 @@ def _insert(conn, flat: list) -> None:
     pending = _bound(conn, "pending", False)
     constant = {**_CONSTANT, "pending": ("TRUE" if pending else "FALSE") if isinstance(pending, bool)
                 else str(int(pending))}
-    row = f"({', '.join([mark] * _WIDTH + list(constant.values()))})"
-    head = f"INSERT INTO {ledger.TR.name} ({', '.join(_ROW + tuple(constant))}) VALUES "
-    step = _ROWS_PER_INSERT * _WIDTH
+    row = f"({', '.join([mark] * _SIGNED_WIDTH + list(constant.values()))})"
+    head = f"INSERT INTO {ledger.TR.name} ({', '.join(_SIGNED_ROW + tuple(constant))}) VALUES "
+    step = _ROWS_PER_INSERT * _SIGNED_WIDTH
     full = head + ", ".join([row] * _ROWS_PER_INSERT)
     try:
         for start in range(0, len(flat), step):
             part = tuple(flat[start:start + step])
-            conn.exec_driver_sql(full if len(part) == step else head + ", ".join([row] * (len(part) // _WIDTH)),
+            conn.exec_driver_sql(full if len(part) == step else head + ", ".join([row] * (len(part) // _SIGNED_WIDTH)),
                                  part)
     except IntegrityError as exc:  # the same events posted by a concurrent import: retry replays
         raise RetryableConflict("PSOP events posted concurrently") from exc

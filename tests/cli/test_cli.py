@@ -127,6 +127,8 @@ def populated(tmp_path, populated_template) -> Path:
     an HB assistant (06), and one client each for 01 and 03."""
     path = tmp_path / "avain.db"
     shutil.copy(populated_template, path)
+    # with its checkpoints, which belong to it as its key files would
+    shutil.copy(populated_template.with_name("avain.db.checkpoints"), tmp_path / "avain.db.checkpoints")
     return path
 
 
@@ -362,7 +364,9 @@ def test_audit_log_and_verify(populated):
     mine = as_json(avain(populated, "audit", "log", "--subject", MINE, "--json"))
     assert [e["action"] for e in mine] == ["client.enrolled"]
     verified = as_json(avain(populated, "audit", "verify", "--json"))
-    assert verified == {"ok": True, "events": len(events), "problems": []}
+    assert {k: verified[k] for k in ("ok", "events", "problems")} == {"ok": True, "events": len(events),
+                                                                      "problems": []}
+    assert verified["checkpoints"] > 0 and verified["checkpoint_file"].endswith(".checkpoints")
     assert ok(avain(populated, "audit", "verify")).stdout.strip() == (
         f"audit trail intact: {len(events)} events")
 
@@ -547,6 +551,7 @@ JSON_RECIPES: dict[str, list[str]] = {
     "avain client expire": ["client", "expire", "--pilot", "kainuu-voucher", "--date", "2019-01-01"],
     "avain audit log": ["audit", "log"],
     "avain audit verify": ["audit", "verify"],
+    "avain audit checkpoint": ["audit", "checkpoint"],
     "avain plugin list": ["plugin", "list"],
     "avain plugin new": ["plugin", "new", "river_town", "--dir", "{tmp_dir}"],
     "avain client consent": ["--as", "worker:example-01", "client", "consent", MINE, "--purpose", "evaluation",
@@ -978,3 +983,23 @@ def test_a_bad_survey_file_is_named_row_by_row_and_nothing_is_imported(populated
     done = as_json(avain(populated, "eval", "report", "--all", "--out", str(out), "--json"))
     assert (out / "report.html").exists() and done["charts"] > 0
     assert avain(populated, "eval", "report", "--out", str(out)).exit_code == 2  # --pilot or --all
+
+
+def test_audit_checkpoint_and_verify_report_a_stream_cut_short(populated):
+    """`audit checkpoint` signs every head; deleting a client's newest event and moving its
+    head back (every row left consistent) is then reported, and so is a forged line."""
+    data = as_json(avain(populated, "audit", "checkpoint", "--json"))
+    assert data["streams"] >= 3 and data["file"] == f"{populated}.checkpoints"
+    assert "checkpoint of" in ok(avain(populated, "audit", "checkpoint")).stdout
+    with sqlite3.connect(populated) as conn:
+        seq = conn.execute("SELECT seq FROM audit_head WHERE stream = ?", (MINE,)).fetchone()[0]
+    sql(populated, "DELETE FROM audit_event WHERE stream = ? AND seq = ?", MINE, seq)
+    sql(populated, "UPDATE audit_head SET seq = ?, hash = COALESCE((SELECT hash FROM audit_event WHERE stream = ? "
+                   "AND seq = ?), ?) WHERE stream = ?", seq - 1, MINE, seq - 1, "0" * 64, MINE)
+    result = avain(populated, "audit", "verify")
+    assert result.exit_code == 1
+    assert f"stream {MINE}: event {seq} is missing (the chain was cut short" in result.stdout
+    with open(f"{populated}.checkpoints", "a") as fh:
+        fh.write('{"audit": {}, "ledger": {}, "mac": "00"}\n')
+    problems = json.loads(avain(populated, "audit", "verify", "--json").stdout)["problems"]
+    assert any(p.endswith("the signature does not match (a forged or altered checkpoint)") for p in problems)

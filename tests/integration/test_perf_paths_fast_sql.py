@@ -98,7 +98,7 @@ def test_a_prepared_insert_binds_as_sqlalchemy_and_refuses_a_missing_value(app):
               "credit_account_id": budget_acc, "amount": 5, "pending": False, "pending_id": None,
               "reverses": None, "period": "2018-01", "memo": "m", "request_hash": "h" * 64,
               "created_at": dt.datetime(2018, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=2))),
-              "business_date": dt.date(2018, 1, 1)}
+              "business_date": dt.date(2018, 1, 1), "chain_seq": None, "mac": None}
     with app.engine.begin() as conn:
         ledger._INSERT_TRANSFER.run(conn, values)
         with Capture(app.engine) as seen:
@@ -120,7 +120,7 @@ def test_prepared_errors_are_sqlalchemys_and_the_connection_goes_on(app):
     values = {"id": "alloc:test", "kind": "allocation", "debit_account_id": funding,
               "credit_account_id": budget_acc, "amount": 5, "pending": False, "pending_id": None,
               "reverses": None, "period": "2018-01", "memo": None, "request_hash": "h" * 64,
-              "created_at": ledger.now(), "business_date": dt.date(2018, 1, 1)}
+              "created_at": ledger.now(), "business_date": dt.date(2018, 1, 1), "chain_seq": None, "mac": None}
     with app.engine.connect() as conn:
         conn.begin()
         with pytest.raises(IntegrityError) as raised:
@@ -142,7 +142,7 @@ def test_a_duplicate_transfer_written_concurrently_is_still_a_retry(app):
                                   "credit_account_id": budget_acc, "amount": 5, "pending": False,
                                   "pending_id": None, "reverses": None, "period": None, "memo": None,
                                   "request_hash": "h" * 64, "created_at": ledger.now(),
-                                  "business_date": dt.date(2018, 1, 1)})
+                                  "business_date": dt.date(2018, 1, 1)}, (1, ""))
         conn.rollback()
 
 
@@ -152,7 +152,8 @@ def test_the_ledger_is_seen_by_statement_listeners(app):
         app.run(Actor("admin"), lambda uow: ledger.transfer(
             session(uow), "c-2", kind="commitment", debit=budget_acc, credit=payable, amount=10, pending=True))
     statements_seen = [sql.split()[0] for sql, _ in seen if not sql.startswith("BEGIN")]
-    assert statements_seen == ["SELECT", "UPDATE", "UPDATE", "INSERT"]
+    # replay check, both accounts' totals, the debit account's chain head (read, then moved)
+    assert statements_seen == ["SELECT", "UPDATE", "UPDATE", "SELECT", "INSERT", "UPDATE"]
 
 
 def test_a_read_only_unit_reads_without_a_session_and_leaves_the_connection_as_it_was(app, admin):
