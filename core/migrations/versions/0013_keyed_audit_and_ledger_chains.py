@@ -8,7 +8,7 @@ makes it (a key file beside a SQLite database; a server database needs
 AVAIN_INTEGRITY_KEY or AVAIN_INTEGRITY_KEY_FILE set before upgrading).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-03 17:00:00.000000
 """
 
@@ -21,7 +21,7 @@ import sqlmodel
 
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
