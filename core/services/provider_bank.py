@@ -186,7 +186,7 @@ def approve(uow: UnitOfWork, business_id: str) -> dict[str, Any]:
     data = {"provider": provider.id, "change": pending.id, "iban": pending.iban, "bic": pending.bic,
             "changed_by": pending.changed_by, "changed_at": pending.changed_at.isoformat(),
             "approved_by": pending.approved_by}
-    record(uow, "provider.bankd", provider.id, stream=ORGANISER,
+    record(uow, "provider.bank_approved", provider.id, stream=ORGANISER,
            after={"change": pending.id, "iban_ends": pending.iban[-4:], "changed_by": pending.changed_by})
     return data
 

@@ -4,13 +4,15 @@ second person approved (findings of the hostile-insider review)."""
 
 import datetime as dt
 
-from helpers import PROVIDERS, approve, month_ready, pay_approved, propose
+import pytest
+from helpers import IBANS, PROVIDERS, approve, month_ready, pay_approved, propose
 from sqlalchemy import text
 from sqlmodel import Session
 
 from avain.core.auth import Actor
 from avain.core.domain import Money
-from avain.core.services import purchases, statements
+from avain.core.errors import PermissionDenied, Refused
+from avain.core.services import audit_log, finance, provider_bank, providers, purchases, statements
 
 ADMIN = Actor("admin")
 FIN = Actor("finance")
@@ -57,3 +59,118 @@ def test_ledger_verify_finds_a_payable_paid_below_zero(app):
     problems = app.run(ADMIN, statements.verify)["problems"]
     assert any(f"(payable to {PROVIDERS[0]} in example) is negative: {fi(84000)} paid, {fi(840)} owed" in p
                for p in problems), problems
+
+
+# --- bank details: a change is paid to only after a second person approves it -------------
+
+NEW_IBAN = "FI1410093000123458"  # valid, but nobody approved paying to it
+ATTACKER_IBAN = "FI4950009420028730"
+
+
+def a_changer(app):
+    """A named administrator: the person who changes the bank details."""
+    from avain.core.services import people
+
+    return Actor("admin", app.run(ADMIN, people.add_worker, pilot_id="example", code="07", name="Worker 07",
+                                  role="admin")["id"])
+
+
+def batch(app):
+    return app.run(FIN, finance.create_batch, pilot_id="example", execution_date=D(2018, 1, 31))
+
+
+def document(app, batch_id):
+    return app.run(FIN, finance.batch_document, batch_id).decode()
+
+
+def test_an_iban_changed_after_approval_is_not_paid_until_a_second_person_approves_it(app):
+    team, (code, other) = month_ready(app)
+    changer, finance_person = a_changer(app), Actor("finance", team["finance"])
+    inv = approved_invoice(app, team, code)
+    c2 = approve(app, team, propose(app, other, 1000, provider=PROVIDERS[1]))
+    inv2 = app.run(finance_person, purchases.record_invoice, provider_id=PROVIDERS[1], number="O-1",
+                   amount=Money(1000), reference=c2["reference"], on_date=D(2018, 1, 20))
+    app.run(Actor("supervisor", team["supervisor"]), purchases.approve_invoice, inv2["id"])
+
+    changed = app.run(changer, providers.update, PROVIDERS[0], iban=NEW_IBAN)
+    assert changed["bank"]["status"] == "pending" and changed["iban"] == NEW_IBAN
+    first = batch(app)
+    assert first["count"] == 1 and NEW_IBAN not in document(app, first["id"])
+    [left_out] = first["skipped"]
+    assert left_out["invoice"] == inv["id"]
+    assert "wait for a second person's approval" in left_out["reason"]
+    assert f"`avain provider approve-bank {PROVIDERS[0]}`" in left_out["reason"]
+    app.run(FIN, finance.confirm_batch, first["id"])
+
+    # Not by the person who changed it, nor by someone who does not say who they are.
+    with pytest.raises(PermissionDenied, match="a second person must approve it"):
+        app.run(changer, provider_bank.approve, PROVIDERS[0])
+    with pytest.raises(PermissionDenied, match="needs a named person"):
+        app.run(FIN, provider_bank.approve, PROVIDERS[0])
+    with pytest.raises(Refused, match="no approved invoice to pay .*approve-bank"):
+        batch(app)
+    approved = app.run(finance_person, provider_bank.approve, PROVIDERS[0])
+    assert (approved["iban"], approved["changed_by"], approved["approved_by"]) == (
+        NEW_IBAN, str(changer), str(finance_person))
+    second = batch(app)
+    assert (second["count"], second["skipped"]) == (1, []) and NEW_IBAN in document(app, second["id"])
+    actions = [e["action"] for e in app.run(ADMIN, audit_log.log, subject=PROVIDERS[0])]
+    assert "provider.bank_changed" in actions and "provider.bank_approved" in actions
+    assert app.run(ADMIN, providers.show, PROVIDERS[0])["bank"]["status"] == "in force"
+
+
+def test_an_iban_written_into_the_database_by_hand_is_never_paid(app):
+    team, (code, _) = month_ready(app)
+    inv = approved_invoice(app, team, code)
+    sql(app, "UPDATE provider SET iban = :iban WHERE id = :id", iban=ATTACKER_IBAN, id=PROVIDERS[0])
+    with pytest.raises(Refused, match="not the ones approved in avain") as refused:
+        batch(app)
+    assert f"avain provider update {PROVIDERS[0]} --iban IBAN" in str(refused.value)
+    # A forged approval (the row copied with another's signature) is not in force either.
+    sql(app, "INSERT INTO provider_bank (provider_id, iban, bic, status, changed_by, changed_at, approved_by, "
+             "approved_at, mac) SELECT provider_id, :iban, bic, 'approved', changed_by, changed_at, 'finance:x', "
+             "changed_at, mac FROM provider_bank WHERE provider_id = :id", iban=ATTACKER_IBAN, id=PROVIDERS[0])
+    with pytest.raises(Refused, match="not the ones approved in avain"):
+        batch(app)
+    assert app.run(ADMIN, providers.show, PROVIDERS[0])["bank"]["status"] == "unapproved"
+    # Back to the approved account, the invoice is paid there.
+    sql(app, "UPDATE provider SET iban = :iban WHERE id = :id", iban=IBANS[0], id=PROVIDERS[0])
+    sql(app, "DELETE FROM provider_bank WHERE iban = :iban", iban=ATTACKER_IBAN)
+    paid = batch(app)
+    assert paid["count"] == 1 and IBANS[0] in document(app, paid["id"]) and inv["amount"] == 840
+
+
+def test_the_first_iban_of_a_provider_without_approved_invoices_takes_effect_at_once(app):
+    team, (code, _) = month_ready(app)
+    sql(app, "DELETE FROM provider_bank WHERE provider_id = :id", id=PROVIDERS[0])
+    sql(app, "UPDATE provider SET iban = NULL WHERE id = :id", id=PROVIDERS[0])
+    first = app.run(ADMIN, providers.update, PROVIDERS[0], iban=NEW_IBAN)
+    assert first["bank"]["status"] == "in force"
+    approved_invoice(app, team, code)
+    assert batch(app)["count"] == 1
+
+
+def test_a_first_iban_set_after_an_invoice_was_approved_needs_a_second_person(app):
+    team, (code, _) = month_ready(app)
+    sql(app, "DELETE FROM provider_bank WHERE provider_id = :id", id=PROVIDERS[0])
+    sql(app, "UPDATE provider SET iban = NULL WHERE id = :id", id=PROVIDERS[0])
+    approved_invoice(app, team, code)
+    assert app.run(ADMIN, providers.update, PROVIDERS[0], iban=NEW_IBAN)["bank"]["status"] == "pending"
+    with pytest.raises(Refused, match="approve-bank"):
+        batch(app)
+
+
+def test_entering_the_approved_iban_again_withdraws_a_pending_change(app):
+    team, (code, _) = month_ready(app)
+    approved_invoice(app, team, code)
+    app.run(ADMIN, providers.update, PROVIDERS[0], iban=NEW_IBAN)
+    back = app.run(ADMIN, providers.update, PROVIDERS[0], iban=IBANS[0])
+    assert back["bank"]["status"] == "in force"
+    assert batch(app)["count"] == 1
+    assert [c["status"] for c in app.run(ADMIN, providers.show, PROVIDERS[0])["bank_changes"]] == [
+        "registered", "withdrawn"]
+
+
+def test_the_same_worker_is_the_same_person_whatever_the_role():
+    assert provider_bank.person("admin:kp-07") == provider_bank.person("finance:kp-07")
+    assert provider_bank.person("admin:kp-07") != provider_bank.person("finance:kp-04")
