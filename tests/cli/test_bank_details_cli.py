@@ -70,3 +70,15 @@ def test_ledger_verify_reports_an_invoice_multiplied_by_100(run):  # noqa: F811
         db.execute("UPDATE invoice SET amount = amount * 100 WHERE id = ?", (inv["id"],))
     out = run("ledger", "verify", ok=1)
     assert f"commitment {inv['commitment']}: its 1 invoice(s) total 840,00" in out.stdout
+
+
+def test_invoice_import_refuses_a_file_above_the_limit_naming_it(run):  # noqa: F811
+    import finvoice_samples
+
+    huge = run.tmp / "huge.xml"
+    with huge.open("wb") as fh:
+        fh.write(finvoice_samples.make())
+        fh.truncate(3 * 1024 * 1024)
+    out = run("invoice", "import", huge, actor="finance", ok=1)
+    assert "huge.xml: refused: the file is 3.0 MiB (3145728 bytes), more than the 2.0 MiB" in out.stderr
+    assert "AVAIN_FINVOICE_MAX_BYTES" in out.stderr

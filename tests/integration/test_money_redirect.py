@@ -174,3 +174,30 @@ def test_entering_the_approved_iban_again_withdraws_a_pending_change(app):
 def test_the_same_worker_is_the_same_person_whatever_the_role():
     assert provider_bank.person("admin:kp-07") == provider_bank.person("finance:kp-07")
     assert provider_bank.person("admin:kp-07") != provider_bank.person("finance:kp-04")
+
+
+# --- an e-invoice asking payment to another account waits for finance ------------------------
+
+
+def test_an_e_invoice_with_another_iban_goes_to_review_with_both_accounts(app, tmp_path):
+    import finvoice_samples
+
+    team, (code, _) = month_ready(app)
+    c = approve(app, team, propose(app, code, 5000))
+    path = tmp_path / "lasku.xml"
+    path.write_bytes(finvoice_samples.make(seller_id=PROVIDERS[0], number="E-1", amount=5000,
+                                           reference=c["reference"], date=D(2018, 1, 20), iban=ATTACKER_IBAN))
+    result = app.run(FIN, finance.import_invoice_file, path)
+    assert result["recorded"] == [] and len(result["queued"]) == 1
+    [item] = app.run(FIN, finance.review_queue)
+    assert item["reason"] == (f"the invoice's IBAN (…8730) differs from the IBAN of provider {PROVIDERS[0]} on "
+                              f"record (…0785): check the account with the provider; a new account is set with "
+                              f"`avain provider update {PROVIDERS[0]} --iban IBAN` and approved by a second person")
+    assert (item["iban"], item["provider_iban"]) == (ATTACKER_IBAN, IBANS[0])  # finance sees both in full
+    queued = [e for e in app.run(ADMIN, audit_log.log, subject="finance") if e["action"] == "invoice.queued"]
+    assert queued and ATTACKER_IBAN not in str(queued) and IBANS[0] not in str(queued)
+    assert app.run(FIN, statements.balance, code)["reserved"] == 5000  # nothing was posted
+    # The same invoice with the account on record is recorded.
+    path.write_bytes(finvoice_samples.make(seller_id=PROVIDERS[0], number="E-2", amount=5000,
+                                           reference=c["reference"], date=D(2018, 1, 20), iban=IBANS[0]))
+    assert len(app.run(FIN, finance.import_invoice_file, path)["recorded"]) == 1
