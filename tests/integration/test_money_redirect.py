@@ -201,3 +201,15 @@ def test_an_e_invoice_with_another_iban_goes_to_review_with_both_accounts(app, t
     path.write_bytes(finvoice_samples.make(seller_id=PROVIDERS[0], number="E-2", amount=5000,
                                            reference=c["reference"], date=D(2018, 1, 20), iban=IBANS[0]))
     assert len(app.run(FIN, finance.import_invoice_file, path)["recorded"]) == 1
+
+
+def test_ibans_from_before_the_signed_bank_details_are_paid_once_two_people_confirm_them(app):
+    team, (code, _) = month_ready(app)
+    approved_invoice(app, team, code)
+    sql(app, "DELETE FROM provider_bank")  # a database upgraded to 0014: nothing signed yet
+    with pytest.raises(Refused, match="not the ones approved in avain"):
+        batch(app)
+    again = app.run(a_changer(app), providers.update, PROVIDERS[0], iban=IBANS[0])
+    assert (again["changed"], again["bank"]["status"]) == ([], "pending")
+    app.run(Actor("finance", team["finance"]), provider_bank.approve, PROVIDERS[0])
+    assert batch(app)["count"] == 1
