@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from .. import finvoice, sepa
 from ..domain import Money
 from ..errors import Conflict, NotFound, Refused, ValidationError
-from ..models import InvoiceReviewRow, InvoiceRow, PaymentBatchRow, ProviderRow
+from ..models import CommitmentRow, InvoiceReviewRow, InvoiceRow, PaymentBatchRow, ProviderRow, TransferRow
 from ..uow import UnitOfWork
 from . import pilots, provider_bank, providers, purchases
 from .common import check_actor, record, session
@@ -154,7 +154,12 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
                      .order_by(InvoiceRow.id)).scalars().all()
     payments, batched, skipped = [], [], []
     unpayable: dict[str, str | None] = {}
+    posted = _posted_for(s, rows)
     for inv in rows:
+        if posted.get(inv.id) != inv.amount:
+            skipped.append({"invoice": inv.id, "provider": inv.provider_id,
+                            "reason": _not_as_posted(inv, posted.get(inv.id))})
+            continue
         provider = s.get(ProviderRow, inv.provider_id)
         if provider.id not in unpayable:
             unpayable[provider.id] = (providers.missing_iban(provider.id) if not provider.iban
@@ -190,6 +195,24 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
     record(uow, "payment.batch_prepared", "finance", stream="organiser",
            after={k: v for k, v in data.items() if k != "skipped"})
     return data
+
+
+def _posted_for(s, invoices: list[InvoiceRow]) -> dict[int, int]:
+    """What the ledger posted for each invoice when it was recorded (its ``post`` transfer)."""
+    if not invoices:
+        return {}
+    commitments = dict(s.execute(select(CommitmentRow.id, CommitmentRow.transfer_id).where(
+        CommitmentRow.id.in_({i.commitment_id for i in invoices}))).all())
+    ids = {f"post:{commitments.get(i.commitment_id)}:{i.provider_id}:{i.number}": i.id for i in invoices}
+    amounts = dict(s.execute(select(TransferRow.id, TransferRow.amount).where(TransferRow.id.in_(list(ids)))).all())
+    return {invoice: amounts[tid] for tid, invoice in ids.items() if tid in amounts}
+
+
+def _not_as_posted(inv: InvoiceRow, posted: int | None) -> str:
+    ledger_says = f"the {Money(posted).fi()} the ledger posted for it" if posted is not None else \
+        "what the ledger posted for it (nothing)"
+    return (f"invoice {inv.id}: its amount {Money(inv.amount).fi()} is not {ledger_says}: it was changed "
+            "outside avain; see `avain ledger verify`")
 
 
 def batch_dict(b: PaymentBatchRow) -> dict[str, Any]:

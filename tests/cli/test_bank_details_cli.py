@@ -70,6 +70,9 @@ def test_ledger_verify_reports_an_invoice_multiplied_by_100(run):  # noqa: F811
         db.execute("UPDATE invoice SET amount = amount * 100 WHERE id = ?", (inv["id"],))
     out = run("ledger", "verify", ok=1)
     assert f"commitment {inv['commitment']}: its 1 invoice(s) total 840,00" in out.stdout
+    refused = run("pay", "batch", "--pilot", "example", "--date", "2018-01-31", actor="finance", ok=None)
+    assert refused.exit_code != 0
+    assert f"invoice {inv['id']}: its amount 840,00" in refused.stderr and "changed outside avain" in refused.stderr
 
 
 def test_invoice_import_refuses_a_file_above_the_limit_naming_it(run):  # noqa: F811
