@@ -28,6 +28,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "budget.run": frozenset({"admin", "finance"}),
     "budget.read": frozenset(ROLES),
     "provider.add": frozenset({"admin"}),
+    "provider.bank": frozenset({"admin", "finance"}),
     "provider.read": frozenset(ROLES),
     "catalogue.rate": frozenset({"client", "assistant"}),
     "proposal.create": frozenset({"client", "assistant", "worker"}),

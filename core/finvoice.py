@@ -48,6 +48,14 @@ XSD_ENV = "AVAIN_FINVOICE_XSD"
 #: Schema errors reported at most per document; the rest are counted in one line.
 MAX_SCHEMA_ERRORS = 20
 
+#: Environment variable setting the largest Finvoice file avain reads, in bytes.
+MAX_BYTES_ENV = "AVAIN_FINVOICE_MAX_BYTES"
+
+#: The default limit. A Finvoice invoice is a few kilobytes (attachments travel apart from
+#: it); parsing takes several times the file's size in memory, so a file far larger is
+#: refused before it is read.
+DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+
 ROOT_TAG = "Finvoice"
 
 #: Finvoice amounts: digits and an optional decimal comma (the schema allows 2–5 decimals).
@@ -141,15 +149,49 @@ def read(path_or_bytes: bytes | str | os.PathLike[str], *, source: str) -> list[
     return [invoice]
 
 
+def max_bytes() -> int:
+    """The largest Finvoice file avain reads: ``$AVAIN_FINVOICE_MAX_BYTES``, else
+    :data:`DEFAULT_MAX_BYTES`."""
+    configured = os.environ.get(MAX_BYTES_ENV, "").strip()
+    if not configured:
+        return DEFAULT_MAX_BYTES
+    if not configured.isdigit() or int(configured) <= 0:
+        raise ConfigError(f"{MAX_BYTES_ENV}: {configured!r} is not a number of bytes above 0 "
+                          f"(e.g. {DEFAULT_MAX_BYTES})")
+    return int(configured)
+
+
+def _too_large(source: str, size: int | None, limit: int) -> ValidationError:
+    what = f"is {_size(size)}, more than" if size is not None else "is larger than"
+    return ValidationError(f"{source}: refused: the file {what} the {_size(limit)} a Finvoice invoice may be "
+                           f"(the limit is set by {MAX_BYTES_ENV})")
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB ({n} bytes)" if n >= 1024 * 1024 else f"{n} bytes"
+
+
 def _read_bytes(path_or_bytes: bytes | str | os.PathLike[str], source: str) -> bytes:
+    """The document's bytes, never more than :func:`max_bytes`: a file's size is checked
+    before it is read, and the read itself stops past the limit (a file may grow)."""
+    limit = max_bytes()
     if isinstance(path_or_bytes, bytes):
+        if len(path_or_bytes) > limit:
+            raise _too_large(source, len(path_or_bytes), limit)
         return path_or_bytes
     try:
-        return Path(path_or_bytes).read_bytes()
+        with open(path_or_bytes, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise _too_large(source, size, limit)
+            data = fh.read(limit + 1)
     except FileNotFoundError as exc:
         raise ValidationError(f"{source}: no such file") from exc
     except OSError as exc:
         raise ValidationError(f"{source}: cannot be read: {exc.strerror or exc}") from exc
+    if len(data) > limit:
+        raise _too_large(source, None, limit)
+    return data
 
 
 def _parse(data: bytes, source: str) -> Element:

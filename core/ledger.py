@@ -575,6 +575,18 @@ def verify_totals(s: Session) -> list[str]:
     return problems
 
 
+def negative_payables(s: Session) -> list[str]:
+    """Problems found: a provider's payable account that was paid more than it was owed
+    (payments above what invoices posted to it). Read from the accounts' running totals;
+    :func:`verify` reports totals that differ from the transfers."""
+    rows = s.execute(select(AccountRow.id, AccountRow.pilot_id, AccountRow.owner, AccountRow.credits_posted,
+                            AccountRow.debits_posted)
+                     .where(AccountRow.kind == "payable", AccountRow.debits_posted > AccountRow.credits_posted)
+                     .order_by(AccountRow.id)).all()
+    return [f"account {acc} (payable to {owner} in {pilot}) is negative: {Money(debits).fi()} paid, "
+            f"{Money(credits).fi()} owed" for acc, pilot, owner, credits, debits in rows]
+
+
 def transfers_of(s: Session, account: int, *, period: str | None = None) -> Iterable[TransferRow]:
     q = select(TransferRow).where(
         (TransferRow.debit_account_id == account) | (TransferRow.credit_account_id == account)

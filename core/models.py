@@ -259,6 +259,27 @@ class ProviderRow(SQLModel, table=True):
     mac: str | None = Field(default=None, max_length=64)
 
 
+class ProviderBankRow(SQLModel, table=True):
+    """The bank details a provider is paid to, one row per change: those it was registered
+    with (``registered``), a change waiting for a second person (``pending``), a change a
+    second person approved (``approved``), or one replaced before it was (``withdrawn``).
+    The newest registered or approved row is in force. ``mac``, a keyed hash made with the
+    integrity key kept outside the database, binds the row's content: a row written into
+    the database by hand is not in force."""
+
+    __tablename__ = "provider_bank"
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: str = Field(foreign_key="provider.id", max_length=9, index=True)
+    iban: str = Field(max_length=34)
+    bic: str | None = Field(default=None, max_length=11)
+    status: str = Field(max_length=16)  # registered, pending, approved, withdrawn
+    changed_by: str = Field(max_length=100)
+    changed_at: dt.datetime
+    approved_by: str | None = Field(default=None, max_length=100)
+    approved_at: dt.datetime | None = None
+    mac: str | None = Field(default=None, max_length=64)
+
+
 class ProviderApprovalRow(SQLModel, table=True):
     """An organiser's approval of a provider for a pilot under the service-voucher act
     (569/2009 §5): the checklist with evidence and dates, a validity, and a revocation."""
@@ -434,6 +455,7 @@ class InvoiceReviewRow(SQLModel, table=True):
     number: str = Field(max_length=64)
     amount: int = Field(sa_type=BigInteger)
     reference: str | None = Field(default=None, max_length=25)
+    iban: str | None = Field(default=None, max_length=34)  # the account the e-invoice asks payment to
     due_date: dt.date | None = None
     reason: str
     status: str = Field(default="open", max_length=16)  # open, resolved

@@ -11,7 +11,7 @@ import click
 from .. import i18n, outfiles
 from ..errors import AvainError
 from ..i18n import _, ngettext
-from ..services import bank_files, catalogue, finance, plans, providers, purchases
+from ..services import bank_files, catalogue, finance, plans, provider_bank, providers, purchases
 from .output import emit, json_option, progress_bar, render_table
 from .params import DATE, MONEY, MONEY_ANY, key_values
 from .state import state
@@ -84,9 +84,24 @@ def provider_update(business_id, name, iban, bic, einvoice, contact, areas, as_j
     """Correct a provider's record; the audit trail keeps the old values."""
     data = state().run(providers.update, business_id, name=name, iban=iban, bic=bic, einvoice_address=einvoice,
                        contact=contact, areas=list(areas) if areas else None)
-    emit(data, as_json, lambda c, d: c.print(
-        _("{id}: updated {fields}").format(id=d["id"], fields=", ".join(d["changed"])) if d["changed"]
-        else _("{id}: nothing changed").format(id=d["id"])))
+    def render(c, d):
+        c.print(_("{id}: updated {fields}").format(id=d["id"], fields=", ".join(d["changed"])) if d["changed"]
+                else _("{id}: nothing changed").format(id=d["id"]))
+        if (d.get("bank") or {}).get("status") == "pending":
+            c.print("[yellow]" + _("the new bank details are not paid to until a second person approves them: "
+                                   "{command}").format(command=f"avain provider approve-bank {d['id']}") + "[/yellow]")
+
+    emit(data, as_json, render)
+
+
+@provider.command("approve-bank")
+@click.argument("business_id", metavar="Y-TUNNUS")
+@json_option
+def provider_approve_bank(business_id, as_json):
+    """Approve a provider's changed bank details, as a second person (named: --as ROLE:ID)."""
+    data = state().run(provider_bank.approve, business_id)
+    emit(data, as_json, lambda c, d: c.print(_("{provider}: bank details {iban} approved (changed by {who})").format(
+        provider=d["provider"], iban=d["iban"], who=d["changed_by"])))
 
 
 @provider.command("revoke")
@@ -129,6 +144,10 @@ def provider_show(business_id, as_json):
     def render(c, d):
         c.print(f"[bold]{d['name']}[/bold] {d['id']} · "
                 + _("areas: {areas}").format(areas=", ".join(d["areas"]) or "—"))
+        if d["bank"]:
+            status = {"in force": _("in force"), "pending": _("waiting for a second approval"),
+                      "unapproved": _("not approved")}[d["bank"]["status"]]
+            c.print(_("bank: {iban} {bic} ({status})").format(iban=d["iban"], bic=d["bic"] or "", status=status))
         r = d["rating"]
         c.print(_("rating: {average}").format(average=r["average"] if r["average"] is not None else "—") + " ("
                 + ngettext("{n} rating", "{n} ratings", r["ratings"]).format(n=r["ratings"]) + ")")

@@ -18,9 +18,9 @@ from sqlalchemy import select, update
 from .. import finvoice, sepa
 from ..domain import Money
 from ..errors import Conflict, NotFound, Refused, ValidationError
-from ..models import InvoiceReviewRow, InvoiceRow, PaymentBatchRow, ProviderRow
+from ..models import CommitmentRow, InvoiceReviewRow, InvoiceRow, PaymentBatchRow, ProviderRow, TransferRow
 from ..uow import UnitOfWork
-from . import pilots, providers, purchases
+from . import pilots, provider_bank, providers, purchases
 from .common import check_actor, record, session
 
 
@@ -56,8 +56,11 @@ def import_invoice_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
             continue
         try:
             with s.begin_nested():
-                if s.get(ProviderRow, inv.seller_id) is None:
+                provider = s.get(ProviderRow, inv.seller_id)
+                if provider is None:
                     raise NotFound(f"the seller {inv.seller_id} ({inv.seller_name}) is not a registered provider")
+                if inv.iban and provider.iban and inv.iban != provider.iban:
+                    raise Refused(iban_differs(provider.id, inv.iban, provider.iban))
                 data = purchases.record_invoice(uow, provider_id=inv.seller_id, number=inv.number,
                                                 amount=inv.amount, reference=inv.reference, on_date=inv.date,
                                                 due_date=inv.due_date)
@@ -65,7 +68,7 @@ def import_invoice_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
         except (NotFound, Refused, Conflict, ValidationError) as exc:
             review = InvoiceReviewRow(source=path.name, provider_id=inv.seller_id, provider_name=inv.seller_name,
                                       number=inv.number, amount=inv.amount.cents, reference=inv.reference,
-                                      due_date=inv.due_date, reason=str(exc), received_at=_now())
+                                      iban=inv.iban, due_date=inv.due_date, reason=str(exc), received_at=_now())
             s.add(review)
             s.flush()
             record(uow, "invoice.queued", "finance", stream="organiser",
@@ -73,6 +76,15 @@ def import_invoice_file(uow: UnitOfWork, path: str | Path) -> dict[str, Any]:
                           "amount": inv.amount.cents, "reason": str(exc)})
             out["queued"].append({"review": review.id, "number": inv.number, "reason": str(exc)})
     return out
+
+
+def iban_differs(provider_id: str, invoice_iban: str, provider_iban: str) -> str:
+    """Why an e-invoice asking payment to another account waits for finance. The accounts
+    are named by their last digits only: the reason also goes to the audit trail; the
+    review queue shows finance both in full."""
+    return (f"the invoice's IBAN (…{invoice_iban[-4:]}) differs from the IBAN of provider {provider_id} "
+            f"on record (…{provider_iban[-4:]}): check the account with the provider; a new account is set "
+            f"with `avain provider update {provider_id} --iban IBAN` and approved by a second person")
 
 
 def review_queue(uow: UnitOfWork, *, include_resolved: bool = False) -> list[dict[str, Any]]:
@@ -84,9 +96,12 @@ def review_queue(uow: UnitOfWork, *, include_resolved: bool = False) -> list[dic
         q = q.where(InvoiceReviewRow.status == "open")
     rows = sorted(session(uow).execute(q).scalars(),
                   key=lambda r: (r.due_date is None, r.due_date or dt.date.max, r.id))
+    ibans = dict(session(uow).execute(select(ProviderRow.id, ProviderRow.iban).where(
+        ProviderRow.id.in_({r.provider_id for r in rows}))).all()) if rows else {}
     return [{"id": r.id, "source": r.source, "provider": r.provider_id, "provider_name": r.provider_name,
              "number": r.number, "amount": r.amount, "amount_fi": Money(r.amount).fi(),
              "reference": r.reference, "due_date": r.due_date.isoformat() if r.due_date else None,
+             "iban": r.iban, "provider_iban": ibans.get(r.provider_id),
              "reason": r.reason, "status": r.status, "resolution": r.resolution}
             for r in rows]
 
@@ -127,7 +142,8 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
                  version: str = "09") -> dict[str, Any]:
     """``avain pay batch``: every approved invoice of the pilot into one SEPA credit
     transfer (pain.001), validated against the official schema before anything is stored.
-    Invoices whose provider has no IBAN stay approved and are listed."""
+    Invoices whose provider has no IBAN, or bank details not approved by a second person
+    (see :mod:`.provider_bank`), stay approved and are listed with the fix."""
     check_actor(uow, "invoice.pay")
     if version not in sepa.VERSIONS:
         raise ValidationError(f"--version: one of {', '.join(sepa.VERSIONS)}")
@@ -137,11 +153,19 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
     rows = s.execute(select(InvoiceRow).where(InvoiceRow.pilot_id == pilot.id, InvoiceRow.status == "approved")
                      .order_by(InvoiceRow.id)).scalars().all()
     payments, batched, skipped = [], [], []
+    unpayable: dict[str, str | None] = {}
+    posted = _posted_for(s, rows)
     for inv in rows:
+        if posted.get(inv.id) != inv.amount:
+            skipped.append({"invoice": inv.id, "provider": inv.provider_id,
+                            "reason": _not_as_posted(inv, posted.get(inv.id))})
+            continue
         provider = s.get(ProviderRow, inv.provider_id)
-        if not provider.iban:
-            skipped.append({"invoice": inv.id, "provider": provider.id,
-                            "reason": providers.missing_iban(provider.id)})
+        if provider.id not in unpayable:
+            unpayable[provider.id] = (providers.missing_iban(provider.id) if not provider.iban
+                                      else provider_bank.why_not_payable(uow, provider))
+        if unpayable[provider.id]:
+            skipped.append({"invoice": inv.id, "provider": provider.id, "reason": unpayable[provider.id]})
             continue
         payments.append(sepa.Payment(end_to_end_id=end_to_end_id(inv.id), creditor_name=provider.name,
                                      creditor_iban=provider.iban, creditor_bic=provider.bic,
@@ -151,8 +175,8 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
     if not payments:
         fixes = sorted({s["reason"] for s in skipped})
         raise Refused(f"pilot {pilot.id} has no approved invoice to pay"
-                      + (f" ({len(skipped)} waiting for a provider's IBAN): " + "; ".join(fixes) if skipped else ""),
-                      fixes)
+                      + (f" ({len(skipped)} waiting for a provider's IBAN or its approval): " + "; ".join(fixes)
+                         if skipped else ""), fixes)
     created = _now()
     batch = PaymentBatchRow(pilot_id=pilot.id, message_id="pending", execution_date=execution_date,
                             version=version, status="prepared", count=len(payments),
@@ -171,6 +195,24 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
     record(uow, "payment.batch_prepared", "finance", stream="organiser",
            after={k: v for k, v in data.items() if k != "skipped"})
     return data
+
+
+def _posted_for(s, invoices: list[InvoiceRow]) -> dict[int, int]:
+    """What the ledger posted for each invoice when it was recorded (its ``post`` transfer)."""
+    if not invoices:
+        return {}
+    commitments = dict(s.execute(select(CommitmentRow.id, CommitmentRow.transfer_id).where(
+        CommitmentRow.id.in_({i.commitment_id for i in invoices}))).all())
+    ids = {f"post:{commitments.get(i.commitment_id)}:{i.provider_id}:{i.number}": i.id for i in invoices}
+    amounts = dict(s.execute(select(TransferRow.id, TransferRow.amount).where(TransferRow.id.in_(list(ids)))).all())
+    return {invoice: amounts[tid] for tid, invoice in ids.items() if tid in amounts}
+
+
+def _not_as_posted(inv: InvoiceRow, posted: int | None) -> str:
+    ledger_says = f"the {Money(posted).fi()} the ledger posted for it" if posted is not None else \
+        "what the ledger posted for it (nothing)"
+    return (f"invoice {inv.id}: its amount {Money(inv.amount).fi()} is not {ledger_says}: it was changed "
+            "outside avain; see `avain ledger verify`")
 
 
 def batch_dict(b: PaymentBatchRow) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from ..domain import Pilot
 from ..errors import Conflict, NotFound, ValidationError
 from ..models import CommitmentRow, PriceRow, ProviderApprovalRow, ProviderRow, ServiceRow
 from ..uow import UnitOfWork
-from . import pilots
+from . import pilots, provider_bank
 from .common import check_actor, record, session
 
 #: The statutory approval criteria of the service-voucher act 569/2009 §5.
@@ -79,6 +79,7 @@ def add(uow: UnitOfWork, *, business_id: str, name: str, iban: str | None = None
                       contact=contact, areas=_areas(areas), added_at=dt.datetime.now(dt.UTC))
     s.add(row)
     s.flush()
+    provider_bank.register(uow, row)
     data = as_dict(row)
     record(uow, "provider.added", pid, stream=ORGANISER, after=data)
     return data
@@ -118,6 +119,7 @@ def update(uow: UnitOfWork, business_id: str, *, name: str | None = None, iban: 
         raise ValidationError("\n".join(problems), problems)
     if not wanted:
         raise ValidationError("give at least one of --name, --iban, --bic, --einvoice, --contact, --area")
+    had_iban = row.iban is not None
     before, after = {}, {}
     for column, value in wanted.items():
         old = getattr(row, column)
@@ -134,7 +136,10 @@ def update(uow: UnitOfWork, business_id: str, *, name: str | None = None, iban: 
     s.flush()
     if after:
         record(uow, "provider.updated", row.id, stream=ORGANISER, before=before, after=after)
-    return as_dict(row) | {"changed": sorted(after)}
+    data = as_dict(row) | {"changed": sorted(after)}
+    if iban is not None or bic is not None:
+        data["bank"] = provider_bank.changed(uow, row, had_iban=had_iban)
+    return data
 
 
 def _name(value: str) -> str:
@@ -211,7 +216,8 @@ def approve(uow: UnitOfWork, business_id: str, *, pilot_id: str, services: list[
 def missing_iban(provider_id: str) -> str:
     """What to do about a provider that cannot be paid."""
     return (f"provider {provider_id} has no IBAN: its invoices cannot be paid until it is set "
-            f"with `avain provider update {provider_id} --iban IBAN`")
+            f"with `avain provider update {provider_id} --iban IBAN` (once an invoice of it is approved, "
+            f"a second person approves the IBAN with `avain provider approve-bank {provider_id}`)")
 
 
 def approval_dict(row: ProviderApprovalRow) -> dict[str, Any]:
@@ -314,4 +320,6 @@ def show(uow: UnitOfWork, business_id: str) -> dict[str, Any]:
     from .catalogue import rating_summary
 
     return {**as_dict(row), "approvals": approvals, "prices": prices,
-            "rating": rating_summary(uow, row.id)}
+            "rating": rating_summary(uow, row.id),
+            "bank": provider_bank.state(uow, row) if row.iban else None,
+            "bank_changes": provider_bank.history(uow, row.id)}

@@ -87,6 +87,30 @@ def statement(uow: UnitOfWork, code: str, *, period: str | None = None) -> dict[
             "totals": totals, "balance": b.as_dict()}
 
 
+def invoices_beyond_commitments(s) -> list[str]:
+    """Problems found: a commitment whose invoices add up to more than it committed, or to
+    another amount than the ledger posted for it (an invoice changed after it was
+    recorded: each recorded invoice posts exactly its amount)."""
+    posted = dict(s.execute(select(TransferRow.pending_id, func.sum(TransferRow.amount))
+                            .where(TransferRow.kind == "post").group_by(TransferRow.pending_id)).all())
+    rows = s.execute(select(CommitmentRow.id, CommitmentRow.amount, CommitmentRow.transfer_id,
+                            func.sum(InvoiceRow.amount), func.count(InvoiceRow.id))
+                     .join(InvoiceRow, InvoiceRow.commitment_id == CommitmentRow.id)
+                     .group_by(CommitmentRow.id, CommitmentRow.amount, CommitmentRow.transfer_id)
+                     .order_by(CommitmentRow.id)).all()
+    problems = []
+    for cid, committed, transfer_id, invoiced, count in rows:
+        invoiced = int(invoiced)
+        if invoiced > committed:
+            problems.append(f"commitment {cid}: its {count} invoice(s) total {Money(invoiced).fi()}, more than "
+                            f"the {Money(committed).fi()} committed")
+        ledger_posted = int(posted.get(transfer_id, 0))
+        if invoiced != ledger_posted:
+            problems.append(f"commitment {cid}: its invoices total {Money(invoiced).fi()} but the ledger posted "
+                            f"{Money(ledger_posted).fi()} for them")
+    return problems
+
+
 def verify(uow: UnitOfWork) -> dict[str, Any]:
     """``avain ledger verify``: recompute every balance from the transfers, check that the
     books balance, no budget is overspent and no commitment or invoice is out of step."""
@@ -96,6 +120,8 @@ def verify(uow: UnitOfWork) -> dict[str, Any]:
     # The chains as the signed checkpoints outside the database last saw them.
     expected = checkpoints.read(uow.app.engine.url.render_as_string(hide_password=False))
     problems += expected.problems + checkpoints.check_ledger(s, expected)
+    problems += ledger.negative_payables(s)
+    problems += invoices_beyond_commitments(s)
     # Each commitment's status must agree with what the ledger did with its reservation.
     resolved = dict(s.execute(select(TransferRow.pending_id, func.sum(TransferRow.amount))
                               .where(TransferRow.pending_id.is_not(None))

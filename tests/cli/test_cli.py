@@ -449,6 +449,9 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
     run("provider", "add", "--ytunnus", PROVIDER, "--name", "Siivouspalvelu Oy", "--iban", "FI2112345600000785",
         "--area", "Kajaani")
     run("provider", "add", "--ytunnus", OTHER_PROVIDER, "--name", "Kotiapu Ry", "--area", "Kajaani")
+    run("provider", "update", OTHER_PROVIDER, "--iban", "FI5542345670000081")  # its first IBAN: in force
+    run("provider", "update", OTHER_PROVIDER, "--iban", "FI1410093000123458")  # a change: for a second person
+    run("worker", "add", "--pilot", "example", "--code", "08", "--name", "F", "--role", "finance")
     run("provider", "approve", PROVIDER, "--pilot", "example", "--service", "cleaning", "--service", "meals",
         "--from", "2017-12-01", *checks(*STATUTORY, "hb_training"))
     prices = write(folder, "prices.csv", "provider,service,price,valid_from\n"
@@ -586,6 +589,7 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
     "avain provider list": ["provider", "list"],
     "avain provider show": ["provider", "show", PROVIDER],
     "avain provider update": ["provider", "update", PROVIDER, "--bic", "NDEAFIHH"],
+    "avain provider approve-bank": ["--as", "finance:example-08", "provider", "approve-bank", OTHER_PROVIDER],
     "avain provider approve": ["provider", "approve", OTHER_PROVIDER, "--pilot", "example", "--service", "meals",
                                "--from", "2018-01-01", *checks(*STATUTORY, "hb_training")],
     "avain provider revoke": ["provider", "revoke", PROVIDER, "--pilot", "example", "--reason",

@@ -371,3 +371,56 @@ def test_the_schema_is_loaded_once(xsd):
     read_one(samples.make(number="2024-0118"))
     assert finvoice.schema() is xsd
     assert finvoice._load_schema.cache_info().misses == misses
+
+
+# --- size: refused before it is read ---------------------------------------------------------
+
+
+def test_a_file_above_the_limit_is_refused_before_it_is_read(tmp_path):
+    import tracemalloc
+
+    big = tmp_path / "huge.xml"
+    with big.open("wb") as fh:  # 60 MB, as in the review (sparse: nothing is written)
+        fh.write(samples.make())
+        fh.truncate(60 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValidationError) as err:
+            finvoice.read(big, source="huge.xml")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(err.value) == ("huge.xml: refused: the file is 60.0 MiB (62914560 bytes), more than the "
+                              "2.0 MiB (2097152 bytes) a Finvoice invoice may be (the limit is set by "
+                              "AVAIN_FINVOICE_MAX_BYTES)")
+    assert peak < 1024 * 1024  # the file was not read: before the limit, 60 MB took 450 MB
+
+
+def test_the_limit_is_set_by_an_environment_variable(tmp_path, monkeypatch):
+    path = tmp_path / "lasku.xml"
+    path.write_bytes(samples.make())
+    size = path.stat().st_size
+    monkeypatch.setenv(finvoice.MAX_BYTES_ENV, str(size))
+    assert finvoice.read(path, source="lasku.xml")[0].number == samples.NUMBER
+    monkeypatch.setenv(finvoice.MAX_BYTES_ENV, str(size - 1))
+    with pytest.raises(ValidationError, match=rf"^lasku.xml: refused: the file is {size} bytes, more than the "
+                                              rf"{size - 1} bytes"):
+        finvoice.read(path, source="lasku.xml")
+    with pytest.raises(ValidationError, match="more than the"):
+        finvoice.read(path.read_bytes(), source="lasku.xml")
+    monkeypatch.setenv(finvoice.MAX_BYTES_ENV, "2MB")
+    with pytest.raises(ConfigError, match="AVAIN_FINVOICE_MAX_BYTES: '2MB' is not a number of bytes"):
+        finvoice.read(path, source="lasku.xml")
+
+
+def test_a_file_that_grows_after_its_size_was_checked_is_read_no_further(tmp_path, monkeypatch):
+    import os
+
+    path = tmp_path / "kasvava.xml"
+    path.write_bytes(samples.make() + b" " * 5000)
+    real_fstat = os.fstat
+    monkeypatch.setattr(finvoice.os, "fstat", lambda fd: type("S", (), {"st_size": 10})() if fd > 2
+                        else real_fstat(fd))
+    monkeypatch.setenv(finvoice.MAX_BYTES_ENV, "1000")
+    with pytest.raises(ValidationError, match="^kasvava.xml: refused: the file is larger than the 1000 bytes"):
+        finvoice.read(path, source="kasvava.xml")
