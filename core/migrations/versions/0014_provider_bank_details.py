@@ -6,7 +6,7 @@ until they are entered again (`avain provider update ID --iban IBAN`) and a seco
 approves them (`avain provider approve-bank ID`), since nothing shows who set them.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-03 17:10:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlmodel
 
 
 revision = '0014'
-down_revision = '0011'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
