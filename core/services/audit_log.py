@@ -11,6 +11,7 @@ from .. import audit
 from ..errors import PermissionDenied
 from ..models import AuditEventRow
 from ..uow import UnitOfWork
+from . import messages
 from .common import check_actor, session
 
 
@@ -41,4 +42,6 @@ def verify(uow: UnitOfWork) -> dict[str, Any]:
     s = session(uow)
     problems = audit.verify(s)
     events = s.execute(select(func.count()).select_from(AuditEventRow)).scalar_one()
-    return {"ok": not problems, "events": events, "problems": problems}
+    dialogue = messages.verify_against_audit(uow)  # each message against its event
+    problems += dialogue["problems"]
+    return {"ok": not problems, "events": events, "messages": dialogue["messages"], "problems": problems}
