@@ -763,8 +763,10 @@ def rotate_key(app, actor: Actor, *, chunk: int = 500) -> dict[str, Any]:
 def dialogue_document(uow: UnitOfWork, code: str) -> dict[str, Any]:
     """The client's dialogue for the evaluators, free of identifiers: authors as roles,
     names of the participants (and of anyone else known to avain in the pilot) replaced by
-    roles, identity codes, phone numbers, e-mail and street addresses removed. Only for a
-    client whose consent to the dialogue's use is in force."""
+    roles, other Finnish names by ``[name]``, identity codes (with or without separator),
+    IBANs, phone numbers, e-mail and street addresses removed, the providers' names kept
+    as written (see :mod:`.deidentify`). Only for a client whose consent to the dialogue's
+    use is in force."""
     check_actor(uow, "message.evaluate")
     s = session(uow)
     client = s.get(ClientRow, code)

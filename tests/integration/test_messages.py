@@ -711,6 +711,27 @@ def test_the_dialogue_for_evaluation_needs_consent_and_names_no_one(app):
         app.run(evaluator, messages.dialogue_document, code)
 
 
+def test_the_evaluators_copy_hides_outsiders_ibans_and_compact_codes_and_keeps_providers(app):
+    from helpers import PROVIDERS
+
+    from avain.core.models import ClientIdentityRow, ProviderRow
+
+    team, (code, _) = month_ready(app)
+    with Session(app.engine) as s:
+        s.get(ClientIdentityRow, code).name = "Tiina Koskinen"
+        s.get(ProviderRow, PROVIDERS[0]).name = "Koskinen As Oy"
+        s.commit()
+    app.run(client(code), messages.send, code,
+            text="Koskinen As Oy:n siivooja kävi. Maksoin tililtä FI21 1234 5600 0007 85, tunnukseni 160791882W. "
+                 "Naapurini Liisa Korhonen auttoi, Koskiselle terveisiä.")
+    app.run(Actor("worker", team["worker"]), consent.set_consent, code, purpose="dialogue", given=True,
+            on_date=dt.date(2018, 1, 1))
+    doc = app.run(Actor("evaluator", team["evaluator"]), messages.dialogue_document, code)
+    assert doc["messages"][0]["text"] == (
+        "Koskinen As Oy:n siivooja kävi. Maksoin tililtä [IBAN], tunnukseni [henkilötunnus]. "
+        "Naapurini [name] [name] auttoi, [client] terveisiä.")
+
+
 # --- PostgreSQL: writers at once ------------------------------------------------------------
 
 
