@@ -533,8 +533,9 @@ class MessageThreadRow(SQLModel, table=True):
 class MessageRow(SQLModel, table=True):
     """A message of a client's thread, written by a participant or by the workflow itself
     (``system``). The text is sealed with a message key kept outside the database;
-    ``key_id`` names the key; the client code, author and ``sent_at`` are
-    bound to the ciphertext, so it cannot be moved to another message unnoticed."""
+    ``key_id`` names the key; the message's own fields (``seal`` says which) are bound to
+    the ciphertext, so it cannot be moved to another message, nor the fields rewritten,
+    unnoticed."""
 
     __tablename__ = "message"
     __table_args__ = (Index("ix_message_client_id", "client_code", "id"),)
@@ -550,6 +551,9 @@ class MessageRow(SQLModel, table=True):
     key_id: str = Field(max_length=12)
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     sent_at: dt.datetime
+    #: What the ciphertext is bound to: 1 = id, client, role and time (messages written
+    #: before 0015); 2 = also the author, side, event and reference. Rotation re-seals to 2.
+    seal: int = Field(default=2, sa_column_kwargs={"server_default": "1"})
 
 
 class MessageAttachmentRow(SQLModel, table=True):

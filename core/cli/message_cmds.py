@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -43,19 +44,48 @@ def send(code, text, ref, files, as_json):
     if len(files) > messages.MAX_ATTACHMENTS:
         raise ValidationError(_("--attach: {n} files; at most {most} per message").format(
             n=len(files), most=messages.MAX_ATTACHMENTS))
-    attachments = []
-    for path in files:
-        size = path.stat().st_size
-        if size > messages.MAX_ATTACHMENT:
-            raise ValidationError(_("--attach: {path} is {size} MiB; the limit is {limit} MiB per file").format(
-                path=path, size=f"{size / 1048576:.1f}", limit=messages.MAX_ATTACHMENT // 1048576))
-        attachments.append((path.name, path.read_bytes()))
+    attachments = [(path.name, _read_attachment(path)) for path in files]
     data = state().run(messages.send, code, text=text, ref=ref, attachments=attachments)
     emit(data, as_json, lambda c, d: c.print(
         (ngettext("message {id} sent to {client}'s thread with {n} attachment",
                   "message {id} sent to {client}'s thread with {n} attachments", len(d["attachments"]))
          if d["attachments"] else _("message {id} sent to {client}'s thread")).format(
             id=d["id"], client=d["client"], n=len(d["attachments"])), markup=False))
+
+
+#: Attachments are read in pieces of this many bytes, never more than the limit in all.
+READ_CHUNK = 1024 * 1024
+
+
+def _too_big(path: Path, size: int) -> ValidationError:
+    return ValidationError(_("--attach: {path} is {size} MiB; the limit is {limit} MiB per file").format(
+        path=path, size=f"{size / 1048576:.1f}", limit=messages.MAX_ATTACHMENT // 1048576))
+
+
+def _read_attachment(path: Path) -> bytes:
+    """A regular file's content, at most ``MAX_ATTACHMENT`` bytes: the size is checked
+    before reading and again while reading (a file that grows, or claims to be empty),
+    and a device, pipe or socket is refused before a byte is read (``/dev/zero`` would
+    never end). Opened without blocking, so a pipe with no writer cannot hang the command."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ValidationError(_("--attach: {path} cannot be read ({reason})").format(
+            path=path, reason=exc.strerror)) from None
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValidationError(_("--attach: {path} is not a regular file (a device, pipe, socket or "
+                                    "folder); attach a file").format(path=path))
+        if info.st_size > messages.MAX_ATTACHMENT:
+            raise _too_big(path, info.st_size)
+        chunks, total = [], 0
+        while chunk := fh.read(READ_CHUNK):
+            total += len(chunk)
+            if total > messages.MAX_ATTACHMENT:
+                raise _too_big(path, max(total, info.st_size))
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @message.command("thread")
@@ -109,7 +139,7 @@ def _when(iso: str) -> str:
 @json_option
 def attachment(attachment_id, out_dir, as_json):
     """Save an attachment of a thread you take part in."""
-    name, content = state().read(messages.attachment, attachment_id)
+    name, content = state().run(messages.attachment, attachment_id)
     path = outfiles.folder(out_dir) / name
     try:  # O_EXCL: an existing file, or a symbolic link planted there, is never written through
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, outfiles.FILE_MODE)

@@ -11,6 +11,7 @@ from .. import audit, checkpoints, message_keys
 from ..errors import PermissionDenied
 from ..models import AuditEventRow
 from ..uow import UnitOfWork
+from . import messages
 from .common import check_actor, session
 
 
@@ -50,7 +51,9 @@ def verify(uow: UnitOfWork) -> dict[str, Any]:
     expected = checkpoints.read(_url(uow))
     problems += expected.problems + checkpoints.check_audit(s, expected)
     events = s.execute(select(func.count()).select_from(AuditEventRow)).scalar_one()
-    return {"ok": not problems, "events": events, "problems": problems,
+    dialogue = messages.verify_against_audit(uow)  # each message against its event
+    problems += dialogue["problems"]
+    return {"ok": not problems, "events": events, "messages": dialogue["messages"], "problems": problems,
             "checkpoints": expected.lines, "checkpoint_file": str(expected.path) if expected.path else None}
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import json
 import re
 import statistics
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,7 @@ from ..domain import Message, fi_date
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..i18n import N_, _
 from ..models import (
+    AuditEventRow,
     ClientIdentityRow,
     ClientRow,
     CommitmentRow,
@@ -44,11 +46,13 @@ from ..models import (
     MessageRow,
     MessageThreadRow,
     ProposalRow,
+    ProviderRow,
     WorkerRow,
 )
 from ..uow import UnitOfWork
 from . import consent, pilots
 from .common import check_actor, reach_client, record, scope_clause, session
+from .deidentify import scrub
 
 #: The longest message text, in characters (a long letter; a document goes as an attachment).
 MAX_TEXT = 5000
@@ -136,11 +140,25 @@ def prepare_key(uow: UnitOfWork) -> dict[str, Any]:
     return {"key": ring.current.id, "where": ring.describe(), "created": not had}
 
 
+#: How new messages are sealed (``MessageRow.seal``): 2 binds every field a reader is shown.
+SEAL = 2
+
+
 def _aad(msg: MessageRow, part: str) -> bytes:
-    """What a ciphertext is bound to: its own message (id, thread, author, time) and part.
-    Moved to another message or part, copied or swapped, it no longer opens."""
+    """What a ciphertext is bound to: its own message and part. Moved to another message
+    or part, copied or swapped, or its fields rewritten (another author, another
+    reference, another workflow step), it no longer opens. Seal 1 (messages written
+    before seal 2) binds the id, thread, role and time only; they open as they are until
+    ``message rotate-key`` re-seals them."""
     stamp = msg.sent_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
-    return f"avain-message\0{msg.id}\0{msg.client_code}\0{msg.author_role}\0{stamp}\0{part}".encode()
+    if msg.seal == 1:
+        return f"avain-message\0{msg.id}\0{msg.client_code}\0{msg.author_role}\0{stamp}\0{part}".encode()
+    if msg.seal != SEAL:
+        raise message_keys.MessageKeyError(f"message {msg.id} cannot be decrypted: seal {msg.seal!r} is unknown "
+                                           "(the database was changed outside avain)")
+    fields = [msg.id, msg.client_code, msg.author_role, msg.author_id, msg.side, msg.event, msg.ref_type,
+              msg.ref_id, stamp, part]
+    return b"avain-message-2\0" + json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _open_text(ring: message_keys.Keyring, row: MessageRow) -> str:
@@ -265,7 +283,7 @@ def _append(uow: UnitOfWork, client: ClientRow, *, author_role: str, author: str
     at = uow.app.clock()
     row = MessageRow(client_code=client.code, pilot_id=client.pilot_id, author_role=author_role,
                      author_id=author, side=side, event=event, ref_type=ref[0], ref_id=ref[1],
-                     key_id=ring.current.id, body=b"", sent_at=at)
+                     key_id=ring.current.id, body=b"", sent_at=at, seal=SEAL)
     s.add(row)
     s.flush()  # the id is part of what the ciphertext is bound to
     row.key_id, row.body = ring.seal(text.encode("utf-8"), _aad(row, "body"))
@@ -328,7 +346,11 @@ def system(uow: UnitOfWork, client: ClientRow, event: str, text: str, *, ref: tu
         side = None
     if side == "worker" and actor.role not in WORKER_SIDE:
         side = None
-    _append(uow, client, author_role="system", author=str(actor), side=side, text=text, event=event, ref=ref)
+    row, _ = _append(uow, client, author_role="system", author=str(actor), side=side, text=text, event=event,
+                     ref=ref)
+    # in the audit trail like a participant's message, so `audit verify` misses none
+    record(uow, "message.sent", client.code, after={"message": row.id, "event": event, "ref": f"{ref[0]}:{ref[1]}",
+                                                     "attachments": 0, "key": row.key_id})
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -364,6 +386,8 @@ def thread(uow: UnitOfWork, code: str) -> dict[str, Any]:
                          what=f"attachment {aid}")
         files.setdefault(message_id, []).append({"id": aid, "name": name.decode("utf-8"), "size": size})
     me = str(uow.actor)
+    if rows:  # who read the thread, and how far, on the client's stream (never the text)
+        record(uow, "message.read", code, after={"messages": len(rows), "newest": rows[-1].id})
     unread = [r.id for r in rows if r.author_id != me]
     if unread:
         now = uow.app.clock()
@@ -384,7 +408,8 @@ def thread(uow: UnitOfWork, code: str) -> dict[str, Any]:
 
 
 def attachment(uow: UnitOfWork, attachment_id: int) -> tuple[str, bytes]:
-    """An attachment's name and content, for a participant of its thread."""
+    """An attachment's name and content, for a participant of its thread; the read goes
+    to the client's audit stream (run it with ``App.run``)."""
     s = session(uow)
     check_actor(uow, "message.read")
     a = s.get(MessageAttachmentRow, attachment_id)
@@ -399,6 +424,7 @@ def attachment(uow: UnitOfWork, attachment_id: int) -> tuple[str, bytes]:
     ring = keyring_for_reading(uow)
     name = ring.open(a.key_id, a.name, _attachment_aad(msg, a.id, "name"), what=f"attachment {a.id}")
     content = ring.open(a.key_id, a.content, _attachment_aad(msg, a.id, "content"), what=f"attachment {a.id}")
+    record(uow, "message.attachment_read", msg.client_code, after={"message": msg.id, "attachment": a.id})
     return name.decode("utf-8"), content
 
 
@@ -530,6 +556,57 @@ def stats(uow: UnitOfWork, *, pilot_id: str | None = None, now: dt.datetime | No
     }
 
 
+# --- the messages against the audit trail ------------------------------------------------
+
+
+def _sent_events(uow: UnitOfWork, code: str | None = None) -> dict[int, tuple[str, dict[str, Any]]]:
+    """Message id → (client, event data) of every ``message.sent`` event (of one client's)."""
+    q = select(AuditEventRow.subject, AuditEventRow.after).where(AuditEventRow.action == "message.sent")
+    if code is not None:
+        q = q.where(AuditEventRow.subject == code)
+    found = {}
+    for subject, after in session(uow).execute(q):
+        data = json.loads(after) if after else {}
+        if isinstance(data, dict) and isinstance(data.get("message"), int):
+            found[data["message"]] = (subject, data)
+    return found
+
+
+def _sent_event(uow: UnitOfWork, row: MessageRow) -> bool:
+    return row.id in _sent_events(uow, row.client_code)
+
+
+def verify_against_audit(uow: UnitOfWork) -> dict[str, Any]:
+    """Every message against its ``message.sent`` event (``audit verify``): a message
+    without one was written outside avain; an event whose message is gone means a message
+    was deleted; a message in another thread, or with other attachments, than its event
+    says was moved or changed. Workflow steps written before seal 2 had no event (they
+    get one when ``message rotate-key`` re-seals them), so they are not asked for one."""
+    sent = _sent_events(uow)
+    m, a = MessageRow.__table__.c, MessageAttachmentRow.__table__.c
+    conn = uow.core_connection()
+    attached = dict(conn.execute(select(a.message_id, func.count()).group_by(a.message_id)).all())
+    problems: list[str] = []
+    seen: set[int] = set()
+    for mid, code, role, seal in conn.execute(select(m.id, m.client_code, m.author_role, m.seal).order_by(m.id)):
+        seen.add(mid)
+        event = sent.get(mid)
+        if event is None:
+            if not (role == "system" and seal == 1):
+                problems.append(f"message {mid} in {code}'s thread has no message.sent event in the audit trail "
+                                "(written outside avain)")
+        elif event[0] != code:
+            problems.append(f"message {mid} is in {code}'s thread, but the audit trail has it sent to {event[0]}'s "
+                            "(moved outside avain)")
+        elif isinstance(event[1].get("attachments"), int) and attached.get(mid, 0) != event[1]["attachments"]:
+            problems.append(f"message {mid} in {code}'s thread has {attached.get(mid, 0)} attachments; "
+                            f"{event[1]['attachments']} were sent (changed outside avain)")
+    for mid in sorted(sent.keys() - seen):
+        problems.append(f"message {mid} of {sent[mid][0]}'s thread is in the audit trail but not among the "
+                        "messages (deleted outside avain)")
+    return {"messages": len(seen), "problems": problems}
+
+
 # --- keys: rotation -----------------------------------------------------------------------
 
 
@@ -539,14 +616,40 @@ RESEAL_ATTACHMENTS = 20
 
 def _reseal_chunk(uow: UnitOfWork, ring: message_keys.Keyring, limit: int) -> int:
     """Re-encrypt up to ``limit`` messages and a few attachments not yet under the current
-    key; returns how many it did (0: none is left)."""
+    key, or not yet under the current seal; returns how many it did (0: none is left)."""
     s = session(uow)
     new = ring.current.id
-    rows = list(s.execute(select(MessageRow).where(MessageRow.key_id != new).order_by(MessageRow.id)
-                          .limit(limit)).scalars())
+    rows = list(s.execute(select(MessageRow).where((MessageRow.key_id != new) | (MessageRow.seal != SEAL))
+                          .order_by(MessageRow.id).limit(limit)).scalars())
+    budget, done = RESEAL_ATTACHMENTS, 0
     for r in rows:
-        aad = _aad(r, "body")
-        r.key_id, r.body = ring.seal(ring.open(r.key_id, r.body, aad, what=f"message {r.id}"), aad)
+        if r.seal == SEAL:
+            aad = _aad(r, "body")
+            r.key_id, r.body = ring.seal(ring.open(r.key_id, r.body, aad, what=f"message {r.id}"), aad)
+            done += 1
+            continue
+        # a new seal changes what the attachments are bound to: they move with their message
+        attached = list(s.execute(select(MessageAttachmentRow).where(MessageAttachmentRow.message_id == r.id)
+                                  .order_by(MessageAttachmentRow.id)).scalars())
+        if attached and done and len(attached) > budget:
+            break  # the next chunk
+        budget -= len(attached)
+        text = ring.open(r.key_id, r.body, _aad(r, "body"), what=f"message {r.id}")
+        opened = [(ring.open(a.key_id, a.name, _attachment_aad(r, a.id, "name"), what=f"attachment {a.id}"),
+                   ring.open(a.key_id, a.content, _attachment_aad(r, a.id, "content"), what=f"attachment {a.id}"))
+                  for a in attached]
+        if r.author_role == "system" and not _sent_event(uow, r):
+            # written before workflow steps went to the audit trail: recorded now, as re-sealed
+            record(uow, "message.sent", r.client_code, after={
+                "message": r.id, "event": r.event, "ref": f"{r.ref_type}:{r.ref_id}" if r.ref_type else None,
+                "attachments": len(attached), "key": new, "recorded": "on re-sealing"})
+        r.seal = SEAL
+        r.key_id, r.body = ring.seal(text, _aad(r, "body"))
+        for a, (name, content) in zip(attached, opened, strict=True):
+            a.key_id, a.name = ring.seal(name, _attachment_aad(r, a.id, "name"))
+            _, a.content = ring.seal(content, _attachment_aad(r, a.id, "content"))
+        done += 1 + len(attached)
+    s.flush()
     files = list(s.execute(select(MessageAttachmentRow, MessageRow)
                            .join(MessageRow, MessageRow.id == MessageAttachmentRow.message_id)
                            .where(MessageAttachmentRow.key_id != new).order_by(MessageAttachmentRow.id)
@@ -558,12 +661,13 @@ def _reseal_chunk(uow: UnitOfWork, ring: message_keys.Keyring, limit: int) -> in
         a.key_id, a.name = ring.seal(name, name_aad)
         _, a.content = ring.seal(content, content_aad)
     s.flush()
-    return len(rows) + len(files) + sealed.reseal_chunk(s, ring, limit)  # names, proposals, … too
+    return done + len(files) + sealed.reseal_chunk(s, ring, limit)  # names, proposals, … too
 
 
 def _left_under_old_keys(uow: UnitOfWork, new: str) -> int:
     s = session(uow)
-    return (s.execute(select(func.count()).select_from(MessageRow).where(MessageRow.key_id != new)).scalar_one()
+    return (s.execute(select(func.count()).select_from(MessageRow)
+                      .where((MessageRow.key_id != new) | (MessageRow.seal != SEAL))).scalar_one()
             + s.execute(select(func.count()).select_from(MessageAttachmentRow)
                         .where(MessageAttachmentRow.key_id != new)).scalar_one()
             + sealed.left_under_old_keys(s, new))
@@ -657,91 +761,13 @@ def rotate_key(app, actor: Actor, *, chunk: int = 500) -> dict[str, Any]:
 # --- the dialogue for evaluation ----------------------------------------------------------
 
 
-HETU = re.compile(r"(?<![0-9])\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]", re.IGNORECASE)
-#: Phone numbers however written: +358 or 0 (or 00358), then 6–11 digits with spaces,
-#: hyphens, dots, slashes or brackets between them.
-PHONE = re.compile(r"(?<![\w+])(?:\+\s?358|00358|358|\(?0)[\s\-./()]*\d(?:[\s\-./()]*\d){5,10}(?![\w])")
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-#: A street name in any case (Kauppakatu, Kauppakadulla, Puistotiellä) and the number after it.
-STREET = re.compile(r"\b[\wåäöÅÄÖ-]*(?:katu|kadu|kaduu|tie|kuja|kujalla|polku|polu|raitti|raiti|väylä|kaari|"
-                    r"kaare|rinne|rintee|mäki|mäe|tori|gatan|gata|vägen|väg|stig|gränd)\w*"
-                    r"(?:\s+\d+\s?[A-Za-z]?(?:\s*[A-Za-z]?\s*\d+)?)?", re.IGNORECASE)
-POSTCODE = re.compile(r"\b\d{5}\s+[A-ZÅÄÖ][A-Za-zÅÄÖåäö]+\b")
-VOWELS = "aeiouyäö"
-#: Consonant gradation (astevaihtelu): the strong grade of a name's last syllable and its
-#: weak grade in most inflected forms (Matti → Matin, Pekka → Pekan, Aalto → Aallon,
-#: Lahti → Lahden, Mäki → Mäen, Anttila → Anttilan).
-WEAK = {"kk": "k", "pp": "p", "tt": "t", "nk": "ng", "nt": "nn", "mp": "mm", "lt": "ll", "rt": "rr",
-        "ht": "hd", "lk": "lj", "rk": "rj", "k": "", "p": "v", "t": "d"}
-
-
-def _stems(part: str) -> set[str]:
-    """Beginnings that every inflected form of a name part starts with, in either grade:
-    each is matched with any ending."""
-    low = part.lower()
-    stems = {part if len(part) <= 4 else part[:-1]}
-    if low.endswith("nen") and len(part) > 5:
-        stems.add(part[:-3])  # Virtanen → Virta(sen)
-    m = re.search(rf"([^{VOWELS}]+)([{VOWELS}]+)$", low)
-    if m and m.start(1) > 0:
-        head, cluster, vowel = part[:m.start(1)], part[m.start(1):m.end(1)], low[m.start(2)]
-        for strong, weak in WEAK.items():
-            if cluster.lower().endswith(strong):
-                base = head + cluster[:len(cluster) - len(strong)] + weak
-                stems.update(base + v for v in {vowel, "e" if vowel == "i" else vowel})
-                break
-    return {x for x in stems if len(x) >= 3}
-
-
-def _name_patterns(names: dict[str, str]) -> list[tuple[re.Pattern, str]]:
-    """One pattern per replacement label, matching every part (of 2 letters or more) of
-    each name and its inflected forms, in either consonant grade (Virtanen → Virtasen,
-    Matti → Matin, Mäki → Mäen). This errs on the side of hiding: an ordinary word that
-    begins like a name is hidden too."""
-    stems: dict[str, set[str]] = {}
-    for name, label in names.items():
-        for part in re.split(r"[\s-]+", name):
-            if len(part) < 2:
-                continue
-            if len(part) == 2:  # Ek, Oo: the word itself and short endings (Ek:n, Ekin)
-                stems.setdefault(label, set()).add(re.escape(part) + r"[:\w]{0,5}(?!\w)")
-                continue
-            stems.setdefault(label, set()).update(re.escape(x) for x in _stems(part))
-    # the participants' roles first: a surname the client shares with a relative is "[client]"
-    return [(re.compile(r"\b(?:" + "|".join(sorted(group, key=len, reverse=True)) + r")[\w:]*", re.IGNORECASE),
-             label)
-            for label, group in sorted(stems.items(), key=lambda item: item[0] == "name")]
-
-
-def scrub(text: str, names: dict[str, str]) -> str:
-    """``text`` with identity codes, phone numbers, e-mail addresses, street addresses
-    and postcodes removed, and each known person's name replaced by their role. Each
-    replacement is a placeholder until the end, so no later pattern rewrites an earlier
-    replacement (a worker named Worker must not turn "[personal worker]" into a name)."""
-    labels: list[str] = []
-
-    def hide(label: str):
-        labels.append(f"[{label}]")
-        token = f"\ue000{len(labels) - 1:x}\ue001".translate(_PRIVATE_DIGITS)
-        return lambda _match: token
-
-    for pattern, label in ((HETU, "henkilötunnus"), (EMAIL, "e-mail"), (PHONE, "phone"), *_name_patterns(names),
-                           (STREET, "address"), (POSTCODE, "address")):
-        text = pattern.sub(hide(label), text)
-    return re.sub("\ue000([\ue010-\ue01f]+)\ue001",
-                  lambda m: labels[int(m.group(1).translate(_PUBLIC_DIGITS), 16)], text)
-
-
-#: Placeholder digits outside every alphabet, so no name pattern (``\w``) runs into them.
-_PRIVATE_DIGITS = str.maketrans("0123456789abcdef", "".join(chr(0xE010 + i) for i in range(16)))
-_PUBLIC_DIGITS = {0xE010 + i: c for i, c in enumerate("0123456789abcdef")}
-
-
 def dialogue_document(uow: UnitOfWork, code: str) -> dict[str, Any]:
     """The client's dialogue for the evaluators, free of identifiers: authors as roles,
     names of the participants (and of anyone else known to avain in the pilot) replaced by
-    roles, identity codes, phone numbers, e-mail and street addresses removed. Only for a
-    client whose consent to the dialogue's use is in force."""
+    roles, other Finnish names by ``[name]``, identity codes (with or without separator),
+    IBANs, phone numbers, e-mail and street addresses removed, the providers' names kept
+    as written (see :mod:`.deidentify`). Only for a client whose consent to the dialogue's
+    use is in force."""
     check_actor(uow, "message.evaluate")
     s = session(uow)
     client = s.get(ClientRow, code)
@@ -752,6 +778,7 @@ def dialogue_document(uow: UnitOfWork, code: str) -> dict[str, Any]:
         raise Refused(f"{code} has not consented to the use of the dialogue in evaluation"
                       + (" (withdrawn)" if given is not None and given.withdrawn_on is not None else ""))
     names = _known_names(uow, client)
+    providers = _provider_names(uow, names)
     record(uow, "identity.read", code, purpose="remove identifiers from the dialogue for evaluation")
     rows = list(s.execute(select(MessageRow).where(MessageRow.client_code == code).order_by(MessageRow.id)).scalars())
     ring = keyring_for_reading(uow) if rows else None
@@ -765,10 +792,18 @@ def dialogue_document(uow: UnitOfWork, code: str) -> dict[str, Any]:
             "hour": r.sent_at.astimezone(workdays.FINLAND).hour,
             "author": ROLE_LABELS.get(r.author_role, r.author_role),
             "side": r.side, "event": r.event, "ref": r.ref_type,
-            "text": scrub(_open_text(ring, r), names),
+            "text": scrub(_open_text(ring, r), names, providers),
         })
     return {"client": code, "pilot": client.pilot_id, "group": client.group_id,
             "days_since_enrolment": "day 0 is the enrolment day", "messages": messages}
+
+
+def _provider_names(uow: UnitOfWork, names: dict[str, str]) -> list[str]:
+    """The service providers' names, kept as written in the evaluators' copy, but not one
+    made of people's names only (a sole trader named like a client is hidden like one)."""
+    parts = {p.lower() for name in names for p in re.split(r"[\s-]+", name)}
+    return [n for (n,) in session(uow).execute(select(ProviderRow.name))
+            if n and any(w.lower() not in parts for w in re.split(r"[\s-]+", n.strip()) if w)]
 
 
 def _known_names(uow: UnitOfWork, client: ClientRow) -> dict[str, str]:

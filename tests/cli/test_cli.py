@@ -941,6 +941,39 @@ def test_outsiders_and_bad_messages_are_refused_on_the_command_line(populated, t
     assert counts(populated) == before
 
 
+def test_only_regular_files_are_attached_and_none_is_read_past_the_limit(populated, tmp_path):
+    import contextlib
+    import os
+    import threading
+
+    before = counts(populated)
+    me = ("--as", f"client:{MINE}", "message", "send", MINE, "--text", "Hei", "--attach")
+    result = avain(populated, *me, "/dev/null")
+    assert result.exit_code == 1 and "--attach: /dev/null is not a regular file (a device, pipe" in result.stderr
+    # (after /dev/null: a command that read /dev/zero whole would exhaust the memory)
+    result = avain(populated, *me, "/dev/zero")
+    assert result.exit_code == 1 and "--attach: /dev/zero is not a regular file" in result.stderr
+    fifo = tmp_path / "putki"
+    os.mkfifo(fifo)
+
+    def unblock():  # a command that waited for a writer on the pipe would hang: let it go on
+        with contextlib.suppress(OSError):  # no reader: nothing to unblock
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    writer = threading.Timer(5, unblock)
+    writer.start()
+    try:
+        result = avain(populated, *me, str(fifo))
+    finally:
+        writer.cancel()
+    assert result.exit_code == 1 and f"--attach: {fifo} is not a regular file" in result.stderr
+    folder = tmp_path / "kansio"
+    folder.mkdir()
+    result = avain(populated, *me, str(folder))
+    assert result.exit_code == 2 and "kansio" in result.stderr and "is a directory" in result.stderr
+    assert counts(populated) == before
+
+
 def test_init_makes_a_key_file_beside_the_database_unless_the_key_is_in_the_environment(db, monkeypatch):
     monkeypatch.delenv("AVAIN_MESSAGE_KEY")
     first = as_json(avain(db, "init", "--json"))

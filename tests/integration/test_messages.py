@@ -199,7 +199,7 @@ def test_an_attachment_comes_back_as_it_was_sent(ready):
     sent = app.run(client(code), messages.send, code, text="Lausunto liitteenä",
                    attachments=[("../../lausunto.pdf", content)])
     assert sent["attachments"][0]["name"] == "lausunto.pdf"  # no folders from the sender
-    name, back = app.read(Actor("worker", team["worker"]), messages.attachment, sent["attachments"][0]["id"])
+    name, back = app.run(Actor("worker", team["worker"]), messages.attachment, sent["attachments"][0]["id"])
     assert (name, back) == ("lausunto.pdf", content)
 
 
@@ -301,6 +301,143 @@ def test_two_messages_of_one_thread_and_moment_cannot_swap_texts(ready):
         app.run(Actor("worker", team["worker"]), messages.thread, code)
 
 
+def _read_refused(app, team, code, message_id):
+    with pytest.raises(MessageKeyError, match=f"message {message_id} cannot be decrypted"):
+        app.run(Actor("worker", team["worker"]), messages.thread, code)
+
+
+def _rewrite(app, message_id, **values):
+    with Session(app.engine) as s:
+        before = s.execute(select(*(getattr(MessageRow, k) for k in values)).where(MessageRow.id == message_id)).one()
+        s.execute(update(MessageRow).where(MessageRow.id == message_id).values(**values))
+        s.commit()
+    return dict(zip(values, before, strict=True))
+
+
+def test_a_messages_author_reference_and_step_cannot_be_rewritten(ready):
+    app, team, (code, other) = ready
+    pid = propose(app, code, 4000)  # the workflow's step: proposal.made
+    mine = app.run(client(code), messages.send, code, text="Hyväksytkö tämän?", ref=f"proposal:{pid}")["id"]
+    step = app.run(client(code), messages.thread, code)["messages"][0]["id"]
+    for message_id, change in ((mine, {"author_id": f"client:{other}"}),  # another client's words
+                               (mine, {"author_id": f"worker:{team['worker']}", "author_role": "worker"}),
+                               (mine, {"ref_id": pid + 1}), (mine, {"ref_type": None, "ref_id": None}),
+                               (mine, {"side": "worker"}),  # a question turned into an answer
+                               (step, {"event": "proposal.approved"}), (step, {"author_id": "admin"})):
+        original = _rewrite(app, message_id, **change)
+        _read_refused(app, team, code, message_id)
+        _rewrite(app, message_id, **original)
+    assert [m["text"] for m in app.run(client(code), messages.thread, code)["messages"]][1] == "Hyväksytkö tämän?"
+
+
+def _seal_1_aad(row, part):
+    """What a message written before seal 2 was bound to, as that version wrote it."""
+    stamp = row.sent_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    return f"avain-message\0{row.id}\0{row.client_code}\0{row.author_role}\0{stamp}\0{part}".encode()
+
+
+def test_messages_sealed_before_seal_2_open_and_rotation_reseals_them(ready, monkeypatch):
+    from avain.core.services import audit_log
+
+    app, team, (code, _) = ready
+    with monkeypatch.context() as m:  # workflow steps were not in the audit trail then
+        m.setattr(messages, "record", lambda *a, **k: None)
+        pid = propose(app, code, 4000)
+    app.run(client(code), messages.send, code, text="Vanha viesti", ref=f"proposal:{pid}",
+            attachments=[("vanha.txt", b"vanha liite")])
+    ring = message_keys.load(str(app.engine.url))
+    with Session(app.engine) as s:  # as the version before seal 2 left them
+        for row in s.execute(select(MessageRow)).scalars():
+            text = ring.open(row.key_id, row.body, messages._aad(row, "body"), what="m")
+            row.seal, (_, row.body) = 1, ring.seal(text, _seal_1_aad(row, "body"))
+        for a in s.execute(select(MessageAttachmentRow)).scalars():
+            msg = s.get(MessageRow, a.message_id)
+            msg.seal = 2
+            name = ring.open(a.key_id, a.name, messages._attachment_aad(msg, a.id, "name"), what="a")
+            content = ring.open(a.key_id, a.content, messages._attachment_aad(msg, a.id, "content"), what="a")
+            msg.seal = 1
+            _, a.name = ring.seal(name, _seal_1_aad(msg, f"attachment {a.id} name"))
+            _, a.content = ring.seal(content, _seal_1_aad(msg, f"attachment {a.id} content"))
+        s.commit()
+    story = app.run(client(code), messages.thread, code)["messages"]
+    assert [m["text"] for m in story][1] == "Vanha viesti" and story[1]["attachments"][0]["name"] == "vanha.txt"
+    assert app.run(client(code), messages.attachment, story[1]["attachments"][0]["id"]) == ("vanha.txt",
+                                                                                              b"vanha liite")
+    assert app.read(ADMIN, audit_log.verify)["ok"]  # the old step without its event is not a problem
+    done = messages.rotate_key(app, ADMIN)
+    assert done["resealed"] == 3  # two messages and an attachment
+    with Session(app.engine) as s:
+        assert set(s.execute(select(MessageRow.seal)).scalars()) == {2}
+        recorded = [json.loads(a) for (a,) in s.execute(select(AuditEventRow.after).where(
+            AuditEventRow.action == "message.sent"))]
+    assert {r["message"] for r in recorded} == {story[0]["id"], story[1]["id"]}  # the step got its event
+    assert app.read(ADMIN, audit_log.verify) == {**app.read(ADMIN, audit_log.verify), "ok": True}
+    story = app.run(client(code), messages.thread, code)["messages"]
+    assert story[1]["text"] == "Vanha viesti"
+    assert app.run(client(code), messages.attachment, story[1]["attachments"][0]["id"])[1] == b"vanha liite"
+    _rewrite(app, story[1]["id"], author_id=f"worker:{team['worker']}")  # now sealed with the message
+    _read_refused(app, team, code, story[1]["id"])
+
+
+def test_audit_verify_finds_a_deleted_or_smuggled_message(ready):
+    from avain.core.services import audit_log
+
+    app, team, (code, other) = ready
+    propose(app, code, 4000)  # a workflow step is a message too
+    gone = app.run(client(code), messages.send, code, text="Poistetaan", attachments=[("a.txt", b"a")])["id"]
+    kept = app.run(client(code), messages.send, code, text="Jää")["id"]
+    app.run(Actor("worker", team["worker"]), messages.thread, code)  # read receipts
+    assert app.read(ADMIN, audit_log.verify) == {"ok": True, "events": ANY_INT, "messages": 3, "problems": []}
+    with Session(app.engine) as s:  # an insider deletes a message, its attachment and receipts
+        for model in (MessageAttachmentRow, MessageReceiptRow):
+            s.execute(model.__table__.delete().where(model.__table__.c.message_id == gone))
+        s.execute(MessageRow.__table__.delete().where(MessageRow.id == gone))
+        s.commit()
+    found = app.read(ADMIN, audit_log.verify)
+    assert not found["ok"] and found["problems"] == [
+        f"message {gone} of {code}'s thread is in the audit trail but not among the messages (deleted outside avain)"]
+    with Session(app.engine) as s:  # … and copies another in without avain
+        row = s.get(MessageRow, kept)
+        s.add(MessageRow(**{k: getattr(row, k) for k in MessageRow.model_fields if k != "id"}))
+        s.commit()
+        smuggled = s.execute(select(func.max(MessageRow.id))).scalar_one()
+        s.execute(update(MessageRow).where(MessageRow.id == kept).values(client_code=other))
+        s.commit()
+    problems = app.read(ADMIN, audit_log.verify)["problems"]
+    assert problems == [
+        f"message {kept} is in {other}'s thread, but the audit trail has it sent to {code}'s (moved outside avain)",
+        f"message {smuggled} in {code}'s thread has no message.sent event in the audit trail (written outside avain)",
+        f"message {gone} of {code}'s thread is in the audit trail but not among the messages (deleted outside avain)"]
+
+
+def test_reading_a_thread_or_attachment_is_in_the_clients_audit_trail(ready):
+    from avain.core.services import audit_log
+
+    app, team, (code, _) = ready
+    sent = app.run(client(code), messages.send, code, text=f"Salainen: {MARKER}", attachments=[("a.txt", b"x")])
+    worker = Actor("worker", team["worker"])
+    app.run(worker, messages.thread, code)
+    app.run(Actor("supervisor", team["supervisor"]), messages.thread, code)
+    app.run(worker, messages.attachment, sent["attachments"][0]["id"])
+    mine = app.read(client(code), audit_log.log)  # the client sees who read their thread
+    reads = [(e["actor"], e["action"], e["after"]) for e in mine if e["action"].startswith("message.") and
+             e["action"] != "message.sent"]
+    assert reads == [(f"worker:{team['worker']}", "message.read", {"messages": 1, "newest": sent["id"]}),
+                     (f"supervisor:{team['supervisor']}", "message.read", {"messages": 1, "newest": sent["id"]}),
+                     (f"worker:{team['worker']}", "message.attachment_read",
+                      {"message": sent["id"], "attachment": sent["attachments"][0]["id"]})]
+    assert all(e["subject"] == code and e["stream"] == code for e in mine if e["action"] == "message.read")
+    assert MARKER not in json.dumps(mine) and "a.txt" not in json.dumps(mine)
+
+
+class _AnyInt:
+    def __eq__(self, other):
+        return isinstance(other, int)
+
+
+ANY_INT = _AnyInt()
+
+
 def test_rotation_under_the_environment_key(ready, monkeypatch):
     app, team, (code, _) = ready
     for n in range(3):
@@ -318,7 +455,7 @@ def test_rotation_under_the_environment_key(ready, monkeypatch):
     assert app.read(ADMIN, purchases.list_proposals, code=code)[0]["reason"] == "Hinta on liian korkea"
     thread = app.run(client(code), messages.thread, code)["messages"]
     assert [m["text"] for m in thread][:3] == ["viesti 0", "viesti 1", "viesti 2"]
-    assert app.read(client(code), messages.attachment, thread[2]["attachments"][0]["id"]) == ("2.txt", b"data")
+    assert app.run(client(code), messages.attachment, thread[2]["attachments"][0]["id"]) == ("2.txt", b"data")
     events = [e for e in app.run(ADMIN, lambda uow: uow.session.execute(
         select(AuditEventRow.action, AuditEventRow.after)).all()) if e[0] == "message.key_rotated"]
     assert len(events) == 1 and new.id in events[0][1] and new.text() not in events[0][1]
@@ -593,6 +730,27 @@ def test_the_dialogue_for_evaluation_needs_consent_and_names_no_one(app):
             on_date=dt.date.today() + dt.timedelta(days=3))
     with pytest.raises(Refused, match="has not consented"):
         app.run(evaluator, messages.dialogue_document, code)
+
+
+def test_the_evaluators_copy_hides_outsiders_ibans_and_compact_codes_and_keeps_providers(app):
+    from helpers import PROVIDERS
+
+    from avain.core.models import ClientIdentityRow, ProviderRow
+
+    team, (code, _) = month_ready(app)
+    with Session(app.engine) as s:
+        s.get(ClientIdentityRow, code).name = "Tiina Koskinen"
+        s.get(ProviderRow, PROVIDERS[0]).name = "Koskinen As Oy"
+        s.commit()
+    app.run(client(code), messages.send, code,
+            text="Koskinen As Oy:n siivooja kävi. Maksoin tililtä FI21 1234 5600 0007 85, tunnukseni 160791882W. "
+                 "Naapurini Liisa Korhonen auttoi, Koskiselle terveisiä.")
+    app.run(Actor("worker", team["worker"]), consent.set_consent, code, purpose="dialogue", given=True,
+            on_date=dt.date(2018, 1, 1))
+    doc = app.run(Actor("evaluator", team["evaluator"]), messages.dialogue_document, code)
+    assert doc["messages"][0]["text"] == (
+        "Koskinen As Oy:n siivooja kävi. Maksoin tililtä [IBAN], tunnukseni [henkilötunnus]. "
+        "Naapurini [name] [name] auttoi, [client] terveisiä.")
 
 
 # --- PostgreSQL: writers at once ------------------------------------------------------------

@@ -73,6 +73,50 @@ def test_an_identity_code_never_survives_de_identification(code, before, after):
     assert code not in out and code.lower() not in out.lower() and "[henkilötunnus]" in out
 
 
+@given(henkilotunnus(), WORDS, WORDS)
+def test_an_identity_code_without_its_separator_never_survives(code, before, after):
+    compact = code[:6] + code[7:]  # 160791882W
+    out = scrub(f"{before} {compact} {after}", {})
+    assert compact.lower() not in out.lower() and "[henkilötunnus]" in out
+
+
+@pytest.mark.parametrize("text", ["tilaus 1234567890 saapui", "viite 3112991234", "160791882X"])
+def test_ten_digit_numbers_that_are_no_identity_code_are_kept(text):
+    assert scrub(text, {}) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("tilille FI21 1234 5600 0007 85 kiitos", "tilille [IBAN] kiitos"),
+    ("FI2112345600000785.", "[IBAN]."),
+    ("fi55 4234 5670 0000 81 Kiitos", "[IBAN] Kiitos"),
+    ("IBAN DE89 3704 0044 0532 0130 00", "IBAN [IBAN]"),
+    ("FI21 1234 5600 0007 86 on väärin", "FI21 1234 5600 0007 86 on väärin"),  # check digits wrong: no IBAN
+])
+def test_ibans_are_removed(text, expected):
+    assert scrub(text, {}) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Naapurini Liisa Korhonen auttoi, Korhoselle kiitos.", "Naapurini [name] [name] auttoi, [name] kiitos."),
+    ("Hei Jussi! Kävin Matin kanssa.", "Hei [name]! Kävin [name] kanssa."),
+    ("Jussi soitti. Virtanen Liisa myös.", "[name] soitti. [name] [name] myös."),
+    # ordinary words and places are kept, even where they are names too
+    ("Toivon, että ehdit. Satu kertoi. Milloin tulet? Veli tuli.",
+     "Toivon, että ehdit. Satu kertoi. Milloin tulet? Veli tuli."),
+    ("Kiitos! Voinko siirtää käynnin? Kävimme Lahdessa ja Salossa.",
+     "Kiitos! Voinko siirtää käynnin? Kävimme Lahdessa ja Salossa."),
+])
+def test_finnish_names_nobody_told_avain_about_are_hidden(text, expected):
+    assert scrub(text, {}) == expected
+
+
+def test_provider_names_are_kept_whole_even_with_a_clients_surname_in_them():
+    names = {"Tiina Koskinen": "client"}
+    assert scrub("Koskinen As Oy:n siivooja kävi, Koskiselle kiitos.", names, ["Koskinen As Oy"]) == (
+        "Koskinen As Oy:n siivooja kävi, [client] kiitos.")
+    assert scrub("koskinen as oy kävi", names, ["Koskinen As Oy"]) == "koskinen as oy kävi"
+
+
 @pytest.mark.parametrize("phone", ["040 123 4567", "0401234567", "+358 40 123 4567", "+358401234567",
                                    "050-123 45 67", "09 310 1691", "(040) 123 4567", "040/1234567",
                                    "040.123.4567", "358401234567", "00358 40 123 4567"])
