@@ -387,7 +387,8 @@ def test_audit_verify_finds_a_deleted_or_smuggled_message(ready):
     gone = app.run(client(code), messages.send, code, text="Poistetaan", attachments=[("a.txt", b"a")])["id"]
     kept = app.run(client(code), messages.send, code, text="Jää")["id"]
     app.run(Actor("worker", team["worker"]), messages.thread, code)  # read receipts
-    assert app.read(ADMIN, audit_log.verify) == {"ok": True, "events": ANY_INT, "messages": 3, "problems": []}
+    clean = app.read(ADMIN, audit_log.verify)
+    assert (clean["ok"], clean["messages"], clean["problems"]) == (True, 3, [])
     with Session(app.engine) as s:  # an insider deletes a message, its attachment and receipts
         for model in (MessageAttachmentRow, MessageReceiptRow):
             s.execute(model.__table__.delete().where(model.__table__.c.message_id == gone))
@@ -428,14 +429,6 @@ def test_reading_a_thread_or_attachment_is_in_the_clients_audit_trail(ready):
                       {"message": sent["id"], "attachment": sent["attachments"][0]["id"]})]
     assert all(e["subject"] == code and e["stream"] == code for e in mine if e["action"] == "message.read")
     assert MARKER not in json.dumps(mine) and "a.txt" not in json.dumps(mine)
-
-
-class _AnyInt:
-    def __eq__(self, other):
-        return isinstance(other, int)
-
-
-ANY_INT = _AnyInt()
 
 
 def test_rotation_under_the_environment_key(ready, monkeypatch):
@@ -735,11 +728,19 @@ def test_the_dialogue_for_evaluation_needs_consent_and_names_no_one(app):
 def test_the_evaluators_copy_hides_outsiders_ibans_and_compact_codes_and_keeps_providers(app):
     from helpers import PROVIDERS
 
+    from avain.core import sealed
     from avain.core.models import ClientIdentityRow, ProviderRow
 
     team, (code, _) = month_ready(app)
+
+    def rename(uow):  # the client's name, sealed as enrolment seals it
+        ring = sealed.ring_for_sealing(uow)
+        ident = uow.session.get(ClientIdentityRow, code)
+        assert ident.key_id == ring.current.id
+        ident.name = sealed.seal(ring, "Tiina Koskinen", "identity", code, "name")
+
+    app.run(ADMIN, rename)
     with Session(app.engine) as s:
-        s.get(ClientIdentityRow, code).name = "Tiina Koskinen"
         s.get(ProviderRow, PROVIDERS[0]).name = "Koskinen As Oy"
         s.commit()
     app.run(client(code), messages.send, code,
