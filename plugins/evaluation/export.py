@@ -30,7 +30,7 @@ from avain.core.models import (
     TimeLogRow,
 )
 from avain.core.services import consent, messages
-from avain.core.services.common import check_actor, record
+from avain.core.services.common import actor_pilot, check_actor, in_pilot, record
 from avain.core.services.evaluation import free_text_items, registry
 from avain.core.uow import UnitOfWork
 
@@ -63,6 +63,11 @@ def _eur(cents: int | None) -> str:
 
 def export(uow: UnitOfWork, out: Path, *, pilot_ids: list[str] | None = None) -> dict[str, Any]:
     check_actor(uow, "eval.export")
+    for pid in pilot_ids or ():
+        in_pilot(uow, pid, "eval.export")
+    own = actor_pilot(uow)
+    if own is not None and not pilot_ids:  # an evaluator exports their own pilot
+        pilot_ids = [own]
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise Conflict(f"--out: {out} is not an empty folder; export into a new one")

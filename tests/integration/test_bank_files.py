@@ -15,7 +15,7 @@ from avain.core.errors import Conflict, NotFound, ValidationError
 from avain.core.models import BankFileRow
 from avain.core.services import audit_log, bank_files, finance, purchases, statements
 
-FIN = Actor("finance")
+FIN = Actor("finance", "example-04")
 ADMIN = Actor("admin")
 
 

@@ -15,7 +15,7 @@ from avain.core.models import CommitmentRow, ProposalRow, TransferRow
 from avain.core.plugins import make_plugin_manager
 from avain.core.services import audit_log, budget, finance, purchases, statements
 
-FIN = Actor("finance")
+FIN = Actor("finance", "example-04")
 JAN = Period(2018, 1)
 
 
