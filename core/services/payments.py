@@ -40,8 +40,8 @@ def backend_for(pm, pilot: Pilot) -> PaymentBackend | None:
 
 def period_allocations(uow: UnitOfWork, pilot_id: str, period: Period) -> list[Allocation]:
     """Every client's allocation (and carry-in) for ``period``: what a backend loads."""
-    check_actor(uow, "budget.run")
-    in_pilot(uow, pilot_id, "budget.run")
+    check_actor(uow, "ledger.verify")  # a read: backends load it, reconciliations compare it
+    in_pilot(uow, pilot_id, "ledger.verify")
     s = session(uow)
     rows = s.execute(
         select(AccountRow.owner, TransferRow.amount)
