@@ -24,7 +24,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "client.assess": frozenset({"admin", "worker", "supervisor"}),
     "client.contact": frozenset({"admin", "worker", "supervisor", "client"}),
     "decision.grant": frozenset({"worker", "supervisor"}),
-    "decision.read": frozenset({"admin", "worker", "supervisor", "finance", "evaluator", "assistant", "client"}),
+    "decision.read": frozenset({"admin", "worker", "supervisor", "finance", "assistant", "client"}),
     "budget.run": frozenset({"admin", "finance"}),
     "budget.read": frozenset(ROLES),
     "provider.add": frozenset({"admin"}),
@@ -33,7 +33,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "catalogue.rate": frozenset({"client", "assistant"}),
     "proposal.create": frozenset({"client", "assistant", "worker"}),
     "proposal.decide": frozenset({"worker", "supervisor"}),
-    "proposal.read": frozenset(ROLES),
+    "proposal.read": frozenset({"admin", "worker", "supervisor", "finance", "assistant", "client"}),
     "commitment.cancel": frozenset({"worker", "supervisor", "finance"}),
     "commitment.expire": frozenset({"admin", "finance"}),
     "commitment.confirm": frozenset({"client", "assistant"}),
@@ -41,8 +41,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "invoice.approve": frozenset({"worker", "supervisor", "finance"}),
     "invoice.pay": frozenset({"finance"}),
     "finance.read": frozenset({"admin", "finance"}),
-    "invoice.read": frozenset({"admin", "worker", "supervisor", "finance", "evaluator"}),
-    "ledger.read": frozenset(ROLES),
+    "invoice.read": frozenset({"admin", "worker", "supervisor", "finance"}),
+    "ledger.read": frozenset({"admin", "worker", "supervisor", "finance", "assistant", "client"}),
     "ledger.verify": frozenset({"admin", "finance"}),
     "ledger.correct": frozenset({"finance"}),
     "message.send": frozenset({"client", "worker", "supervisor", "assistant"}),
@@ -63,8 +63,25 @@ MATRIX: dict[str, frozenset[str]] = {
 #: Roles whose view of a client is limited to a scope (their own clients, team, self).
 SCOPED = frozenset({"worker", "supervisor", "assistant", "client"})
 
-#: Roles that may act without naming who they are.
+#: Roles that may act without naming who they are (for some actions: see NEEDS_ID).
 ANONYMOUS_OK = frozenset({"admin", "finance", "evaluator"})
+
+#: Roles tied to the pilot of their worker id: finance and evaluators reach only that
+#: pilot's clients, months, invoices, commitments, payment batches, reports and exports.
+PILOT_SCOPED = frozenset({"finance", "evaluator"})
+
+#: What an anonymous-capable role may do only under its own id. Finance moves money
+#: only as a named person (separation of duties compares people); an evaluator without
+#: an id reads only what every role may (pilots, providers, the catalogue).
+NEEDS_ID: dict[str, frozenset[str]] = {
+    "finance": frozenset({"budget.run", "commitment.cancel", "commitment.expire", "invoice.record",
+                          "invoice.approve", "invoice.pay", "ledger.correct", "eval.timelog"}),
+    "evaluator": frozenset(a for a, roles in MATRIX.items() if "evaluator" in roles)
+    - {"pilot.read", "provider.read"},
+}
+
+#: Why an evaluator is refused what the matrix does not give them.
+EVALUATOR_WHY = "evaluators see only consenting clients' pseudonymous data (`avain eval export`)"
 
 
 @frozen
@@ -96,8 +113,30 @@ def require(actor: Actor, action: str) -> None:
     """Refuse unless the actor's role may attempt ``action`` at all."""
     allowed = MATRIX[action]
     if actor.role not in allowed:
+        why = f"; {EVALUATOR_WHY}" if actor.role == "evaluator" else ""
         raise PermissionDenied(f"{actor.role} is not allowed to {action} "
-                               f"(allowed: {', '.join(sorted(allowed))})")
+                               f"(allowed: {', '.join(sorted(allowed))}){why}")
+    if actor.id is None and action in NEEDS_ID.get(actor.role, ()):
+        what = ("finance moves money only under their own id" if actor.role == "finance"
+                else "an evaluator reads per-pilot and per-client data only under their own id")
+        raise PermissionDenied(f"--as: {what}: --as {actor.role}:ID (a {actor.role} worker of the pilot) "
+                               f"to {action}")
+
+
+def person(actor_text: str | None) -> tuple[str, str | None]:
+    """(role, id) of an actor as stored in a row's ``*_by`` column (``finance:example-04``)."""
+    role, _, ident = (actor_text or "").partition(":")
+    return role, ident or None
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """Whether two stored actors may be the same person: the same id (whatever the role
+    word says), or the same role where either has no id (an unnamed user could be anyone
+    of that role)."""
+    (role_a, id_a), (role_b, id_b) = person(a), person(b)
+    if id_a is not None and id_b is not None:
+        return id_a == id_b
+    return role_a == role_b
 
 
 def can_reach_client(actor: Actor, *, code: str, worker_id: str, supervisor_id: str | None,

@@ -22,6 +22,22 @@ HETUS = ["010594Y123W", "010594-123W", "131052-308T", "150320A1237", "020202A234
          "311299A9008"]
 
 
+#: The example pilot's finance worker (``add_team`` adds them): finance moves money only
+#: under their own id.
+FINANCE = Actor("finance", "example-04")
+
+
+def finance_of(app, pilot_id, code="F1"):
+    """A finance worker of ``pilot_id`` (added on first use), who moves that pilot's money."""
+    from avain.core.services import people
+
+    worker_id = f"{pilot_id}-{code}"
+    if not any(w["id"] == worker_id for w in app.read(Actor("admin"), people.list_workers, pilot_id=pilot_id)):
+        app.run(Actor("admin"), people.add_worker, pilot_id=pilot_id, code=code, name=f"Finance {code}",
+                role="finance")
+    return Actor("finance", worker_id)
+
+
 def add_team(app):
     """Workers of the example pilot: a supervisor, two personal workers (one supervised),
     finance, an evaluator and an HB assistant. Returns their ids by role."""
@@ -114,7 +130,7 @@ def month_ready(app, *, clients=2, period=None, grant=True):
                     valid_from=dt.date(2018, 1, 1), valid_to=dt.date(2018, 12, 31),
                     monthly_amount=Money(30000))
     if period is not False:
-        budget.open_period(app, Actor("finance"), "example", period or Period(2018, 1))
+        budget.open_period(app, FINANCE, "example", period or Period(2018, 1))
     return team, codes
 
 
@@ -146,6 +162,6 @@ def pay_approved(app, *, day=None):
 
     from avain.core.services import finance
 
-    batch = app.run(Actor("finance"), finance.create_batch, pilot_id="example",
+    batch = app.run(FINANCE, finance.create_batch, pilot_id="example",
                     execution_date=day or dt.date(2018, 1, 31))
-    return app.run(Actor("finance"), finance.confirm_batch, batch["id"])
+    return app.run(FINANCE, finance.confirm_batch, batch["id"])

@@ -35,7 +35,7 @@ DAY = dt.date(2018, 1, 15)  # the service day of January purchases
 PROVIDER = "1572860-0"
 OTHER_PROVIDER = "0737546-2"
 BUDGET = 30000  # the example pilot's default (and capped) monthly budget, in cents
-FINANCE = Actor("finance")
+FINANCE = Actor("finance", "example-04")
 ADMIN = Actor("admin")
 
 

@@ -35,7 +35,7 @@ def scenario(app) -> dict:
     team, codes = month_ready(app, clients=2)
     configure_letters(app)
     paid = approve(app, team, propose(app, codes[0], 12345))
-    inv = app.run(Actor("finance"), purchases.record_invoice, provider_id=PROVIDERS[0], number="INV-1",
+    inv = app.run(Actor("finance", "example-04"), purchases.record_invoice, provider_id=PROVIDERS[0], number="INV-1",
                   amount=Money(10000), reference=paid["reference"], on_date=dt.date(2018, 1, 20),
                   final=True)
     app.run(Actor("supervisor", team["supervisor"]), purchases.approve_invoice, inv["id"])

@@ -77,7 +77,7 @@ def demo(pilot_ids, reset, seed, clients, as_json):
         console.print(_("Try: {commands}").format(commands=(
             "avain client list · avain ledger statement CODE · avain audit verify · "
             "avain --as worker:ID message inbox · avain message stats · "
-            "avain eval report --all --out report · avain --as evaluator eval export --out export")))
+            "avain eval report --all --out report · avain --as evaluator:ID eval export --out export")))
 
     emit(summary, as_json, render)
     if not summary["ledger"]["ok"]:

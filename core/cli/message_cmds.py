@@ -216,7 +216,7 @@ def rotate_key(as_json):
 @click.argument("code")
 @json_option
 def dialogue(code, as_json):
-    """A consenting client's dialogue for evaluation, free of identifiers (--as evaluator)."""
+    """A consenting client's dialogue for evaluation, free of identifiers (--as evaluator:ID)."""
     data = state().run(messages.dialogue_document, code)
 
     def render(console, d):

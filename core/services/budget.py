@@ -31,7 +31,7 @@ from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientRow, CommitmentRow, DecisionRow, TransferRow
 from ..uow import RetryableConflict, UnitOfWork
 from . import payments, pilots, plans, purchases
-from .common import check_actor, connection, reach_client, record, session
+from .common import check_actor, connection, in_pilot, reach_client, record, session
 
 DEFAULT_BATCH = 5000
 
@@ -271,6 +271,7 @@ def alloc_id(pilot_id: str, period: Period, code: str) -> str:
 def _start_open(uow: UnitOfWork, pilot_id: str, period: Period) -> dict[str, Any]:
     check_actor(uow, "budget.run")
     pilot = pilots.get(uow, pilot_id)
+    in_pilot(uow, pilot.id, "budget.run")
     pilots.require_plugins(uow, pilot)
     s = session(uow)
     row = s.get(BudgetPeriodRow, (pilot.id, str(period)))
@@ -509,6 +510,7 @@ def _start_close(uow: UnitOfWork, pilot_id: str, period: Period, today: dt.date,
                  force: bool) -> dict[str, Any]:
     check_actor(uow, "budget.run")
     pilot = pilots.get(uow, pilot_id)
+    in_pilot(uow, pilot.id, "budget.run")
     s = session(uow)
     row = s.get(BudgetPeriodRow, (pilot.id, str(period)))
     if row is None:
@@ -622,6 +624,7 @@ def periods(uow: UnitOfWork, pilot_id: str) -> list[dict[str, Any]]:
     """``avain budget show``: the months of a pilot and what was allocated."""
     check_actor(uow, "budget.read")
     pilots.get(uow, pilot_id)
+    in_pilot(uow, pilot_id, "budget.read")
     rows = session(uow).execute(select(BudgetPeriodRow).where(
         BudgetPeriodRow.pilot_id == pilot_id).order_by(BudgetPeriodRow.period)).scalars()
     return [{"period": r.period, "status": r.status, "clients": r.allocated,

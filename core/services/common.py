@@ -46,6 +46,35 @@ def check_actor(uow: UnitOfWork, action: str) -> Actor:
     return actor
 
 
+def actor_pilot(uow: UnitOfWork) -> str | None:
+    """The pilot a finance or evaluator worker belongs to (their reach), or None for an
+    actor not tied to one pilot."""
+    actor = uow.actor
+    if actor.role not in auth.PILOT_SCOPED or actor.id is None:
+        return None
+    row = session(uow).get(WorkerRow, actor.id)
+    return row.pilot_id if row is not None else None
+
+
+def in_pilot(uow: UnitOfWork, pilot_id: str, action: str) -> None:
+    """Refuse a finance or evaluator worker acting on another pilot than their own."""
+    own = actor_pilot(uow)
+    if own is not None and own != pilot_id:
+        raise PermissionDenied(f"{uow.actor} works in pilot {own}: may not {action.replace('.', ' ')} "
+                               f"in pilot {pilot_id}")
+
+
+def reach_pilot(uow: UnitOfWork, pilot_id: str, action: str) -> Actor:
+    """The actor may ``action`` on the pilot ``pilot_id`` as a whole (a month, a payment
+    batch, a report, an export)."""
+    actor = check_actor(uow, action)
+    in_pilot(uow, pilot_id, action)
+    return actor
+
+
+EVALUATOR_CONSENT = "evaluators see only consenting clients' pseudonymous data"
+
+
 def worker_record(row: WorkerRow) -> Worker:
     return Worker(row.id, row.pilot_id, row.code, row.role, row.supervisor_id)
 
@@ -81,6 +110,13 @@ def reach_client(uow: UnitOfWork, code: str, action: str) -> ClientRow:
             raise PermissionDenied(f"{actor} may not {action.replace('.', ' ')} {code}")
     if row is None:
         raise NotFound(f"no client {code!r}; see `avain client list`")
+    if actor.role in auth.PILOT_SCOPED:
+        in_pilot(uow, row.pilot_id, action)
+    if actor.role == "evaluator":
+        from .consent import in_force
+
+        if not in_force(uow, code, "evaluation"):
+            raise PermissionDenied(f"{code} has no consent to the evaluation in force: {EVALUATOR_CONSENT}")
     return row
 
 
@@ -98,6 +134,15 @@ def scope_clause(uow: UnitOfWork, code_column):
 
     actor = uow.actor
     clients = ClientRow.__table__.c
+    if actor.role == "evaluator":
+        import datetime as dt
+
+        from .consent import consenting
+
+        return code_column.in_(select(clients.code).where(
+            clients.pilot_id == actor_pilot(uow), clients.code.in_(consenting("evaluation", dt.date.today()))))
+    if actor.role == "finance" and actor.id is not None:
+        return code_column.in_(select(clients.code).where(clients.pilot_id == actor_pilot(uow)))
     if actor.role == "worker":
         return code_column.in_(select(clients.code).where(clients.worker_id == actor.id))
     if actor.role == "supervisor":

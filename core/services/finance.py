@@ -21,7 +21,7 @@ from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import CommitmentRow, InvoiceReviewRow, InvoiceRow, PaymentBatchRow, ProviderRow, TransferRow
 from ..uow import UnitOfWork
 from . import pilots, provider_bank, providers, purchases
-from .common import check_actor, record, session
+from .common import actor_pilot, check_actor, in_pilot, reach_pilot, record, session
 
 
 def _now() -> dt.datetime:
@@ -148,6 +148,7 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
     if version not in sepa.VERSIONS:
         raise ValidationError(f"--version: one of {', '.join(sepa.VERSIONS)}")
     pilot = pilots.get(uow, pilot_id)
+    reach_pilot(uow, pilot.id, "invoice.pay")
     debtor = _debtor(pilot)
     s = session(uow)
     rows = s.execute(select(InvoiceRow).where(InvoiceRow.pilot_id == pilot.id, InvoiceRow.status == "approved")
@@ -226,11 +227,15 @@ def batch_document(uow: UnitOfWork, batch_id: int) -> bytes:
     b = session(uow).get(PaymentBatchRow, batch_id)
     if b is None:
         raise NotFound(f"no payment batch {batch_id}")
+    in_pilot(uow, b.pilot_id, "finance.read")
     return b.document.encode("utf-8")
 
 
 def _batch(uow: UnitOfWork, batch_id: int, status: str) -> PaymentBatchRow:
     s = session(uow)
+    found = s.get(PaymentBatchRow, batch_id)
+    if found is not None:
+        in_pilot(uow, found.pilot_id, "invoice.pay")
     result = s.execute(update(PaymentBatchRow).where(
         PaymentBatchRow.id == batch_id, PaymentBatchRow.status == "prepared").values(
         status=status, resolved_at=_now()).execution_options(synchronize_session="fetch"))
@@ -262,6 +267,9 @@ def cancel_batch(uow: UnitOfWork, batch_id: int) -> dict[str, Any]:
     """``avain pay cancel``: the batch did not go out; its invoices are approved again."""
     check_actor(uow, "invoice.pay")
     s = session(uow)
+    found = s.get(PaymentBatchRow, batch_id)
+    if found is not None:
+        in_pilot(uow, found.pilot_id, "invoice.pay")
     paid = s.execute(select(InvoiceRow.id).where(InvoiceRow.batch_id == batch_id, InvoiceRow.status == "paid")
                      .order_by(InvoiceRow.id)).scalars().all()
     if paid:
@@ -276,6 +284,10 @@ def cancel_batch(uow: UnitOfWork, batch_id: int) -> dict[str, Any]:
 
 def list_batches(uow: UnitOfWork) -> list[dict[str, Any]]:
     check_actor(uow, "finance.read")
-    return [batch_dict(b) for b in session(uow).execute(select(PaymentBatchRow).order_by(PaymentBatchRow.id)).scalars()]
+    q = select(PaymentBatchRow).order_by(PaymentBatchRow.id)
+    own = actor_pilot(uow)
+    if own is not None:
+        q = q.where(PaymentBatchRow.pilot_id == own)
+    return [batch_dict(b) for b in session(uow).execute(q).scalars()]
 
 

@@ -768,11 +768,8 @@ def dialogue_document(uow: UnitOfWork, code: str) -> dict[str, Any]:
     IBANs, phone numbers, e-mail and street addresses removed, the providers' names kept
     as written (see :mod:`.deidentify`). Only for a client whose consent to the dialogue's
     use is in force."""
-    check_actor(uow, "message.evaluate")
+    client = reach_client(uow, code, "message.evaluate")  # the evaluator's pilot, evaluation consent
     s = session(uow)
-    client = s.get(ClientRow, code)
-    if client is None:
-        raise NotFound(f"no client {code!r}")
     if not consent.in_force(uow, code, "dialogue"):
         given = s.get(ConsentRow, (code, "dialogue"))
         raise Refused(f"{code} has not consented to the use of the dialogue in evaluation"

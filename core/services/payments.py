@@ -18,7 +18,7 @@ from ..models import AccountRow, BudgetPeriodRow, ClientIdentityRow, ClientRow, 
 from ..plugins import collect
 from ..uow import UnitOfWork
 from . import providers
-from .common import check_actor, reach_client, record, session
+from .common import check_actor, in_pilot, reach_client, record, session
 
 
 def backends(pm) -> dict[str, PaymentBackend]:
@@ -40,7 +40,8 @@ def backend_for(pm, pilot: Pilot) -> PaymentBackend | None:
 
 def period_allocations(uow: UnitOfWork, pilot_id: str, period: Period) -> list[Allocation]:
     """Every client's allocation (and carry-in) for ``period``: what a backend loads."""
-    check_actor(uow, "budget.run")
+    check_actor(uow, "ledger.verify")  # a read: backends load it, reconciliations compare it
+    in_pilot(uow, pilot_id, "ledger.verify")
     s = session(uow)
     rows = s.execute(
         select(AccountRow.owner, TransferRow.amount)
@@ -80,6 +81,7 @@ def record_charge(uow: UnitOfWork, *, backend: str, external_id: str, client_cod
     client = s.get(ClientRow, client_code)
     if client is None:
         raise NotFound(f"no client {client_code!r}")
+    in_pilot(uow, client.pilot_id, "invoice.record")
     provider = providers.get_row(uow, provider_id, field_name="provider")
     period = Period.of(on_date)
     status = s.get(BudgetPeriodRow, (client.pilot_id, str(period)))
@@ -107,6 +109,7 @@ def cancel_charge(uow: UnitOfWork, *, backend: str, external_id: str, reason: st
     original = s.get(TransferRow, tid)
     if original is None or original.kind != "charge":
         raise NotFound(f"no {backend} charge {external_id}")
+    in_pilot(uow, s.get(AccountRow, original.debit_account_id).pilot_id, "invoice.record")
     t = ledger.reverse(s, f"cancel:{tid}", original_id=tid, memo=reason)
     owner = s.get(AccountRow, original.debit_account_id).owner
     if not t.replayed:
@@ -119,6 +122,7 @@ def ledger_charges(uow: UnitOfWork, *, backend: str, pilot_id: str, period: Peri
     """The backend's charges as the ledger has them for a month (net of cancellations),
     for reconciliation."""
     check_actor(uow, "ledger.verify")
+    in_pilot(uow, pilot_id, "ledger.verify")
     s = session(uow)
     prefix = f"{backend}:"
     rows = s.execute(select(TransferRow).where(

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import case, select, update
 
-from .. import i18n, ledger, sealed
+from .. import auth, i18n, ledger, sealed
 from ..domain import Commitment, Invoice, Money, Period, Proposal, PurchaseFacts, positive_amount
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..i18n import _
@@ -32,7 +32,7 @@ from ..models import (
 from ..references import fi_reference, parse_reference, rf_reference
 from ..uow import UnitOfWork
 from . import catalogue, messages, pilots, plans, providers
-from .common import check_actor, reach_client, record, scope_clause, session
+from .common import actor_pilot, check_actor, in_pilot, reach_client, record, scope_clause, session
 
 SERVICE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -207,7 +207,11 @@ def _check_service_date(uow: UnitOfWork, client: ClientRow, service_date: dt.dat
 
 def _proposal_for_decision(uow: UnitOfWork, proposal_id: int) -> tuple[ProposalRow, ClientRow]:
     row = _get(uow, ProposalRow, proposal_id, "proposal")
-    return row, reach_client(uow, row.client_code, "proposal.decide")
+    client = reach_client(uow, row.client_code, "proposal.decide")
+    if auth.same_person(row.proposed_by, str(uow.actor)):
+        raise PermissionDenied(f"proposal {proposal_id} was made by {row.proposed_by}: "
+                               "a proposal is decided by someone other than who proposed it")
+    return row, client
 
 
 def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
@@ -397,9 +401,11 @@ def expire(uow: UnitOfWork, *, on_date: dt.date | None = None) -> dict[str, Any]
     check_actor(uow, "commitment.expire")
     on_date = on_date or dt.date.today()
     s = session(uow)
-    due = s.execute(select(CommitmentRow).where(
-        CommitmentRow.status == "pending", CommitmentRow.expires_on < on_date)
-        .order_by(CommitmentRow.id)).scalars().all()
+    q = select(CommitmentRow).where(CommitmentRow.status == "pending", CommitmentRow.expires_on < on_date)
+    own = actor_pilot(uow)
+    if own is not None:  # a finance worker expires their own pilot's commitments only
+        q = q.where(CommitmentRow.pilot_id == own)
+    due = s.execute(q.order_by(CommitmentRow.id)).scalars().all()
     for c in due:
         transition(uow, CommitmentRow, c.id, frm="pending",
                     to={"status": "expired", "resolved_at": _now()})
@@ -456,6 +462,7 @@ def record_invoice(uow: UnitOfWork, *, provider_id: str, number: str, amount: Mo
     c = s.execute(select(CommitmentRow).where(CommitmentRow.reference == ref)).scalar_one_or_none()
     if c is None:
         raise NotFound(f"--ref: no payment commitment has reference {ref}")
+    in_pilot(uow, c.pilot_id, "invoice.record")
     if c.provider_id != provider.id:
         raise Refused(f"--provider: commitment {c.id} was issued to {c.provider_id}, not {provider.id}")
     if s.execute(select(InvoiceRow.id).where(InvoiceRow.provider_id == provider.id,
@@ -545,8 +552,9 @@ def approve_invoice(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
         raise PermissionDenied(f"in pilot {inv.pilot_id} invoices are approved by the "
                                f"{options.invoice_approver}, not {actor.role}")
     reach_client(uow, inv.client_code, "invoice.approve")
-    if inv.recorded_by == str(actor):
-        raise PermissionDenied("the invoice must be approved by someone other than who recorded it")
+    if auth.same_person(inv.recorded_by, str(actor)):
+        raise PermissionDenied(f"invoice {inv.id} was recorded by {inv.recorded_by}: the invoice must be "
+                               "approved by someone other than who recorded it")
     transition(uow, InvoiceRow, inv.id, frm="recorded",
                 to={"status": "approved", "approved_by": str(actor), "approved_at": _now()})
     session(uow).refresh(inv)

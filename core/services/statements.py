@@ -13,7 +13,7 @@ from ..domain import Money
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..models import AccountRow, ClientRow, CommitmentRow, InvoiceRow, TransferRow, WorkerRow
 from ..uow import UnitOfWork
-from .common import check_actor, connection, reach_client, record, session
+from .common import check_actor, connection, in_pilot, reach_client, record, session
 
 #: How each kind of transfer reads on a client's statement.
 LABELS = {"allocation": "granted", "carry-over": "carried over", "commitment": "committed",
@@ -56,6 +56,8 @@ def balance(uow: UnitOfWork, code: str) -> dict[str, Any]:
             actor, code=code, worker_id=worker_id, supervisor_id=supervisor_id,
             assistant_id=assistant_id):
         raise PermissionDenied(f"{actor} may not read the ledger of {code}")
+    if actor.role in auth.PILOT_SCOPED:
+        in_pilot(uow, pilot_id, "ledger.read")
     b = ledger.Balance(0, credits or 0, posted or 0, pending or 0)
     return {"client": code, "pilot": pilot_id, **b.as_dict()}
 
@@ -165,6 +167,7 @@ def correct(uow: UnitOfWork, transfer_id: str, *, reason: str) -> dict[str, Any]
     original = s.get(TransferRow, transfer_id)
     if original is None:
         raise NotFound(f"no transfer {transfer_id}; see `avain ledger statement CODE --json`")
+    in_pilot(uow, s.get(AccountRow, original.debit_account_id).pilot_id, "ledger.correct")
     if original.kind not in CORRECTABLE:
         raise Refused(f"a {original.kind} transfer is not corrected by reversal "
                       f"(correctable: {', '.join(CORRECTABLE)})")

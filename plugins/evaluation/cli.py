@@ -139,7 +139,7 @@ def report(pilot_ids, all_pilots, out_dir, as_json):
     if bool(pilot_ids) == all_pilots:
         raise click.UsageError("give --pilot ID (repeatable) or --all")
     st = state()
-    chosen = list(pilot_ids) or [p["id"] for p in st.read(pilots.list_pilots)]
+    chosen = list(pilot_ids) or st.read(figures.reportable_pilots)
     for pid in chosen:
         st.read(pilots.get, pid)
     # On PostgreSQL in a transaction, so the per-client rows stream from a server-side
@@ -159,7 +159,7 @@ def report(pilot_ids, all_pilots, out_dir, as_json):
 @click.option("--pilot", "pilot_ids", multiple=True, help="Only this pilot (repeatable); default all.")
 @json_option
 def export(out_dir, pilot_ids, as_json):
-    """Pseudonymous CSV files for the evaluators (--as evaluator)."""
+    """Pseudonymous CSV files of your pilot for the evaluators (--as evaluator:ID)."""
     data = state().run(export_mod.export, out_dir, pilot_ids=list(pilot_ids) or None)
     emit(data, as_json, lambda c, d: c.print(
         f"{d['clients']} clients exported to {d['out']}: "

@@ -28,7 +28,7 @@ from avain.core.models import (
     TimeLogRow,
 )
 from avain.core.services import consent, messages
-from avain.core.services.common import check_actor, record
+from avain.core.services.common import actor_pilot, check_actor, in_pilot, record
 from avain.core.services.evaluation import free_text_items, registry
 from avain.core.uow import UnitOfWork
 
@@ -61,6 +61,11 @@ def _eur(cents: int | None) -> str:
 
 def export(uow: UnitOfWork, out: Path, *, pilot_ids: list[str] | None = None) -> dict[str, Any]:
     check_actor(uow, "eval.export")
+    for pid in pilot_ids or ():
+        in_pilot(uow, pid, "eval.export")
+    own = actor_pilot(uow)
+    if own is not None and not pilot_ids:  # an evaluator exports their own pilot
+        pilot_ids = [own]
     out = Path(out)
     # Written into a private folder of its own beside ``out`` and renamed at the end: a
     # failed export (no message key for the dialogue, a full disk) leaves no partial files,

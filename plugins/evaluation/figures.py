@@ -29,7 +29,7 @@ from avain.core.models import (
     TransferRow,
 )
 from avain.core.services import consent, messages, pilots
-from avain.core.services.common import check_actor
+from avain.core.services.common import actor_pilot, check_actor, in_pilot
 from avain.core.services.evaluation import pilot_instruments, registry
 from avain.core.uow import UnitOfWork
 
@@ -65,6 +65,13 @@ class Acc:
                 "sd": round(sd, digits), "suppressed": False}
 
 
+def reportable_pilots(uow: UnitOfWork) -> list[str]:
+    """The pilots the actor may report on: an evaluator's own pilot, or every pilot."""
+    check_actor(uow, "eval.report")
+    own = actor_pilot(uow)
+    return [own] if own is not None else [p["id"] for p in pilots.list_pilots(uow)]
+
+
 def eligible(today: dt.date):
     """Codes of the clients whose consent to the evaluation is in force on ``today``."""
     return consent.consenting("evaluation", today)
@@ -79,6 +86,8 @@ def _cells(pilot: str, group: str, control: bool) -> Iterable[tuple[str, str, st
 def compute(uow: UnitOfWork, pilot_ids: list[str], *, today: dt.date | None = None) -> dict[str, Any]:
     """Every figure of the report for ``pilot_ids``, as a JSON-ready dict."""
     check_actor(uow, "eval.report")
+    for pid in pilot_ids:
+        in_pilot(uow, pid, "eval.report")
     today = today or dt.date.today()
     conn = uow.core_connection()
     c = ClientRow.__table__.c

@@ -40,8 +40,9 @@ SECTION = "payment_psop"
 DEFAULT_URL = "http://127.0.0.1:8766"
 #: The catalogue service a plan's carer's days off are bought as.
 CARER_DAY_OFF = "carer-day-off"
-#: Who the backend acts as when the core calls it without a user: finance loads budgets.
-SYSTEM = Actor("finance")
+#: Who the backend acts as when the core calls it without a user (reading the month's
+#: allocations after they committed): the organiser, as finance moves money only by name.
+SYSTEM = Actor("admin")
 #: At most this many rejected rows are listed (all are counted).
 MAX_LISTED = 1000
 

@@ -111,7 +111,8 @@ def populated_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("populated") / "avain.db"
     ok(avain(path, "init", "--json"))
     for code, role, extra in (("02", "supervisor", ()), ("01", "worker", ("--supervisor", "example-02")),
-                              ("03", "worker", ()), ("05", "evaluator", ()), ("06", "assistant", ())):
+                              ("03", "worker", ()), ("04", "finance", ()), ("05", "evaluator", ()),
+                              ("06", "assistant", ())):
         ok(avain(path, "worker", "add", "--pilot", "example", "--code", code, "--name", f"Worker {code}",
                  "--role", role, *extra, "--json"))
     for hetu, worker, group in ((HETUS[0], "example-01", "family"), (HETUS[1], "example-03", "elderly")):
@@ -293,14 +294,21 @@ def test_client_show_as_their_worker_reveals_identity_and_logs_why(populated):
 
 
 def test_client_show_as_an_evaluator_gives_the_code_never_the_identity(populated):
+    ok(avain(populated, "--as", "worker:example-01", "client", "consent", MINE, "--purpose", "evaluation",
+             "--date", "2018-01-02"))
     before = counts(populated)
-    for actor in ("evaluator", "evaluator:example-05"):
-        result = ok(avain(populated, "--as", actor, "client", "show", MINE, "--json"))
-        data = json.loads(result.stdout)
-        assert data["code"] == MINE and "name" not in data and "hetu" not in data
-        assert HETUS[0] not in result.output and "Testi" not in result.output
-        assert HETUS[0] not in ok(avain(populated, "--as", actor, "client", "show", MINE)).stdout
+    actor = "evaluator:example-05"
+    result = ok(avain(populated, "--as", actor, "client", "show", MINE, "--json"))
+    data = json.loads(result.stdout)
+    assert data["code"] == MINE and "name" not in data and "hetu" not in data
+    assert "assessment" not in data  # the export's record only
+    assert HETUS[0] not in result.output and "Testi" not in result.output
+    assert HETUS[0] not in ok(avain(populated, "--as", actor, "client", "show", MINE)).stdout
     assert counts(populated) == before  # nothing identifying was read, nothing logged
+    assert_refused(avain(populated, "--as", actor, "client", "show", THEIRS),
+                   "evaluators see only consenting clients' pseudonymous data")
+    assert_refused(avain(populated, "--as", "evaluator", "client", "show", MINE),
+                   "--as: an evaluator reads per-pilot and per-client data only under their own id")
 
 
 def test_client_list_shows_what_the_acting_user_may_see(populated):
@@ -311,7 +319,7 @@ def test_client_list_shows_what_the_acting_user_may_see(populated):
     assert codes("--as", "worker:example-01") == [MINE]
     assert codes("--as", "worker:example-03") == [THEIRS]
     assert codes("--as", "supervisor:example-02") == [MINE]
-    assert codes("--as", "evaluator") == sorted([MINE, THEIRS])
+    assert codes("--as", "evaluator:example-05") == []  # no client has consented to the evaluation
     assert codes("--as", "assistant:example-06") == []
     assert codes("--as", f"client:{MINE}") == [MINE]
     text = ok(avain(populated, "client", "list")).stdout
@@ -459,7 +467,7 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
     run("catalogue", "import", str(prices))
     run(*worker, "plan", "set", MINE, "--from", "2018-01-01", "--item", "cleaning=4", "--item", "meals=10")
     run(*worker, "decision", "grant", MINE, "--from", "2018-01-01", "--to", "2018-12-31")
-    run("--as", "finance", "budget", "open-period", "--pilot", "example", "2018-01")
+    run("--as", "finance:example-04", "budget", "open-period", "--pilot", "example", "2018-01")
 
     def purchase():
         return run(*client, "proposal", "create", MINE, "--service", "cleaning", "--provider", PROVIDER,
@@ -469,23 +477,24 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
         return run(*worker, "proposal", "approve", str(proposal))["commitment"]
 
     def invoice(commitment, number):
-        return run("--as", "finance", "invoice", "record", "--provider", PROVIDER, "--number", number,
+        return run("--as", "finance:example-04", "invoice", "record", "--provider", PROVIDER, "--number", number,
                    "--amount", "35", "--ref", commitment["reference"], "--date", "2018-01-20")["id"]
 
     pending = approve(purchase())
     recorded = invoice(approve(purchase()), "INV-1")
     paid = invoice(approve(purchase()), "INV-3")
     run("--as", "supervisor:example-02", "invoice", "approve", str(paid))
-    first = run("--as", "finance", "pay", "batch", "--pilot", "example", "--date", "2018-01-31")
-    run("--as", "finance", "pay", "confirm", str(first["id"]))
+    first = run("--as", "finance:example-04", "pay", "batch", "--pilot", "example", "--date", "2018-01-31")
+    run("--as", "finance:example-04", "pay", "confirm", str(first["id"]))
     batched = invoice(approve(purchase()), "INV-2")
     run("--as", "supervisor:example-02", "invoice", "approve", str(batched))
-    prepared = run("--as", "finance", "pay", "batch", "--pilot", "example", "--date", "2018-02-05")
+    prepared = run("--as", "finance:example-04", "pay", "batch", "--pilot", "example", "--date", "2018-02-05")
     approved = invoice(approve(purchase()), "INV-4")
     run("--as", "supervisor:example-02", "invoice", "approve", str(approved))
     unmatched = write(folder, "unmatched.xml", finvoice_samples.make(
         seller_id=PROVIDER, number="E-404", amount=4000, reference="1232").decode())
-    queued = run("--as", "finance", "invoice", "import", str(unmatched))["imported"][0]["queued"][0]["review"]
+    imported = run("--as", "finance:example-04", "invoice", "import", str(unmatched))
+    queued = imported["imported"][0]["queued"][0]["review"]
     open_proposal = purchase()
     letter = write(folder, "letter.txt", "Liitteenä lääkärin lausunto.")
     attachment = run("--as", f"client:{MINE}", "message", "send", MINE, "--text", "Voinko ostaa ateriat tältä "
@@ -497,6 +506,7 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
 
     run("pilot", "add", str(write(folder, "receipts.toml", RECEIPTS_PILOT)))
     run("worker", "add", "--pilot", "receipts", "--code", "01", "--name", "R")
+    run("worker", "add", "--pilot", "receipts", "--code", "04", "--name", "F", "--role", "finance")
     receipt_client = run("client", "enroll", "--pilot", "receipts", "--hetu", HETUS[4], "--name", "R",
                          "--worker", "receipts-01", "--date", "2017-12-01")["code"]
     run("provider", "approve", PROVIDER, "--pilot", "receipts", "--service", "cleaning", "--from", "2017-12-01",
@@ -505,7 +515,7 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
     run(*as_receipts_worker, "plan", "set", receipt_client, "--from", "2018-01-01", "--item", "cleaning=2")
     run(*as_receipts_worker, "decision", "grant", receipt_client, "--from", "2018-01-01", "--to", "2018-12-31",
         "--amount", "100")
-    run("--as", "finance", "budget", "open-period", "--pilot", "receipts", "2018-01")
+    run("--as", "finance:receipts-04", "budget", "open-period", "--pilot", "receipts", "2018-01")
     proposal = run("--as", f"client:{receipt_client}", "proposal", "create", receipt_client, "--service",
                    "cleaning", "--provider", PROVIDER, "--amount", "20", "--date", "2018-01-20")["id"]
     to_confirm = run(*as_receipts_worker, "proposal", "approve", str(proposal))["commitment"]
@@ -575,14 +585,15 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
     "avain decision end": ["--as", "worker:example-01", "decision", "end", "1", "--on", "2018-06-30",
                            "--reason", "moved to another municipality"],
     "avain decision explain": ["decision", "explain", MINE, "--period", "2018-02"],
-    "avain budget open-period": ["--as", "finance", "budget", "open-period", "--pilot", "receipts", "2018-02"],
-    "avain budget close-period": ["--as", "finance", "budget", "close-period", "--pilot", "example",
+    "avain budget open-period": ["--as", "finance:receipts-04", "budget", "open-period", "--pilot", "receipts",
+                                 "2018-02"],
+    "avain budget close-period": ["--as", "finance:example-04", "budget", "close-period", "--pilot", "example",
                                   "2018-01"],
     "avain budget show": ["budget", "show", "--pilot", "example"],
     "avain ledger balance": ["ledger", "balance", MINE],
     "avain ledger statement": ["ledger", "statement", MINE, "--period", "2018-01"],
     "avain ledger verify": ["ledger", "verify"],
-    "avain ledger correct": ["--as", "finance", "ledger", "correct", "{paid_transfer}", "--reason",
+    "avain ledger correct": ["--as", "finance:example-04", "ledger", "correct", "{paid_transfer}", "--reason",
                              "paid to the wrong account"],
     "avain provider add": ["provider", "add", "--ytunnus", "2345678-0", "--name", "Ateriapalvelu Oy",
                            "--area", "Sotkamo"],
@@ -611,23 +622,23 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
     "avain proposal list": ["proposal", "list"],
     "avain commitment list": ["commitment", "list"],
     "avain commitment cancel": ["--as", "worker:example-01", "commitment", "cancel", "{pending_commitment}"],
-    "avain commitment expire": ["--as", "finance", "commitment", "expire", "--date", "2100-01-01"],
+    "avain commitment expire": ["--as", "finance:example-04", "commitment", "expire", "--date", "2100-01-01"],
     "avain commitment close": ["--as", "worker:example-01", "commitment", "close", "{pending_commitment}"],
     "avain commitment confirm": ["--as", "client:{receipt_client}", "commitment", "confirm",
                                  "{receipt_commitment}"],
-    "avain invoice record": ["--as", "finance", "invoice", "record", "--provider", PROVIDER, "--number",
+    "avain invoice record": ["--as", "finance:example-04", "invoice", "record", "--provider", PROVIDER, "--number",
                              "INV-9", "--amount", "35", "--ref", "{pending_ref}"],
     "avain invoice approve": ["--as", "supervisor:example-02", "invoice", "approve", "{recorded_invoice}"],
     "avain invoice list": ["invoice", "list"],
-    "avain invoice import": ["--as", "finance", "invoice", "import", "{finvoice}"],
+    "avain invoice import": ["--as", "finance:example-04", "invoice", "import", "{finvoice}"],
     "avain invoice queue": ["invoice", "queue"],
-    "avain invoice resolve": ["--as", "finance", "invoice", "resolve", "{review_item}", "--note",
+    "avain invoice resolve": ["--as", "finance:example-04", "invoice", "resolve", "{review_item}", "--note",
                               "asked the provider for the right reference"],
-    "avain pay batch": ["--as", "finance", "pay", "batch", "--pilot", "example", "--date", "2018-02-28"],
-    "avain pay confirm": ["--as", "finance", "pay", "confirm", "{prepared_batch}"],
-    "avain pay cancel": ["--as", "finance", "pay", "cancel", "{prepared_batch}"],
+    "avain pay batch": ["--as", "finance:example-04", "pay", "batch", "--pilot", "example", "--date", "2018-02-28"],
+    "avain pay confirm": ["--as", "finance:example-04", "pay", "confirm", "{prepared_batch}"],
+    "avain pay cancel": ["--as", "finance:example-04", "pay", "cancel", "{prepared_batch}"],
     "avain pay list": ["pay", "list"],
-    "avain pay import": ["--as", "finance", "pay", "import", "{bank_status}"],
+    "avain pay import": ["--as", "finance:example-04", "pay", "import", "{bank_status}"],
     "avain message send": ["--as", f"client:{MINE}", "message", "send", MINE, "--text", "Kiitos!", "--ref",
                            "proposal:{open_proposal}"],
     "avain message thread": ["--as", "worker:example-01", "message", "thread", MINE],
@@ -636,7 +647,7 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
     "avain message rotate-key": ["message", "rotate-key"],
     "avain message attachment": ["--as", "worker:example-01", "message", "attachment", "{attachment}", "--out",
                                  "{tmp_dir}/files"],
-    "avain message dialogue": ["--as", "evaluator", "message", "dialogue", MINE],
+    "avain message dialogue": ["--as", "evaluator:example-05", "message", "dialogue", MINE],
     "avain eval record": ["--as", "worker:example-01", "eval", "record", MINE, "--instrument", "osallisuustesti",
                           "--point", "start", "--date", "{today}", "--answer", "item_01=4", "--answer", "item_02=3"],
     "avain eval responses": ["eval", "responses", MINE],
@@ -644,7 +655,7 @@ WORKFLOW_RECIPES: dict[str, list[str]] = {
     "avain eval timelog": ["--as", "worker:example-01", "eval", "timelog", MINE, "--activity", "planning",
                            "--minutes", "30", "--date", "{today}"],
     "avain eval report": ["eval", "report", "--pilot", "example", "--out", "{tmp_dir}/report"],
-    "avain eval export": ["--as", "evaluator", "eval", "export", "--out", "{tmp_dir}/export"],
+    "avain eval export": ["--as", "evaluator:example-05", "eval", "export", "--out", "{tmp_dir}/export"],
     "avain decision letter": ["--as", "worker:example-01", "decision", "letter", MINE, "--out", "{tmp_dir}/letters"],
     "avain commitment letter": ["--as", "finance", "commitment", "letter", "{pending_commitment}", "--out",
                                 "{tmp_dir}/letters"],
@@ -926,7 +937,8 @@ def test_outsiders_and_bad_messages_are_refused_on_the_command_line(populated, t
         (("--as", f"client:{MINE}", "message", "send", MINE, "--text", "x" * 5001), "the limit is 5 000"),
         (("--as", f"client:{MINE}", "message", "send", MINE, "--text", "Hei", "--ref", "proposal:999"),
          f"--ref: {MINE} has no proposal 999"),
-        (("--as", "evaluator", "message", "dialogue", MINE), "has not consented"),
+        (("--as", "evaluator:example-05", "message", "dialogue", MINE),
+         "evaluators see only consenting clients' pseudonymous data"),
     ]:
         result = avain(populated, *args)
         assert result.exit_code == 1, (args, result.output)

@@ -37,6 +37,7 @@ def run(db_url, tmp_path):
 def enroll_two(run) -> tuple[str, str]:
     """A Swedish-speaking and a Finnish-speaking client of the same worker, granted and budgeted."""
     run("worker", "add", "--pilot", "example", "--code", "01", "--name", "W")
+    run("worker", "add", "--pilot", "example", "--code", "04", "--name", "F", "--role", "finance")
     sv = run.json("client", "enroll", "--pilot", "example", "--hetu", HETU_SV, "--name", "N", "--worker",
                   "example-01", "--group", "family", "--assess", "carer_contract=yes", "--date", "2018-01-01",
                   "--lang", "sv")["code"]
@@ -65,7 +66,8 @@ def test_money_counts_and_dates_in_each_language(run):
     granted = run("--lang", "fi", "decision", "grant", sv, "--from", "2018-01-01", "--to", "2018-12-31",
                   "--amount", "1234,50", actor=WORKER).stdout
     assert granted.strip() == f"myönteinen päätös 1: {sv} 1.1.2018 – 31.12.2018"
-    opened = run("--lang", "sv", "budget", "open-period", "--pilot", "example", "2018-01", actor="finance").stdout
+    opened = run("--lang", "sv", "budget", "open-period", "--pilot", "example", "2018-01",
+                 actor="finance:example-04").stdout
     assert "2018-01 öppnad för example: 1 budget, 300,00\u00a0€ fördelat" in opened
     assert "tillgängligt 300,00\u00a0€" in run("--lang", "sv", "ledger", "balance", sv).stdout
     assert "käytettävissä 300,00\u00a0€" in run("--lang", "fi", "ledger", "balance", sv).stdout
@@ -85,7 +87,8 @@ def test_one_and_two_take_singular_and_plural(run):
     for code in (sv, fi):
         run("decision", "grant", code, "--from", "2018-01-01", "--to", "2018-12-31", "--amount", "300",
             actor=WORKER)
-    two = run("--lang", "fi", "budget", "open-period", "--pilot", "example", "2018-01", actor="finance").stdout
+    two = run("--lang", "fi", "budget", "open-period", "--pilot", "example", "2018-01",
+              actor="finance:example-04").stdout
     assert "2018-01 avattu (example): 2 budjettia, jaettu 600,00\u00a0€" in two
     one = run("--lang", "fi", "client", "expire", "--pilot", "example", code=1)  # not fixed-term: refused
     assert one.stderr.startswith("virhe: ")
@@ -145,7 +148,7 @@ def _month_with_a_provider(run, codes):
     for code in codes:
         run("plan", "set", code, "--from", "2018-01-01", "--item", "cleaning=4", actor=WORKER)
         run("decision", "grant", code, "--from", "2018-01-01", "--to", "2018-12-31", actor=WORKER)
-    run("budget", "open-period", "--pilot", "example", "2018-01", actor="finance")
+    run("budget", "open-period", "--pilot", "example", "2018-01", actor="finance:example-04")
 
 
 def test_system_messages_are_in_the_clients_language_whoever_runs_the_command(run):

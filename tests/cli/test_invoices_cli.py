@@ -65,24 +65,24 @@ def test_pay_import_reads_the_banks_answers(run, tmp_path):  # noqa: F811
     c = commit(run, code)
     inv = json.loads(bill(run, c, "P-1", "50", "--json").stdout)
     run("invoice", "approve", inv["id"], actor="supervisor:example-02")
-    batch = run.json("pay", "batch", "--pilot", "example", "--date", "2018-01-31", actor="finance")
+    batch = run.json("pay", "batch", "--pilot", "example", "--date", "2018-01-31", actor="finance:example-04")
     rejected = tmp_path / "pain002.xml"
     rejected.write_bytes(bank_samples.pain002(batch["message_id"], group_status="RJCT",
                                               group_reason=("AC04", "Tili on suljettu")))
-    out = run("pay", "import", rejected, actor="finance")
+    out = run("pay", "import", rejected, actor="finance:example-04")
     assert "1 rejected" in out.stdout and "AC04" in out.stdout
     listed = run("invoice", "list", "--status", "approved").stdout
     assert "AC04" in listed and "Tili on suljettu" in listed
-    twice = run.json("pay", "import", rejected, actor="finance")
+    twice = run.json("pay", "import", rejected, actor="finance:example-04")
     assert twice["imported"][0]["already_applied"] is True
-    assert "already applied" in run("pay", "import", rejected, actor="finance").stdout
-    second = run.json("pay", "batch", "--pilot", "example", "--date", "2018-02-05", actor="finance")
+    assert "already applied" in run("pay", "import", rejected, actor="finance:example-04").stdout
+    second = run.json("pay", "batch", "--pilot", "example", "--date", "2018-02-05", actor="finance:example-04")
     booked = tmp_path / "camt054.xml"
     booked.write_bytes(bank_samples.camt054([{"amount": 5000, "end_to_end": [(f"AVAIN-{inv['id']}", 5000)]}]))
     stray = tmp_path / "stray.xml"
     stray.write_bytes(bank_samples.camt054([{"amount": 100, "end_to_end": [("AVAIN-999", 100)]}],
                                            message_id="OTHER"))
-    refused = run("pay", "import", booked, stray, actor="finance", ok=1)
+    refused = run("pay", "import", booked, stray, actor="finance:example-04", ok=1)
     assert "stray.xml: Ntfctn[1]/Ntry[1]/TxDtls[1] (AVAIN-999)" in refused.stderr
     assert "1 paid" in refused.stdout  # the good file is applied all the same
     assert run.json("pay", "list")[-1]["status"] == "confirmed" and second["count"] == 1

@@ -14,7 +14,7 @@ def test_a_statement_shows_business_dates_beside_the_recording_time(run):  # noq
     ref = run.json("proposal", "approve", p["id"], actor="worker:example-01")["commitment"]["reference_rf"]
     run.json("invoice", "record", "--provider", "1572860-0", "--number", "A-1", "--amount", "40", "--ref", ref,
              "--date", "2018-01-20", "--final", actor="finance:example-04")
-    run("budget", "close-period", "--pilot", "example", "2018-01", actor="finance")
+    run("budget", "close-period", "--pilot", "example", "2018-01", actor="finance:example-04")
     lines = run.json("ledger", "statement", code)["lines"]
     assert [(line["what"], line["date"]) for line in lines] == [
         ("granted", "2018-01-01"), ("committed", "2018-01-12"),
@@ -28,13 +28,13 @@ def test_a_statement_shows_business_dates_beside_the_recording_time(run):  # noq
 def test_close_period_is_refused_before_the_months_end_unless_forced(run):  # noqa: F811
     """Regression: close-period run on 3 December lapsed a month still being spent."""
     setup_month(run)
-    run("budget", "close-period", "--pilot", "example", "2018-01", actor="finance")
-    run("budget", "open-period", "--pilot", "example", "2099-01", actor="finance")
-    r = run("budget", "close-period", "--pilot", "example", "2099-01", actor="finance", ok=1)
+    run("budget", "close-period", "--pilot", "example", "2018-01", actor="finance:example-04")
+    run("budget", "open-period", "--pilot", "example", "2099-01", actor="finance:example-04")
+    r = run("budget", "close-period", "--pilot", "example", "2099-01", actor="finance:example-04", ok=1)
     assert "2099-01 does not end until 2099-01-31" in r.stderr
     assert "0 commitment(s)" in r.stderr and "--force" in r.stderr and "Traceback" not in r.stderr
     assert [p["status"] for p in run.json("budget", "show", "--pilot", "example")] == ["closed", "open"]
-    closed = run.json("budget", "close-period", "--pilot", "example", "2099-01", "--force", actor="finance")
+    closed = run.json("budget", "close-period", "--pilot", "example", "2099-01", "--force", actor="finance:example-04")
     assert closed["forced"] is True and closed["proposals_expired"] == 0
     events = run.json("audit", "log", "--subject", "example:2099-01")
     assert [e["after"]["forced"] for e in events if e["action"] == "budget.period_closed"] == [True]

@@ -27,7 +27,8 @@ class Terminal(io.StringIO):
 def template(tmp_path_factory) -> Path:
     return initialised(tmp_path_factory.mktemp("progress"),
                        ("provider", "add", "--ytunnus", PROVIDER, "--name", "Kotiapu Oy"),
-                       ("worker", "add", "--pilot", "example", "--code", "05", "--name", "E", "--role", "evaluator"))
+                       ("worker", "add", "--pilot", "example", "--code", "05", "--name", "E", "--role", "evaluator"),
+                       ("worker", "add", "--pilot", "example", "--code", "04", "--name", "F", "--role", "finance"))
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_invoice_import_counts_files(db, tmp_path, terminal):
         path = tmp_path / f"lasku-{i}.xml"
         path.write_bytes(finvoice_samples.make())
         files.append(path)
-    result = avain(db, "--as", "finance", "invoice", "import", *files, "--json")
+    result = avain(db, "--as", "finance:example-04", "invoice", "import", *files, "--json")
     json.loads(result.stdout)  # one document, whatever became of the invoices
     assert "importing e-invoices" in result.stderr and "2/2" in result.stderr
 

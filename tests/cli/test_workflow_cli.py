@@ -55,7 +55,7 @@ def setup_month(run):
     run("plan", "set", code, "--from", "2018-01-01", "--item", "cleaning=4", "--item", "meals=10",
         actor="worker:example-01")
     run("decision", "grant", code, "--from", "2018-01-01", "--to", "2018-12-31", actor="worker:example-01")
-    opened = run.json("budget", "open-period", "--pilot", "example", "2018-01", actor="finance")
+    opened = run.json("budget", "open-period", "--pilot", "example", "2018-01", actor="finance:example-04")
     # 4 × 35,00 + 10 × 8,50 = 225,00 € by the example pilot's own-production prices
     assert opened["clients"] == 1 and opened["amount"] == 22500
     return code
@@ -73,15 +73,16 @@ def test_the_workflow_through_the_commands(run):
                    "40", "--ref", ref, "--date", "2018-01-20", "--final", actor="finance:example-04")
     run("invoice", "approve", inv["id"], actor="supervisor:example-02")
     out = Path(run.tmp) / "pain001.xml"
-    batch = run.json("pay", "batch", "--pilot", "example", "--date", "2018-01-31", "--out", out, actor="finance")
+    batch = run.json("pay", "batch", "--pilot", "example", "--date", "2018-01-31", "--out", out,
+                     actor="finance:example-04")
     assert batch["count"] == 1 and b"pain.001.001.09" in out.read_bytes()
     assert run.json("invoice", "list", "--status", "batched")[0]["id"] == inv["id"]
-    run("pay", "confirm", batch["id"], actor="finance")
+    run("pay", "confirm", batch["id"], actor="finance:example-04")
     assert run.json("invoice", "list", "--status", "paid")[0]["id"] == inv["id"]
     statement = run.json("ledger", "statement", code, "--period", "2018-01")
     assert statement["totals"]["spent"] == 4000 and statement["totals"]["released"] == 550
     assert "spent" in run("ledger", "statement", code).stdout
-    closed = run.json("budget", "close-period", "--pilot", "example", "2018-01", actor="finance")
+    closed = run.json("budget", "close-period", "--pilot", "example", "2018-01", actor="finance:example-04")
     assert closed["amount"] == 22500 - 4000
     assert run.json("ledger", "verify")["ok"]
     assert [r["status"] for r in run.json("budget", "show", "--pilot", "example")] == ["closed"]
@@ -103,7 +104,7 @@ def test_out_of_order_and_other_workers_are_refused(run):
                  "--amount", "20", "--date", "2018-01-12", actor=f"client:{code}")
     r = run("proposal", "approve", p["id"], actor="worker:example-03", ok=1)
     assert "not allowed" in r.stderr or "may not" in r.stderr
-    r = run("pay", "confirm", "1", actor="finance", ok=1)
+    r = run("pay", "confirm", "1", actor="finance:example-04", ok=1)
     assert r.stderr == "error: no payment batch 1\n"
     run("proposal", "reject", p["id"], "--reason", "not in the plan", actor="worker:example-01")
     r = run("proposal", "approve", p["id"], actor="worker:example-01", ok=1)

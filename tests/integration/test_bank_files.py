@@ -15,7 +15,7 @@ from avain.core.errors import Conflict, NotFound, ValidationError
 from avain.core.models import BankFileRow
 from avain.core.services import audit_log, bank_files, finance, purchases, statements
 
-FIN = Actor("finance")
+FIN = Actor("finance", "example-04")
 ADMIN = Actor("admin")
 
 
@@ -130,7 +130,7 @@ def test_unknown_references_are_refused_naming_the_file_and_entry_and_nothing_is
         assert s.exec(select(BankFileRow)).all() == []
 
 
-def test_malformed_and_invalid_files_are_refused_with_the_file_named(app, tmp_path):
+def test_malformed_and_invalid_files_are_refused_with_the_file_named(app, team, tmp_path):
     with pytest.raises(ValidationError, match="broken.xml: not an XML document"):
         app.run(FIN, bank_files.import_bank_file, put(tmp_path, "broken.xml", b"<Document><Cstmr"))
     with pytest.raises(ValidationError, match="other.xml: not a bank answer avain reads"):

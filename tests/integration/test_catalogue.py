@@ -157,7 +157,7 @@ def test_search_sorts_by_price_or_rating_and_export_has_no_personal_data(app, tm
                                            max_price=Money(4500), on_date=D(2018, 2, 1))] == [cheap]
     # A paid purchase from the dearer provider, rated 5 by the client.
     c = approve(app, team, propose(app, code, 5000))
-    inv = app.run(Actor("finance"), purchases.record_invoice, provider_id=PROVIDERS[0], number="1",
+    inv = app.run(Actor("finance", "example-04"), purchases.record_invoice, provider_id=PROVIDERS[0], number="1",
                   amount=Money(5000), reference=c["reference"], on_date=D(2018, 1, 20))
     with pytest.raises(Conflict, match="not paid yet"):
         app.run(Actor("client", code), catalogue.rate, inv["id"], stars=5)
@@ -209,7 +209,7 @@ def test_a_decision_renewed_mid_month_gives_the_month_in_two_parts(app):
     assert [p["days"] for p in explained["parts"]] == ["2018-01-01–2018-01-16", "2018-01-17–2018-01-31"]
     # first plan 4×35 + 20×8,50 + 2×30 = 370 € capped at 300 €; second 8×35 = 280 €
     assert explained["amount"] == 30000 * 16 // 31 + (28000 - 28000 * 16 // 31)
-    opened = budget.open_period(app, Actor("finance"), "example", Period(2018, 1))
+    opened = budget.open_period(app, Actor("finance", "example-04"), "example", Period(2018, 1))
     assert opened["amount"] == explained["amount"]
     feb = app.run(worker, budget.explain, code, Period(2018, 2))
     assert feb["amount"] == 28000

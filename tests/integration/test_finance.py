@@ -12,7 +12,7 @@ from avain.core.auth import Actor
 from avain.core.errors import Conflict, Refused, ValidationError
 from avain.core.services import finance, providers, purchases, statements
 
-FIN = Actor("finance")
+FIN = Actor("finance", "example-04")
 D = dt.date
 
 

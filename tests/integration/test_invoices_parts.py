@@ -18,7 +18,7 @@ from avain.core.ledger import InsufficientFunds
 from avain.core.models import TransferRow
 from avain.core.services import audit_log, purchases, statements
 
-FIN = Actor("finance")
+FIN = Actor("finance", "example-04")
 ADMIN = Actor("admin")
 
 

@@ -101,7 +101,7 @@ def test_no_commitment_letter_for_unknown_or_cancelled_commitments(app, month):
 
 def test_the_monthly_statement_adds_up(app, month):
     code = month["codes"][0]
-    budget.close_period(app, Actor("finance"), "example", Period(2018, 1))
+    budget.close_period(app, Actor("finance", "example-04"), "example", Period(2018, 1))
     doc = app.run(Actor("client", code), facts.statement_letter, code, Period(2018, 1), sent_on=SENT)
     s = doc["summary"]
     assert s["granted"] == 30000

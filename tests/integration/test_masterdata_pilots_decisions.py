@@ -39,7 +39,7 @@ def test_a_pilot_whose_budget_plugin_is_not_loaded_is_refused_not_defaulted(app,
     limited = App(dbmod.make_engine(db_url), make_plugin_manager())
     try:
         with pytest.raises(Refused) as refused:
-            budget.open_period(limited, Actor("finance"), "example", Period(2018, 2))
+            budget.open_period(limited, Actor("finance", "example-04"), "example", Period(2018, 2))
         message = str(refused.value)
         assert "pilot example" in message and "[plugins.budget_calculator]" in message
         assert "[plugins.example_pilot]" in message
@@ -55,7 +55,7 @@ def test_a_pilot_whose_budget_plugin_is_not_loaded_is_refused_not_defaulted(app,
         limited.close()
     monkeypatch.delenv("AVAIN_LOAD_PLUGINS")
     assert app.read(ADMIN, pilots.show, "example")["missing_plugins"] == []
-    opened = budget.open_period(app, Actor("finance"), "example", Period(2018, 2))
+    opened = budget.open_period(app, Actor("finance", "example-04"), "example", Period(2018, 2))
     assert opened["clients"] == 1
 
 
@@ -181,8 +181,8 @@ def test_ending_a_decision_keeps_it_and_never_reaches_into_an_opened_month(app):
     assert (ended["to"], ended["change_reason"]) == ("2018-01-31", "moved away")
     with pytest.raises(NotFound, match="no decision in force in 2018-02"):
         app.read(ADMIN, budget.explain, code, Period(2018, 2))
-    budget.close_period(app, Actor("finance"), "example", Period(2018, 1))
-    assert budget.open_period(app, Actor("finance"), "example", Period(2018, 2))["clients"] == 0
+    budget.close_period(app, Actor("finance", "example-04"), "example", Period(2018, 1))
+    assert budget.open_period(app, Actor("finance", "example-04"), "example", Period(2018, 2))["clients"] == 0
     with pytest.raises(Conflict, match="ends on 2018-01-31 already"):
         app.run(as_worker, budget.end_decision, decision_id, on=dt.date(2018, 3, 31), reason="again")
     [event] = events(app, "decision.ended")

@@ -108,8 +108,8 @@ def test_the_workflow_steps_appear_in_the_thread(ready):
     app.run(worker, messages.send, code, text="Hyväksytty!", ref=f"commitment:{c['id']}")
     rejected = propose(app, code, 1500, service="meals")
     app.run(worker, purchases.reject, rejected, reason="ateriat tulevat jo kotihoidosta")
-    inv = app.run(Actor("finance", None), purchases.record_invoice, provider_id=c["provider"], number="INV-7",
-                  amount=Money(3900), reference=c["reference"], on_date=dt.date(2018, 1, 20))
+    inv = app.run(Actor("finance", team["finance"]), purchases.record_invoice, provider_id=c["provider"],
+                  number="INV-7", amount=Money(3900), reference=c["reference"], on_date=dt.date(2018, 1, 20))
     app.run(Actor("supervisor", team["supervisor"]), purchases.approve_invoice, inv["id"])
     pay_approved(app)
     story = app.run(client(code), messages.thread, code)["messages"]
@@ -577,7 +577,11 @@ def test_response_times_count_working_days_in_finnish_time(ready):
     assert figures["pilots"][0]["pilot"] == "example"
     later = app.read(ADMIN, messages.stats, now=monday + dt.timedelta(days=1))["total"]
     assert (later["late_or_unanswered"], later["not_yet_due"], later["share_by_next_working_day"]) == (2, 0, 0.5)
-    # an evaluator sees the figures; another worker sees none of these threads
+    # an evaluator sees the figures of the clients consenting to the evaluation; another
+    # worker sees none of these threads
+    assert app.read(Actor("evaluator", team["evaluator"]), messages.stats, now=monday)["total"]["questions"] == 0
+    for c in (code, other):
+        app.run(ADMIN, consent.set_consent, c, purpose="evaluation", given=True, on_date=dt.date(2018, 1, 1))
     assert app.read(Actor("evaluator", team["evaluator"]), messages.stats, now=monday)["total"]["questions"] == 4
     assert app.read(Actor("worker", team["other_worker"]), messages.stats, now=monday)["total"]["questions"] == 0
     with pytest.raises(PermissionDenied):
@@ -690,6 +694,9 @@ def test_the_dialogue_for_evaluation_needs_consent_and_names_no_one(app):
             text="Hei Pekka! Minä, Maija Virtasen perheestä (010594Y123W), asun osoitteessa Kauppakatu 5 B 12, "
                  "87100 Kajaani. Soita 040 123 4567 tai maija.virtanen@example.fi. Ossin kanssa sovittiin jo.")
     app.run(worker, messages.send, code, text="Hei Maija, Laaksoselta terveisiä: käy hyvin.")
+    with pytest.raises(PermissionDenied, match="evaluators see only consenting clients' pseudonymous data"):
+        app.run(evaluator, messages.dialogue_document, code)
+    app.run(worker, consent.set_consent, code, purpose="evaluation", given=True, on_date=dt.date(2018, 1, 1))
     with pytest.raises(Refused, match=f"{code} has not consented to the use of the dialogue"):
         app.run(evaluator, messages.dialogue_document, code)
     app.run(worker, consent.set_consent, code, purpose="dialogue", given=True, on_date=dt.date(2018, 1, 1))

@@ -15,7 +15,7 @@ from avain.core.auth import Actor
 from avain.core.domain import Money, clip_words
 from avain.core.services import budget, purchases, statements
 
-FIN = Actor("finance")
+FIN = Actor("finance", "example-04")
 
 
 def _lines(app, code, period=None):

@@ -124,13 +124,13 @@ def test_supervisor_sees_their_team(app, team):
 
 
 def test_evaluator_sees_codes_never_identities(app, team):
-    code = enroll(app, hetu=HETUS[0], worker=team["worker"])
+    code = enroll(app, hetu=HETUS[0], worker=team["worker"], consents=("evaluation",))
     ev = Actor("evaluator", team["evaluator"])
     shown = app.run(ev, people.show, code, reason="evaluation")
     assert "name" not in shown and "hetu" not in shown
     with pytest.raises(PermissionDenied):
         app.run(ev, people.identify, code, reason="evaluation")
-    assert [c["code"] for c in app.run(Actor("evaluator"), people.list_clients)] == [code]
+    assert [c["code"] for c in app.run(ev, people.list_clients)] == [code]
 
 
 def test_assistant_sees_assigned_clients_and_client_sees_self(app, team):

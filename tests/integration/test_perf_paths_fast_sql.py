@@ -20,7 +20,7 @@ from avain.core.models import AccountRow, BudgetPeriodRow, TransferRow
 from avain.core.services import budget, statements
 from avain.core.services.common import connection, session
 
-FINANCE = Actor("finance")
+FINANCE = Actor("finance", "example-04")
 JAN = Period(2018, 1)
 
 

@@ -14,7 +14,7 @@ from avain.core.models import ProviderRow
 from avain.core.services import audit_log, finance, providers, purchases
 
 ADMIN = Actor("admin")
-FIN = Actor("finance")
+FIN = Actor("finance", "example-04")
 
 
 def test_update_changes_only_what_is_given_and_audits_old_and_new(app):

@@ -15,7 +15,7 @@ from avain.core.models import CommitmentRow, ProposalRow, TransferRow
 from avain.core.plugins import make_plugin_manager
 from avain.core.services import audit_log, budget, finance, purchases, statements
 
-FIN = Actor("finance")
+FIN = Actor("finance", "example-04")
 JAN = Period(2018, 1)
 
 
@@ -25,7 +25,7 @@ def bal(app, code):
 
 def record(app, commitment, amount=None, number="INV-1", provider=None, on_date=dt.date(2018, 1, 20),
            final=False):
-    return app.run(Actor("finance", None), purchases.record_invoice,
+    return app.run(FIN, purchases.record_invoice,
                    provider_id=provider or commitment["provider"], number=number,
                    amount=Money(amount if amount is not None else commitment["amount"]),
                    reference=commitment["reference"], on_date=on_date, final=final)

@@ -259,14 +259,15 @@ def test_time_is_logged_by_who_spends_it(app, cohort):
     app.run(ADMIN, people.assign_assistant, hb[0], team["assistant"])
     assert app.run(Actor("assistant", team["assistant"]), evaluation.log_time, hb[0], activity="travel",
                    minutes=20, cost=1250, on_date=day)["cost"] == 1250
-    assert app.run(Actor("finance"), evaluation.log_time, controls[0], activity="usual-services", cost=40000,
-                   on_date=day)["who"] == "services"
+    assert app.run(Actor("finance", team["finance"]), evaluation.log_time, controls[0], activity="usual-services",
+                   cost=40000, on_date=day)["who"] == "services"
     for actor, kwargs, words in [
         (worker(team), {"activity": "arranging", "minutes": 5},
          "--activity: 'arranging' is not an activity of a worker"),
         (worker(team), {"activity": "planning", "minutes": 0}, "--minutes: give the time spent"),
         (worker(team), {"activity": "planning", "minutes": 2000}, "--minutes: a whole number from 0 to 1440"),
-        (Actor("finance"), {"activity": "usual-services", "minutes": 10}, "--cost: usual services are logged"),
+        (Actor("finance", team["finance"]), {"activity": "usual-services", "minutes": 10},
+         "--cost: usual services are logged"),
     ]:
         with pytest.raises(ValidationError, match=words):
             app.run(actor, evaluation.log_time, hb[0], on_date=day, **kwargs)
@@ -294,7 +295,7 @@ def test_the_report_compares_like_with_like_and_suppresses_small_cells(app, coho
     _measure(app, team, hb, 2, 4)  # HB: +2
     _measure(app, team, controls[:4], 3, 3)  # only 4 controls measured: that cell is suppressed
     for code in controls:
-        app.run(Actor("finance"), evaluation.log_time, code, activity="usual-services", cost=30000,
+        app.run(Actor("finance", team["finance"]), evaluation.log_time, code, activity="usual-services", cost=30000,
                 on_date=START + dt.timedelta(days=1))
     for code in hb + controls:
         app.run(worker(team), evaluation.log_time, code, activity="assessment", minutes=60,

@@ -10,7 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from helpers import IBANS, PROVIDERS
+from helpers import IBANS, PROVIDERS, finance_of
 
 from avain.core.auth import Actor
 from avain.core.domain import Money, Period
@@ -137,7 +137,7 @@ def _buyer(app, pilot_id, group, services, plan_items, open_month=True, **facts)
     app.run(Actor("worker", worker), budget.grant, code, valid_from=dt.date(2018, 1, 1),
             valid_to=dt.date(2018, 12, 31))
     if open_month:
-        budget.open_period(app, Actor("finance"), pilot_id, JAN)
+        budget.open_period(app, finance_of(app, pilot_id), pilot_id, JAN)
     return worker, code
 
 
@@ -238,7 +238,7 @@ def test_kainuu_respite_a_wallet_charge_within_the_month_is_allowed_and_one_beyo
     code = join(app, "kainuu-respite", worker, born=dt.date(2010, 1, 1), carer_contract="yes", avain_status="yes")
     app.run(Actor("worker", worker), budget.grant, code, valid_from=dt.date(2018, 1, 1), valid_to=dt.date(2018, 12, 31))
     app.run(ADMIN, providers.add, business_id=PROVIDERS[0], name="Siivous Oy", iban=IBANS[0])
-    opened = budget.open_period(app, Actor("finance"), "kainuu-respite", JAN)
+    opened = budget.open_period(app, finance_of(app, "kainuu-respite"), "kainuu-respite", JAN)
     assert opened["backend"]["loaded"] == 1
     charge = epassi_backend.charge(pilot, phone="+358401234567", provider=PROVIDERS[0], amount=Money(12000),
                                    identity_checked=True)
@@ -344,8 +344,8 @@ def test_an_expired_decision_leaves_the_client_without_a_budget_the_next_month(a
                           burdening_factor="single-parent")
     app.run(Actor("worker", worker), budget.grant, code, valid_from=dt.date(2019, 1, 1),
             valid_to=dt.date(2019, 1, 31))
-    budget.close_period(app, Actor("finance"), "pori", JAN)
-    feb = budget.open_period(app, Actor("finance"), "pori", Period(2018, 2))
+    budget.close_period(app, finance_of(app, "pori"), "pori", JAN)
+    feb = budget.open_period(app, finance_of(app, "pori"), "pori", Period(2018, 2))
     assert feb["clients"] == 1  # the 2018 decision still runs
     with pytest.raises(NotFound, match="no decision in force in 2019-02"):  # nothing after it ends
         app.run(ADMIN, budget.explain, code, Period(2019, 2))

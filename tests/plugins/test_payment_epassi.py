@@ -515,7 +515,7 @@ def test_the_epassi_commands(app, sim, wallet, pilot_file, avain, tmp_path):
     assert "admin is not allowed" in avain("epassi", "import", "--pilot", PILOT, "--period", "2018-01",
                                            code=1).stderr
     done = json.loads(avain("epassi", "import", "--pilot", PILOT, "--period", "2018-01", "--json",
-                            actor="finance").stdout)
+                            actor=str(m.finance)).stdout)
     assert (done["charges"], done["rejected"]) == (1, [])
     assert "are in step" in avain("epassi", "reconcile", "--pilot", PILOT, "--period", "2018-01").stdout
     cancelled = avain("epassi", "cancel", charged["id"], "--pilot", PILOT).stdout
@@ -525,9 +525,9 @@ def test_the_epassi_commands(app, sim, wallet, pilot_file, avain, tmp_path):
     assert "phone" not in again
     export = tmp_path / "jan.csv"
     export.write_text(csv_export(sim), encoding="utf-8")
-    text = avain("epassi", "import", export, "--pilot", PILOT, actor="finance").stdout
+    text = avain("epassi", "import", export, "--pilot", PILOT, actor=str(m.finance)).stdout
     assert "0 charges posted, 1 cancellations, 1 already posted, 0 rejected" in text
-    assert avain("epassi", "import", export, "--pilot", PILOT, actor="finance").stdout.count("2 already posted")
+    assert avain("epassi", "import", export, "--pilot", PILOT, actor=str(m.finance)).stdout.count("2 already posted")
     assert "not both" in avain("epassi", "import", "--pilot", PILOT, code=2).stderr
     assert "--phone" in avain("epassi", "charge", "--pilot", PILOT, "--phone", "12", "--provider", P0,
                               "--amount", "1", code=1).stderr

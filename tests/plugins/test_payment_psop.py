@@ -41,7 +41,9 @@ PLUGIN = "avain.plugins.payment_psop"
 TOML = Path(payment_psop.__file__).with_name("pilot.toml")
 PILOT = "psop-test"
 P = Period(2018, 1)
-ADMIN, FINANCE = Actor("admin"), Actor("finance")
+ADMIN = Actor("admin")
+#: The test pilot's finance worker (``populate`` adds them): money moves under a name.
+FINANCE = Actor("finance", f"{PILOT}-04")
 HOME, PA, DAYS = "home-care", "personal-assistance", "carer-day-off"
 PROVIDERS = ["1572860-0", "0737546-2"]  # the second is approved for home care only
 CHECKS = {c: ("seen", dt.date(2017, 12, 1)) for c in providers.STATUTORY}
@@ -90,6 +92,7 @@ def populate(app, plans_=(PLAN, PLAN), amounts=AMOUNTS, *, open_month=True):
     """Providers, a worker, clients with plans and decisions for 2018; January opened.
     Returns the client codes."""
     worker = app.run(ADMIN, people.add_worker, pilot_id=PILOT, code="01", name="Worker", role="worker")["id"]
+    app.run(ADMIN, people.add_worker, pilot_id=PILOT, code="04", name="Finance", role="finance")
     for i, pid in enumerate(PROVIDERS):
         app.run(ADMIN, providers.add, business_id=pid, name=f"Hoiva {i}")
         app.run(ADMIN, providers.approve, pid, pilot_id=PILOT, services=[HOME, PA, DAYS] if i == 0 else [HOME],
@@ -638,7 +641,7 @@ def run_cli(sqlite_url, sim, tmp_path, monkeypatch):
     app.close()
     runner = CliRunner()
 
-    def invoke(*args, code=0, actor="finance"):
+    def invoke(*args, code=0, actor=str(FINANCE)):
         result = runner.invoke(cli, ["--db", sqlite_url, "--as", actor, *map(str, args)])
         assert "Traceback" not in result.output + result.stderr
         assert result.exit_code == code, result.stdout + result.stderr
@@ -676,10 +679,10 @@ def test_cli_import_reconcile_and_batch(run_cli, sim, tmp_path):
 
 
 def test_cli_url_points_a_pilot_at_another_psop(run_cli, sim):
-    down = run_cli("psop", "reconcile", "--pilot", "example-psop", "--period", "2018-01", code=1)
+    down = run_cli("psop", "reconcile", "--pilot", "example-psop", "--period", "2018-01", code=1, actor="finance")
     assert "error: PSOP at http://127.0.0.1:8766 is unreachable" in down.stderr
     up = json.loads(run_cli("psop", "reconcile", "--pilot", "example-psop", "--period", "2018-01",
-                            "--url", sim.url, "--json").stdout)
+                            "--url", sim.url, "--json", actor="finance").stdout)
     assert up == {"pilot": "example-psop", "period": "2018-01", "in_step": True, "differences": []}
     bad = run_cli("psop", "import", "--pilot", "example-psop", "--url", "ftp://x", code=1)
     assert "--url: 'ftp://x' is not an http(s) address" in bad.stderr

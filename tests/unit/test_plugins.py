@@ -16,7 +16,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from conftest import open_app
-from helpers import HETUS, OTHER_PILOT, add_team, enroll
+from helpers import HETUS, OTHER_PILOT, add_team, enroll, finance_of
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -331,18 +331,18 @@ def test_hook_avain_payment_backends(app_with, tmp_path):
                    worker_id="other-01")["code"]
     app.run(Actor("worker", "other-01"), budget.grant, code, valid_from=dt.date(2018, 1, 1),
             valid_to=dt.date(2018, 12, 31), monthly_amount=Money(12000))
-    opened = budget.open_period(app, Actor("finance"), "other", Period(2018, 1))
+    opened = budget.open_period(app, finance_of(app, "other"), "other", Period(2018, 1))
     # The pilot's backend loaded the month's budgets after the allocation committed.
     assert loads == [("other", "2018-01", [(code, 12000)])]
     assert opened["backend"] == {"name": "wallet", "loaded": 1}
     # A pilot without [payment] pays by commitments and invoices only: no backend runs.
-    budget.open_period(app, Actor("finance"), "example", Period(2018, 1))
+    budget.open_period(app, finance_of(app, "example"), "example", Period(2018, 1))
     assert len(loads) == 1
 
     # Without the plugin, a pilot naming the backend is refused with what is loaded.
     plain = app_with(team=False)  # the same database, without the Wallet plugin
     with pytest.raises(ConfigError, match="payment.backend 'wallet' is not a loaded backend"):
-        budget.open_period(plain, Actor("finance"), "other", Period(2018, 1))
+        budget.open_period(plain, finance_of(app, "other"), "other", Period(2018, 1))
 
 
 def test_hook_avain_commands(avain):
