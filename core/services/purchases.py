@@ -146,7 +146,7 @@ def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amoun
         raise ValidationError(f"--service: {service!r} is not a service code")
     positive_amount(amount, field_name="--amount")
     provider = providers.get_row(uow, provider_id)
-    refuse_hetu(clean(text, "--text", multiline=True), "--text")
+    text = refuse_hetu(clean(text, "--text", multiline=True), "--text")
     if text is not None and len(text) > 2000:
         raise ValidationError("--text: at most 2 000 characters")
     if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 1000:
