@@ -61,6 +61,8 @@ def _einvoice(value: str) -> str:
 
 
 def _areas(areas) -> str:
+    for area in areas:
+        clean(area, "--area")
     return json.dumps(sorted({a.strip() for a in areas if a.strip()}))
 
 
@@ -69,6 +71,7 @@ def add(uow: UnitOfWork, *, business_id: str, name: str, iban: str | None = None
         areas: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     check_actor(uow, "provider.add")
     pid = validate_business_id(business_id)
+    clean(contact, "--contact")
     if not _name(name):
         raise ValidationError("--name: must not be empty")
     iban_value = validate_iban(iban) if iban else None
@@ -106,7 +109,7 @@ def update(uow: UnitOfWork, business_id: str, *, name: str | None = None, iban: 
     problems = []
     for column, value, check in (("name", name, _name), ("iban", iban, validate_iban), ("bic", bic, validate_bic),
                                  ("einvoice_address", einvoice_address, _einvoice),
-                                 ("contact", contact, str.strip)):
+                                 ("contact", contact, lambda v: clean(v, "--contact").strip())):
         if value is None:
             continue
         try:

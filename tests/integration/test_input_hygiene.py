@@ -103,3 +103,22 @@ def test_the_public_catalogue_csv_holds_no_formula(app, tmp_path):
     cells = [v for row in rows for v in row.values()]
     assert "'" + formula in cells
     assert not [v for v in cells if v and v[0] in "=+@\t\r"]
+
+
+def test_a_providers_contact_and_areas_are_checked_too(app):
+    with pytest.raises(ValidationError, match=r"^--contact: a control or direction character \(U\+202E\)"):
+        app.run(ADMIN, providers.add, business_id=PROVIDERS[0], name="Kotiapu Oy", contact="Anna \u202eytsem")
+    with pytest.raises(ValidationError, match=r"^--area: a control or direction character \(U\+001B\)"):
+        app.run(ADMIN, providers.add, business_id=PROVIDERS[0], name="Kotiapu Oy", areas=["Kajaani\x1b[2J"])
+    app.run(ADMIN, providers.add, business_id=PROVIDERS[0], name="Kotiapu Oy")
+    with pytest.raises(ValidationError, match=r"^--contact: a control or direction character"):
+        app.run(ADMIN, providers.update, PROVIDERS[0], contact="x\x07")
+
+
+def test_a_survey_answer_with_a_control_character_is_a_problem_naming_the_item(pm):
+    from avain.core.services import evaluation
+
+    instrument = evaluation.registry_of(pm)["satisfaction-hb"]
+    assert evaluation.validate(instrument, {"open_feedback": "good\x1b]0;x\x07"}) == [
+        "open_feedback: a control or direction character (U+001B) is not allowed in text"]
+    assert evaluation.validate(instrument, {"open_feedback": "good,\nthank you"}) == []
