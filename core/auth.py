@@ -9,6 +9,7 @@ from attrs import frozen
 
 from .domain import ROLES
 from .errors import PermissionDenied, ValidationError
+from .text import shown
 
 #: Which roles may attempt each action. Scope rules (a worker acts on their own clients
 #: only, …) narrow it further in :func:`can_reach_client`.
@@ -99,7 +100,7 @@ class Actor:
         role, _, ident = text.partition(":")
         role = role.strip().lower()
         if role not in ROLES:
-            raise ValidationError(f"--as: {role!r} is not a role (one of {', '.join(ROLES)})")
+            raise ValidationError(f"--as: {shown(role)} is not a role (one of {', '.join(ROLES)})")
         ident = ident.strip() or None
         if ident is None and role not in ANONYMOUS_OK:
             raise ValidationError(f"--as: {role} needs an id, e.g. --as {role}:ID")

@@ -38,6 +38,7 @@ from stdnum.fi import ytunnus
 from .domain import MAX_CENTS, Money
 from .errors import ConfigError, ValidationError
 from .references import parse_reference
+from .text import unsafe_message, unsafe_strings
 
 if TYPE_CHECKING:  # importing xmlschema takes ~0.4 s: only when an invoice is read
     import xmlschema
@@ -267,7 +268,14 @@ class _FieldReader:
         text = (elem.text or "").strip()
         if not text and required:
             self.fail(rel_path, "is empty")
-        return text or None
+        return self.safe(rel_path, text) or None
+
+    def safe(self, rel_path: str, text: str) -> str:
+        """``text``, or a problem when it holds a control or direction character."""
+        for _path, code in unsafe_strings(text):
+            self.fail(rel_path, unsafe_message(code))
+            return ""
+        return text
 
     def seller_id(self) -> str | None:
         text = self.text(SELLER_ID)
@@ -288,7 +296,7 @@ class _FieldReader:
             self.fail(SELLER_NAME, "missing")
         elif not name:
             self.fail(SELLER_NAME, "is empty")
-        return name or None
+        return self.safe(SELLER_NAME, name) or None
 
     def date(self, rel_path: str, *, required: bool) -> dt.date | None:
         elem = self.element(rel_path, required=required)

@@ -25,6 +25,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 from .domain import ConfigSection, Pilot
 from .errors import ConfigError
 from .schema_words import in_words
+from .text import unsafe_message, unsafe_strings
 
 
 @frozen
@@ -132,6 +133,7 @@ def problems(data: dict, sections: list[ConfigSection], *,
     found = [Problem(_path(err), in_words(err)) for err in sorted(
         validator.iter_errors(checked), key=lambda e: (list(map(str, e.absolute_path)), e.message))]
     found += [Problem(f"plugins.{name}", missing_plugin_message(name)) for name in missing]
+    found += [Problem(path, unsafe_message(code)) for path, code in unsafe_strings(data)]
     groups = data.get("groups") if isinstance(data.get("groups"), list) else []
     for key in ("id", "code"):
         seen: set[str] = set()

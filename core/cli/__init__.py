@@ -3,7 +3,6 @@ messages and exit codes (0 done, 1 refused, 2 usage)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -14,6 +13,8 @@ import click
 from ..auth import Actor
 from ..errors import AvainError, FileError, PluginError, ValidationError
 from ..i18n import LANGUAGES, _, set_language
+from ..text import for_terminal, redact_hetu
+from .output import dumps as _dumps
 from .state import State
 
 
@@ -67,7 +68,7 @@ class AvainGroup(click.Group):
             ctx.exit(exc.exit_code)
         except click.ClickException as exc:  # bad usage: click prints it and exits 2
             if as_json:
-                click.echo(json.dumps(usage_document(exc), ensure_ascii=False, indent=2))
+                click.echo(_dumps(usage_document(exc)))
             raise
         except OSError as exc:  # a file that cannot be read or written, named
             error = FileError.of(exc)
@@ -84,12 +85,12 @@ _FIELD = re.compile(r"^(--[\w-]+|[^\s:,]+)(?=[:,] )")
 def error_document(exc: AvainError) -> dict[str, Any]:
     """The JSON error document of a refusal: a stable code from the error's class, the
     field, file or option it names (or null), and every reason."""
-    message = str(exc)
+    message = redact_hetu(str(exc))
     field = getattr(exc, "field", None)
     if field is None:
         match = _FIELD.match(message)
         field = match.group(1) if match else None
-    reasons = list(getattr(exc, "errors", None) or getattr(exc, "reasons", None) or [message])
+    reasons = [redact_hetu(str(r)) for r in getattr(exc, "errors", None) or getattr(exc, "reasons", None) or [message]]
     return {"error": {"code": exc.error_code, "field": field, "message": message, "reasons": reasons}}
 
 
@@ -111,14 +112,16 @@ def usage_document(exc: click.ClickException) -> dict[str, Any]:
 
 def report(exc: AvainError, *, as_json: bool = False) -> None:
     """Every error of a ValidationError on its own line; others as ``error: …``. With
-    ``--json``, also the error document on stdout (the only thing there)."""
+    ``--json``, also the error document on stdout (the only thing there). Whatever raised
+    it, a message never shows a henkilötunnus or a control character (its text may repeat
+    what somebody typed or stored)."""
     if isinstance(exc, ValidationError) and len(exc.errors) > 1:
         for line in exc.errors:
-            click.echo(line, err=True)
+            click.echo(for_terminal(redact_hetu(str(line))), err=True)
     else:
-        click.echo(_("error: {message}").format(message=exc), err=True)
+        click.echo(for_terminal(redact_hetu(_("error: {message}").format(message=exc))), err=True)
     if as_json:
-        click.echo(json.dumps(error_document(exc), ensure_ascii=False, indent=2))
+        click.echo(_dumps(error_document(exc)))
 
 
 @click.group(cls=AvainGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,20 +15,46 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from .. import i18n
 from ..i18n import _, ngettext
+from ..text import for_terminal, unsafe
 from ..workdays import FINLAND
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
+class SafeConsole(Console):
+    """A rich console that never passes a control or direction character of the text it is
+    given to the terminal: stored text (a proposal's, a provider's name, a message) is shown
+    with such characters as visible escapes (``\\x1b``), whenever it was stored."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(for_terminal(text), **options)
+
+
 def stdout_console() -> Console:
-    return Console(file=sys.stdout, soft_wrap=False, width=_width())
+    return SafeConsole(file=sys.stdout, soft_wrap=False, width=_width())
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, width=_width())
+    return SafeConsole(file=sys.stderr, width=_width())
+
+
+def dumps(data: Any) -> str:
+    """One JSON document for stdout: control and direction characters inside its strings
+    are ``\\uXXXX`` escapes (JSON escapes C0 itself; C1 and the bidi controls it would not)."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    if not any(unsafe(c) for c in text if c not in "\n"):
+        return text
+    return "".join(f"\\u{ord(c):04x}" if c != "\n" and unsafe(c) else c for c in text)
+
+
+def echo(message: str, *, err: bool = False) -> None:
+    """``click.echo`` of a line avain composed around stored or typed text: control and
+    direction characters shown as escapes."""
+    click.echo(for_terminal(str(message)), err=err)
 
 
 def _width() -> int | None:
@@ -39,7 +65,7 @@ def _width() -> int | None:
 
 def emit(data: Any, as_json: bool, render: Callable[[Console, Any], None]) -> None:
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        click.echo(dumps(data))
     else:
         render(stdout_console(), data)
 
@@ -48,7 +74,7 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
           whole: Sequence[int] = ()) -> Table:
     """A rich table; the columns at the indexes ``whole`` are never wrapped or cut, the
     others wrap but are never cut either."""
-    rows = [["" if v is None else str(v) for v in row] for row in rows]
+    rows = [["" if v is None else for_terminal(str(v)) for v in row] for row in rows]
     t = Table(title=title, show_lines=False, header_style="bold")
     for i, col in enumerate(columns):
         if i in whole:
@@ -57,7 +83,7 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
         else:
             t.add_column(col, overflow="fold")  # a long word wraps, never ends in "…"
     for row in rows:
-        t.add_row(*row)
+        t.add_row(*(Text(v) for v in row))  # stored text is never read as rich markup
     return t
 
 
@@ -133,7 +159,7 @@ def render_mapping(title: str, labels: dict[str, str] | None = None):
         t.add_column("field", style="bold")
         t.add_column("value")
         for key, value in data.items():
-            t.add_row(labels.get(key, key), _cell(value))
+            t.add_row(labels.get(key, key), Text(for_terminal(_cell(value))))
         console.print(t)
 
     return render
@@ -196,4 +222,4 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def notice(message: str) -> None:
-    click.echo(message, err=True)
+    echo(message, err=True)

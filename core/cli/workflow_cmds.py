@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import click
@@ -12,7 +11,7 @@ from .. import i18n, outfiles
 from ..errors import AvainError
 from ..i18n import _, ngettext
 from ..services import bank_files, catalogue, finance, plans, provider_bank, providers, purchases
-from .output import emit, json_option, progress_bar, render_table
+from .output import dumps, echo, emit, json_option, progress_bar, render_table
 from .params import DATE, MONEY, MONEY_ANY, key_values
 from .state import state
 
@@ -65,7 +64,7 @@ def provider_approve(business_id, pilot_id, services, checks, valid_from, valid_
     data = state().run(providers.approve, business_id, pilot_id=pilot_id, services=list(services),
                        checks=_checks(checks), valid_from=valid_from or dt.date.today(), valid_to=valid_to)
     for warning in data.get("warnings", ()):
-        click.echo(_("warning:") + f" {warning}", err=True)
+        echo(_("warning:") + f" {warning}", err=True)
     emit(data, as_json, lambda c, d: c.print(_("{provider} approved in {pilot} for {services}: {start} – {end}").format(
         provider=d["provider"], pilot=d["pilot"], services=", ".join(d["services"]), start=i18n.date(d["valid_from"]),
         end=i18n.date(d["valid_to"]))))
@@ -203,7 +202,7 @@ def catalogue_export(out, on_date, as_json):
                 files=", ".join(written), n=len(data["offers"])))
             return
     if as_json or not out:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(dumps(data))
 
 
 @catalogue_group.command("search")
@@ -459,7 +458,7 @@ def _print_failures(failed: list[dict]) -> None:
     """A refused file's errors on stderr, each naming the file."""
     for f in failed:
         for e in f["errors"]:
-            click.echo(e if e.startswith(Path(f["file"]).name) else f"{f['file']}: {e}", err=True)
+            echo(e if e.startswith(Path(f["file"]).name) else f"{f['file']}: {e}", err=True)
 
 
 @invoice.command("import")

@@ -29,6 +29,7 @@ from ..auth import Actor
 from ..domain import Decision, Money, Period, Pilot, positive_amount
 from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientRow, CommitmentRow, DecisionRow, TransferRow
+from ..text import clean_reason
 from ..uow import RetryableConflict, UnitOfWork
 from . import payments, pilots, plans, purchases
 from .common import check_actor, connection, in_pilot, reach_client, record, session
@@ -151,6 +152,7 @@ def first_changeable_day(uow: UnitOfWork, pilot_id: str) -> dt.date | None:
 def _changeable(uow: UnitOfWork, decision_id: int, reason: str) -> tuple[DecisionRow, ClientRow]:
     if not reason or not reason.strip():
         raise ValidationError("--reason: say why the decision changes")
+    clean_reason(reason)
     row = session(uow).get(DecisionRow, decision_id)
     if row is None:
         raise NotFound(f"no decision {decision_id}; see `avain decision show CODE`")

@@ -22,6 +22,7 @@ from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ..models import InvoiceRow, PriceRow, ProviderRow, RatingRow, ServiceRow
 from ..plugins import collect
 from ..schema_words import in_words
+from ..text import clean_reason, csv_dict_writer, unsafe_message, unsafe_strings
 from ..textfile import dialect, read_text
 from ..uow import UnitOfWork
 from . import providers
@@ -150,6 +151,10 @@ def import_file(uow: UnitOfWork, path: str | Path,
         if not isinstance(row, dict):
             rejected.append({"where": where, "reason": "not an object with named fields"})
             continue
+        unsafe = unsafe_strings(row)
+        if unsafe:
+            rejected.append({"where": where, "reason": f"{unsafe[0][0]}: {unsafe_message(unsafe[0][1])}"})
+            continue
         kind = _kind(row)
         errors = sorted(validators[kind].iter_errors(row), key=lambda e: list(map(str, e.path)))
         if errors:
@@ -234,6 +239,7 @@ def _import_price(s, row: dict[str, Any]) -> bool:
 
 def rate(uow: UnitOfWork, invoice_id: int, *, stars: int, text: str | None = None) -> dict[str, Any]:
     """The client (or their HB assistant) rates the provider of a paid purchase, once."""
+    clean_reason(text, "--text")
     inv = session(uow).get(InvoiceRow, invoice_id)
     if inv is None:
         raise NotFound(f"no invoice {invoice_id}")
@@ -354,7 +360,7 @@ def write_export(data: dict[str, Any], out: Path) -> list[str]:
         (work / "catalogue.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n",
                                              encoding="utf-8")
         with (work / "catalogue.csv").open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS)
+            writer = csv_dict_writer(fh, EXPORT_COLUMNS)
             writer.writeheader()
             for row in data["offers"]:
                 writer.writerow({**row, "areas": ";".join(row["areas"]), "pilots": ";".join(row["pilots"])})

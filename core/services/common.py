@@ -10,6 +10,7 @@ from ..auth import Actor
 from ..domain import Client, Worker
 from ..errors import NotFound, PermissionDenied, ValidationError
 from ..models import ClientRow, WorkerRow
+from ..text import shown
 from ..uow import UnitOfWork
 
 
@@ -34,11 +35,11 @@ def check_actor(uow: UnitOfWork, action: str) -> Actor:
     s = session(uow)
     if actor.role == "client":
         if s.get(ClientRow, actor.id) is None:
-            raise PermissionDenied(f"--as: no client {actor.id}")
+            raise PermissionDenied(f"--as: no client {shown(actor.id)}")
         return actor
     row = s.get(WorkerRow, actor.id)
     if row is None:
-        raise PermissionDenied(f"--as: no worker {actor.id}")
+        raise PermissionDenied(f"--as: no worker {shown(actor.id)}")
     if row.role != actor.role:
         raise PermissionDenied(f"--as: {actor.id} is a {row.role}, not a {actor.role}")
     if not row.active:
@@ -90,7 +91,7 @@ def get_worker_row(uow: UnitOfWork, worker_id: str, *, field: str = "--worker",
     clients)."""
     row = session(uow).get(WorkerRow, worker_id)
     if row is None:
-        raise NotFound(f"{field}: no worker {worker_id!r}; see `avain worker list`")
+        raise NotFound(f"{field}: no worker {shown(worker_id)}; see `avain worker list`")
     if active and not row.active:
         raise ValidationError(f"{field}: worker {worker_id} was deactivated on {row.deactivated_on}")
     return row
@@ -109,7 +110,7 @@ def reach_client(uow: UnitOfWork, code: str, action: str) -> ClientRow:
                                      supervisor_id=supervisor, assistant_id=row.assistant_id):
             raise PermissionDenied(f"{actor} may not {action.replace('.', ' ')} {code}")
     if row is None:
-        raise NotFound(f"no client {code!r}; see `avain client list`")
+        raise NotFound(f"no client {shown(code)}; see `avain client list`")
     if actor.role in auth.PILOT_SCOPED:
         in_pilot(uow, row.pilot_id, action)
     if actor.role == "evaluator":

@@ -23,6 +23,7 @@ from ..domain import MEASUREMENT_POINTS, Instrument, Pilot
 from ..errors import NotFound, PermissionDenied, Refused, ValidationError
 from ..models import ClientRow, SurveyResponseRow, SurveyScoreRow, TimeLogRow
 from ..plugins import collect
+from ..text import unsafe_message, unsafe_strings
 from ..textfile import dialect, read_text
 from ..uow import UnitOfWork
 from . import pilots
@@ -121,7 +122,7 @@ def validate(instrument: Instrument, answers: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{item}: longer than {error.validator_value} characters")
             else:
                 problems.append(f"{item}: does not satisfy {kind}")
-    return problems
+    return problems + [f"{item}: {unsafe_message(code)}" for item, code in unsafe_strings(dict(answers))]
 
 
 TYPE_WORDS = {"integer": "a whole number", "number": "a number", "boolean": "yes or no", "string": "text"}

@@ -19,6 +19,7 @@ from .. import finvoice, sepa
 from ..domain import Money
 from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import CommitmentRow, InvoiceReviewRow, InvoiceRow, PaymentBatchRow, ProviderRow, TransferRow
+from ..text import clean_reason
 from ..uow import UnitOfWork
 from . import pilots, provider_bank, providers, purchases
 from .common import actor_pilot, check_actor, in_pilot, reach_pilot, record, session
@@ -111,6 +112,7 @@ def resolve_review(uow: UnitOfWork, review_id: int, *, note: str) -> dict[str, A
     check_actor(uow, "invoice.record")
     if not note or not note.strip():
         raise ValidationError("--note: say what was done with the invoice")
+    clean_reason(note, "--note")
     s = session(uow)
     result = s.execute(update(InvoiceReviewRow).where(
         InvoiceReviewRow.id == review_id, InvoiceReviewRow.status == "open").values(

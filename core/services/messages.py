@@ -49,6 +49,7 @@ from ..models import (
     ProviderRow,
     WorkerRow,
 )
+from ..text import clean
 from ..uow import UnitOfWork
 from . import consent, pilots
 from .common import check_actor, reach_client, record, scope_clause, session
@@ -230,6 +231,7 @@ def _check_text(text: str | None) -> str:
     text = _utf8((text or "").replace("\r\n", "\n").strip(), "--text")
     if not text:
         raise ValidationError("--text: the message is empty")
+    clean(text, "--text", multiline=True)
     bad = FORBIDDEN.search(text)
     if bad:
         raise ValidationError(f"--text: the message holds a control character (U+{ord(bad.group()):04X}) "

@@ -16,6 +16,7 @@ from ..domain import Allocation, Money, PaymentBackend, Period, Pilot, positive_
 from ..errors import ConfigError, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientIdentityRow, ClientRow, TransferRow
 from ..plugins import collect
+from ..text import clean_reason, shown
 from ..uow import UnitOfWork
 from . import providers
 from .common import check_actor, in_pilot, reach_client, record, session
@@ -80,7 +81,7 @@ def record_charge(uow: UnitOfWork, *, backend: str, external_id: str, client_cod
     s = session(uow)
     client = s.get(ClientRow, client_code)
     if client is None:
-        raise NotFound(f"no client {client_code!r}")
+        raise NotFound(f"no client {shown(client_code)}")
     in_pilot(uow, client.pilot_id, "invoice.record")
     provider = providers.get_row(uow, provider_id, field_name="provider")
     period = Period.of(on_date)
@@ -104,6 +105,7 @@ def cancel_charge(uow: UnitOfWork, *, backend: str, external_id: str, reason: st
     """Reverse a charge (a same-day cancellation): a correcting transfer; replaying it is
     harmless."""
     check_actor(uow, "invoice.record")
+    clean_reason(reason)
     s = session(uow)
     tid = charge_id(backend, external_id)
     original = s.get(TransferRow, tid)

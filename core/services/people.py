@@ -21,6 +21,7 @@ from ..domain import ROLES, Applicant, Pilot
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..i18n import LANGUAGES
 from ..models import ClientIdentityRow, ClientRow, DecisionRow, NeedAssessmentRow, WorkerRow
+from ..text import clean, clean_reason
 from ..uow import UnitOfWork
 from . import consent, pilots
 from .common import (
@@ -45,6 +46,7 @@ def add_worker(uow: UnitOfWork, *, pilot_id: str, code: str, name: str, role: st
     """``avain worker add``: the worker's id is ``<pilot>-<code>``; codes are unique in a
     pilot; a supervisor must be a supervisor of the same pilot."""
     check_actor(uow, "worker.add")
+    clean(name, "--name")
     pilot = pilots.get(uow, pilot_id)
     if not WORKER_CODE.match(code):
         raise ValidationError(f"--code: {code!r} must be 1–4 digits or capital letters, e.g. 01")
@@ -207,6 +209,7 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     on_date = on_date or dt.date.today()
     if not name.strip():
         raise ValidationError("--name: must not be empty")
+    clean(name, "--name")
     hetu_value = validate_hetu(hetu, pilot)
     phone_value = validate_phone(phone) if phone else None
     language = validate_language(language)
@@ -374,6 +377,7 @@ def identify(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, str]:
     why)."""
     if not reason or not reason.strip():
         raise ValidationError("--reason: say why the client's identity is needed")
+    clean_reason(reason)
     reach_client(uow, code, "client.identify")
     ident = session(uow).get(ClientIdentityRow, code)
     if ident is None:  # pragma: no cover - enroll writes both rows in one transaction
@@ -398,6 +402,7 @@ def find(uow: UnitOfWork, *, hetu: str | None = None, name: str | None = None,
         raise ValidationError("client find: give --hetu or --name (one of them)")
     if not reason or not reason.strip():
         raise ValidationError("--reason: say why the client's identity is needed")
+    clean_reason(reason)
     ident = ClientIdentityRow
     q = select(ClientRow).join(ident, ident.client_code == ClientRow.code).order_by(ClientRow.code)
     if hetu is not None:

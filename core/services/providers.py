@@ -18,6 +18,7 @@ from ..audit import ORGANISER
 from ..domain import Pilot
 from ..errors import Conflict, NotFound, ValidationError
 from ..models import CommitmentRow, PriceRow, ProviderApprovalRow, ProviderRow, ServiceRow
+from ..text import clean, clean_reason
 from ..uow import UnitOfWork
 from . import pilots, provider_bank
 from .common import check_actor, record, session
@@ -60,6 +61,8 @@ def _einvoice(value: str) -> str:
 
 
 def _areas(areas) -> str:
+    for area in areas:
+        clean(area, "--area")
     return json.dumps(sorted({a.strip() for a in areas if a.strip()}))
 
 
@@ -68,7 +71,8 @@ def add(uow: UnitOfWork, *, business_id: str, name: str, iban: str | None = None
         areas: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     check_actor(uow, "provider.add")
     pid = validate_business_id(business_id)
-    if not name.strip():
+    clean(contact, "--contact")
+    if not _name(name):
         raise ValidationError("--name: must not be empty")
     iban_value = validate_iban(iban) if iban else None
     einvoice_value = _einvoice(einvoice_address) if einvoice_address is not None else None
@@ -106,7 +110,7 @@ def update(uow: UnitOfWork, business_id: str, *, name: str | None = None, iban: 
     problems = []
     for column, value, check in (("name", name, _name), ("iban", iban, validate_iban), ("bic", bic, validate_bic),
                                  ("einvoice_address", einvoice_address, _einvoice),
-                                 ("contact", contact, str.strip)):
+                                 ("contact", contact, lambda v: clean(v, "--contact").strip())):
         if value is None:
             continue
         try:
@@ -143,6 +147,7 @@ def update(uow: UnitOfWork, business_id: str, *, name: str | None = None, iban: 
 
 
 def _name(value: str) -> str:
+    clean(value, "--name")
     if not value.strip():
         raise ValidationError("--name: must not be empty")
     return value.strip()
@@ -236,6 +241,7 @@ def revoke(uow: UnitOfWork, business_id: str, *, pilot_id: str, reason: str,
     check_actor(uow, "provider.add")
     if not reason or not reason.strip():
         raise ValidationError("--reason: say why the approval is revoked")
+    clean_reason(reason)
     provider = get_row(uow, business_id, field_name="Y-TUNNUS")
     pilots.get(uow, pilot_id)
     on_date = on_date or dt.date.today()

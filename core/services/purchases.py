@@ -30,6 +30,7 @@ from ..models import (
     ProposalRow,
 )
 from ..references import fi_reference, parse_reference, rf_reference
+from ..text import clean, clean_reason, refuse_hetu
 from ..uow import UnitOfWork
 from . import catalogue, messages, pilots, plans, providers
 from .common import actor_pilot, check_actor, in_pilot, reach_client, record, scope_clause, session
@@ -163,6 +164,7 @@ def propose(uow: UnitOfWork, code: str, *, service: str, provider_id: str, amoun
         raise ValidationError(f"--service: {service!r} is not a service code")
     positive_amount(amount, field_name="--amount")
     provider = providers.get_row(uow, provider_id)
+    text = refuse_hetu(clean(text, "--text", multiline=True), "--text")
     if text is not None and len(text) > 2000:
         raise ValidationError("--text: at most 2 000 characters")
     if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 1000:
@@ -219,6 +221,7 @@ def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
     """The personal worker approves: the pilot's purchase rules are checked, then a payment
     commitment reserves the amount from the budget for that provider."""
     row, client = _proposal_for_decision(uow, proposal_id)
+    clean_reason(note, "--note")
     if row.status != "proposed":
         raise Conflict(f"proposal {proposal_id} is {row.status}, not proposed")
     pilot = pilots.get(uow, row.pilot_id)
@@ -298,6 +301,7 @@ def reject(uow: UnitOfWork, proposal_id: int, *, reason: str) -> dict[str, Any]:
     """The worker rejects with a reason; the proposal is kept."""
     if not reason or not reason.strip():
         raise ValidationError("--reason: say why the proposal is rejected")
+    clean_reason(reason)
     row, client = _proposal_for_decision(uow, proposal_id)
     transition(uow, ProposalRow, row.id, frm="proposed",
                 to={"status": "rejected", "decided_by": str(uow.actor), "decided_at": _now(),
@@ -533,6 +537,7 @@ def close(uow: UnitOfWork, commitment_id: int, *, note: str | None = None) -> di
     the commitment returns to the budget."""
     c = _get(uow, CommitmentRow, commitment_id, "commitment")
     reach_client(uow, c.client_code, "commitment.cancel")
+    clean_reason(note, "--note")
     if c.status != "pending":
         raise Conflict(f"commitment {c.id} is {c.status}; only a pending one can be closed")
     released = _close(uow, c, memo=note or "commitment closed")

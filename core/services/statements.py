@@ -12,6 +12,7 @@ from ..db import Prepared
 from ..domain import Money
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..models import AccountRow, ClientRow, CommitmentRow, InvoiceRow, TransferRow, WorkerRow
+from ..text import clean_reason, shown
 from ..uow import UnitOfWork
 from .common import check_actor, connection, in_pilot, reach_client, record, session
 
@@ -50,7 +51,7 @@ def balance(uow: UnitOfWork, code: str) -> dict[str, Any]:
     actor = check_actor(uow, "ledger.read")
     rows = _BALANCE.run(connection(uow), {"code": code})
     if not rows:
-        raise NotFound(f"no client {code!r}; see `avain client list`")
+        raise NotFound(f"no client {shown(code)}; see `avain client list`")
     pilot_id, worker_id, assistant_id, supervisor_id, credits, posted, pending = rows[0]
     if actor.role in auth.SCOPED and not auth.can_reach_client(
             actor, code=code, worker_id=worker_id, supervisor_id=supervisor_id,
@@ -163,6 +164,7 @@ def correct(uow: UnitOfWork, transfer_id: str, *, reason: str) -> dict[str, Any]
     check_actor(uow, "ledger.correct")
     if not reason or not reason.strip():
         raise ValidationError("--reason: say why the transfer is corrected")
+    clean_reason(reason)
     s = session(uow)
     original = s.get(TransferRow, transfer_id)
     if original is None:

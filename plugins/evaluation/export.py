@@ -10,7 +10,6 @@ exported; a withdrawal excludes the client from every later export.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from pathlib import Path
@@ -30,6 +29,7 @@ from avain.core.models import (
 from avain.core.services import consent, messages
 from avain.core.services.common import actor_pilot, check_actor, in_pilot, record
 from avain.core.services.evaluation import free_text_items, registry
+from avain.core.text import csv_writer
 from avain.core.uow import UnitOfWork
 
 from .figures import client_totals, eligible
@@ -87,7 +87,7 @@ def _write(uow: UnitOfWork, out: Path, pilot_ids: list[str] | None) -> dict[str,
     def table(name: str, header: list[str], rows) -> None:
         n = 0
         with (out / name).open("w", encoding="utf-8", newline="") as fh:
-            w = csv.writer(fh)
+            w = csv_writer(fh)
             w.writerow(header)
             for row in rows:
                 w.writerow(row)

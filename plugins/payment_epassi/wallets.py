@@ -8,7 +8,6 @@ cancellation on the day of the charge only. :mod:`.simulator` serves it over HTT
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import re
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from avain.core.domain import Money
 from avain.core.errors import Refused
+from avain.core.text import csv_writer
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 DEFAULT_PAGE_SIZE = 500
@@ -307,7 +307,7 @@ class Wallets:
             rows = self._db.execute("SELECT * FROM transactions WHERE period = ? ORDER BY seq",
                                     (period,)).fetchall()
         out = io.StringIO()
-        writer = csv.writer(out, delimiter=";", lineterminator="\n")
+        writer = csv_writer(out, delimiter=";", lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for r in map(_tx, rows):
             writer.writerow([_csv_cell(k, r[k]) for k in CSV_COLUMNS])

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from avain.core.errors import ValidationError
+from avain.core.text import csv_dict_writer
 
 SCHEMA_PATH = Path(__file__).with_name("event.schema.json")
 _SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -320,7 +321,7 @@ def write_jsonl(rows, path: str | Path) -> int:
 def write_csv(rows, path: str | Path) -> int:
     n = 0
     with Path(path).open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer = csv_dict_writer(fh, FIELDS)
         writer.writeheader()
         for row in rows:
             writer.writerow(row.as_row() if isinstance(row, Event) else row)
