@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import integrity_key
+from .. import auth, integrity_key
 from ..audit import ORGANISER
 from ..errors import NotFound, PermissionDenied, Refused
 from ..models import InvoiceRow, ProviderBankRow, ProviderRow
@@ -32,13 +32,6 @@ IN_FORCE = ("registered", "approved")
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def person(actor: str) -> str:
-    """Who acted, whatever the role: ``finance:w1`` and ``admin:w1`` are the same worker;
-    an actor without an id (``admin``) is known by the role alone."""
-    role, _, ident = actor.partition(":")
-    return ident or role
 
 
 def _key(uow: UnitOfWork) -> integrity_key.IntegrityKey:
@@ -177,7 +170,7 @@ def approve(uow: UnitOfWork, business_id: str) -> dict[str, Any]:
         raise Refused(f"provider {provider.id}: its record no longer holds the bank details of change {pending.id} "
                       f"(changed outside avain): enter them again with `avain provider update {provider.id} "
                       "--iban IBAN`")
-    if person(pending.changed_by) == person(str(actor)):
+    if auth.same_person(pending.changed_by, str(actor)):  # people, not strings: admin is maybe admin:w1
         raise PermissionDenied(f"the bank change of provider {provider.id} was made by {pending.changed_by}: "
                                "a second person must approve it")
     pending.status, pending.approved_by, pending.approved_at = "approved", str(actor), _now()

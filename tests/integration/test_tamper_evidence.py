@@ -18,7 +18,7 @@ from avain.core.hookspecs import hookimpl
 from avain.core.services import audit_log, people, purchases, statements
 
 ADMIN = Actor("admin")
-FIN = Actor("finance")
+FIN = Actor("finance", "example-04")
 
 
 def _sql(app, statement, **params):
