@@ -34,8 +34,13 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-#: The prefix of an encrypted purpose: ``enc1:<key id>:<nonce + ciphertext, base64>``.
+#: The prefix of an encrypted purpose:
+#: ``enc1:<digest>:<key id>:<nonce + ciphertext, base64>``. The chain hashes the prefix and
+#: the digest only (an HMAC of the purpose with the integrity key, bound to its event), so
+#: ``avain message rotate-key`` can re-seal a purpose under a new key without touching the
+#: chain, and the digest still ties the words to their event.
 SEALED = "enc1:"
+_DIGEST_LEN = 64
 
 
 def url_of(session: Session) -> str:
@@ -51,7 +56,7 @@ def event_hash(row: AuditEventRow, key: integrity_key.IntegrityKey) -> str:
         "actor": row.actor,
         "action": row.action,
         "subject": row.subject,
-        "purpose": row.purpose,
+        "purpose": chained_purpose(row.purpose),
         "before": row.before,
         "after": row.after,
         "prev": row.prev_hash,
@@ -63,24 +68,103 @@ def _purpose_aad(stream: str, seq: int) -> bytes:
     return f"avain-audit-purpose\0{stream}\0{seq}".encode()
 
 
-def seal_purpose(url: str, stream: str, seq: int, purpose: str) -> str:
-    """``purpose`` encrypted with the current message key, bound to its event."""
-    ring = message_keys.load(url) or message_keys.ensure(url)[0]
+def chained_purpose(stored: str | None) -> str | None:
+    """What of a stored purpose the chain hashes: a sealed one by its digest only."""
+    if stored is None or not stored.startswith(SEALED):
+        return stored
+    return stored[:len(SEALED) + _DIGEST_LEN]
+
+
+def purpose_digest(key: integrity_key.IntegrityKey, stream: str, seq: int, purpose: str) -> str:
+    return key.mac("audit-purpose", f"{stream}\0{seq}\0{purpose}")
+
+
+def sealed_purpose(ring: message_keys.Keyring, digest: str, stream: str, seq: int, purpose: str) -> str:
     key_id, blob = ring.seal(purpose.encode("utf-8"), _purpose_aad(stream, seq))
-    return f"{SEALED}{key_id}:{base64.b64encode(blob).decode('ascii')}"
+    return f"{SEALED}{digest}:{key_id}:{base64.b64encode(blob).decode('ascii')}"
 
 
-def open_purpose(ring: message_keys.Keyring | None, row: AuditEventRow) -> str | None:
-    """The purpose of ``row`` as its writer gave it (None when there is none)."""
+def _parts(stored: str) -> tuple[str, str, str]:
+    digest, _, rest = stored[len(SEALED):].partition(":")
+    key_id, _, blob = rest.partition(":")
+    return digest, key_id, blob
+
+
+def purpose_key_id(stored: str) -> str:
+    """The id of the message key a sealed purpose is encrypted with."""
+    return _parts(stored)[1]
+
+
+def seal_purpose(session: Session, key: integrity_key.IntegrityKey, stream: str, seq: int, purpose: str) -> str:
+    """``purpose`` encrypted with the current message key, bound to its event."""
+    ring = _ring_for_sealing(session)
+    return sealed_purpose(ring, purpose_digest(key, stream, seq, purpose), stream, seq, purpose)
+
+
+def _ring_for_sealing(session: Session) -> message_keys.Keyring:
+    """The message keys, made beside a new database's file only when nothing in the
+    database is encrypted yet: a missing or wrong key never seals new purposes under a key
+    the rest of the database does not use."""
+    from .models import ClientIdentityRow
+
+    url = url_of(session)
+    used = session.execute(select(ClientIdentityRow.key_id).limit(1)).scalar_one_or_none()
+    if used is None:
+        stored = session.execute(select(AuditEventRow.purpose).where(
+            AuditEventRow.purpose.like(f"{SEALED}%")).limit(1)).scalar_one_or_none()
+        used = purpose_key_id(stored) if stored else None
+    ring = message_keys.load(url)
+    if ring is None:
+        if used is not None:
+            raise message_keys.MessageKeyError(
+                f"no message key: {message_keys.where(url)}, but personal data in this database is encrypted "
+                f"with key {used}; restore that key before writing")
+        ring = message_keys.ensure(url)[0]
+    if used is not None and used not in {k.id for k in ring.keys}:
+        raise message_keys.MessageKeyError(
+            f"personal data in this database is encrypted with message key {used}, which is not among the keys "
+            f"in {ring.describe()}: wrong key; nothing was written")
+    return ring
+
+
+def open_purpose(ring: message_keys.Keyring | None, row: AuditEventRow,
+                 key: integrity_key.IntegrityKey | None = None) -> str | None:
+    """The purpose of ``row`` as its writer gave it (None when there is none). With the
+    integrity ``key``, words that are not the ones the event was written with are refused."""
     stored = row.purpose
     if stored is None or not stored.startswith(SEALED):
         return stored  # written before purposes were encrypted
     if ring is None:
         raise message_keys.MessageKeyError(
             f"stream {row.stream}, event {row.seq}: its purpose is encrypted and there is no message key")
-    key_id, _, blob = stored[len(SEALED):].partition(":")
-    return ring.open(key_id, base64.b64decode(blob), _purpose_aad(row.stream, row.seq),
-                     what=f"the purpose of event {row.seq} of stream {row.stream}").decode("utf-8")
+    digest, key_id, blob = _parts(stored)
+    what = f"the purpose of event {row.seq} of stream {row.stream}"
+    text = ring.open(key_id, base64.b64decode(blob), _purpose_aad(row.stream, row.seq), what=what).decode("utf-8")
+    if key is not None and purpose_digest(key, row.stream, row.seq, text) != digest:
+        raise message_keys.MessageKeyError(f"{what} is not the one written with the event (altered outside avain)")
+    return text
+
+
+def reseal_purpose(ring: message_keys.Keyring, row: AuditEventRow) -> str:
+    """A sealed purpose under the current message key; its digest, and so the chain, unchanged."""
+    digest, _, _ = _parts(row.purpose)
+    return sealed_purpose(ring, digest, row.stream, row.seq, open_purpose(ring, row))
+
+
+#: (database, key id) pairs whose integrity key was seen to sign the trail, in this process.
+_KEY_CHECKED: set[tuple[str, str]] = set()
+
+
+def _check_key(session: Session, key: integrity_key.IntegrityKey, head: AuditHeadRow) -> None:
+    """Refuse to write with an integrity key that did not sign the stream's newest event: a
+    wrong AVAIN_INTEGRITY_KEY (or key file) would otherwise add events that every later
+    verify reports as altered."""
+    newest = session.execute(select(AuditEventRow).where(
+        AuditEventRow.stream == head.stream, AuditEventRow.seq == head.seq)).scalar_one_or_none()
+    if newest is not None and event_hash(newest, key) != newest.hash:
+        raise integrity_key.IntegrityKeyError(
+            f"the integrity key {key.id} in {key.describe()} did not sign event {head.seq} of stream "
+            f"{head.stream}: a wrong key, or the event was altered (see avain audit verify); nothing was written")
 
 
 def now_utc() -> dt.datetime:
@@ -109,6 +193,9 @@ def append(
     if head is None:
         head = AuditHeadRow(stream=stream, seq=0, hash=GENESIS)
         session.add(head)
+    elif (url, key.id) not in _KEY_CHECKED:
+        _check_key(session, key, head)
+        _KEY_CHECKED.add((url, key.id))
     seq = head.seq + 1
     row = AuditEventRow(
         stream=stream,
@@ -117,7 +204,7 @@ def append(
         actor=actor,
         action=action,
         subject=subject,
-        purpose=seal_purpose(url, stream, seq, purpose) if purpose else purpose,
+        purpose=seal_purpose(session, key, stream, seq, purpose) if purpose else purpose,
         before=_canonical(before) if before is not None else None,
         after=_canonical(after) if after is not None else None,
         prev_hash=head.hash,

@@ -182,6 +182,37 @@ def write_file(path: Path, key: IntegrityKey) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+def ensure_for(engine) -> tuple[IntegrityKey, bool]:
+    """:func:`ensure` for ``avain init``, which also meets databases that already hold data:
+    one whose audit trail was signed with a key that is not here gets no new key (everything
+    it signed would read as altered, and no henkilötunnus would be found again)."""
+    url = engine.url.render_as_string(hide_password=False)
+    key = load(url)
+    if key is not None:
+        return key, False
+    signed = _signed_events(engine)
+    if signed:
+        raise IntegrityKeyError(
+            f"no integrity key: {where(url)}, but this database's audit trail ({signed} events) was signed "
+            f"with one: restore that key ({KEY_ENV}, {KEY_FILE_ENV} or the key file from the backup); "
+            "a new key would make every event read as altered")
+    return ensure(url)
+
+
+def _signed_events(engine) -> int:
+    """How many audit events a keyed schema (revision 0013 on) holds; 0 for an older one,
+    whose upgrade signs them with a new key."""
+    from sqlalchemy import text
+
+    from . import db as dbmod
+
+    revision = dbmod.current_revision(engine)
+    if revision is None or revision < "0013":
+        return 0
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM audit_event")).scalar_one()
+
+
 def ensure(url: str) -> tuple[IntegrityKey, bool]:
     """The key of ``url``, creating a key file when there is none (``init``, ``demo``).
     Returns (key, created)."""

@@ -93,12 +93,26 @@ def _sealed_tables():
             (DecisionRow, "decision", "id", ("change_reason",)))
 
 
+def _purposes_not_under(new: str):
+    """The audit events whose sealed purpose is under another key than ``new``."""
+    from . import audit
+    from .models import AuditEventRow
+
+    under_new = f"{audit.SEALED}{'_' * audit._DIGEST_LEN}:{new}:%"
+    return (AuditEventRow.purpose.like(f"{audit.SEALED}%"), AuditEventRow.purpose.not_like(under_new))
+
+
 def left_under_old_keys(session, new: str) -> int:
-    """How many rows with sealed personal data are not under the key ``new`` yet."""
+    """How many rows with sealed personal data (audit purposes too) are not under the key
+    ``new`` yet."""
     from sqlalchemy import func, select
 
+    from .models import AuditEventRow
+
     return sum(session.execute(select(func.count()).select_from(model).where(
-        model.key_id.is_not(None), model.key_id != new)).scalar_one() for model, *_ in _sealed_tables())
+        model.key_id.is_not(None), model.key_id != new)).scalar_one() for model, *_ in _sealed_tables()) + \
+        session.execute(select(func.count()).select_from(AuditEventRow).where(
+            *_purposes_not_under(new))).scalar_one()
 
 
 def reseal_chunk(session, ring: Keyring, limit: int) -> int:
@@ -116,5 +130,21 @@ def reseal_chunk(session, ring: Keyring, limit: int) -> int:
                 setattr(row, f, v)
             row.key_id = ring.current.id
         done += len(rows)
+    done += _reseal_purposes(session, ring, limit)
     session.flush()
     return done
+
+
+def _reseal_purposes(session, ring: Keyring, limit: int) -> int:
+    """Audit purposes under the current key: the words re-encrypted, their digest (which
+    the chain hashes) kept, so the chain and its checkpoints stay as they are."""
+    from sqlalchemy import select
+
+    from . import audit
+    from .models import AuditEventRow
+
+    rows = session.execute(select(AuditEventRow).where(*_purposes_not_under(ring.current.id))
+                           .order_by(AuditEventRow.id).limit(limit)).scalars().all()
+    for row in rows:
+        row.purpose = audit.reseal_purpose(ring, row)
+    return len(rows)

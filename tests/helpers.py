@@ -165,3 +165,40 @@ def pay_approved(app, *, day=None):
     batch = app.run(FINANCE, finance.create_batch, pilot_id="example",
                     execution_date=day or dt.date(2018, 1, 31))
     return app.run(FINANCE, finance.confirm_batch, batch["id"])
+
+
+def opened_purposes(app, rows):
+    """Audit event rows read from the database with their purposes decrypted in place (the
+    rows are detached: nothing is written back)."""
+    from sqlalchemy.orm import make_transient
+
+    from avain.core import audit, integrity_key, message_keys
+
+    url = app.engine.url.render_as_string(hide_password=False)
+    ring, key = message_keys.load(url), integrity_key.require(url)
+    for row in rows:
+        make_transient(row)
+        row.purpose = audit.open_purpose(ring, row, key)
+    return rows
+
+
+def seal_fields(app, model, row_id, table: str, **fields):
+    """Write ``fields`` of a row whose text is stored encrypted (an identity, a proposal's
+    text), sealed as avain seals them; returns the row's other sealed fields opened."""
+    from avain.core import sealed
+
+    opened = {}
+
+    def write(uow):
+        ring = sealed.ring_for_sealing(uow)
+        row = uow.session.get(model, row_id)
+        assert row.key_id in (None, ring.current.id)
+        for name, value in fields.items():
+            setattr(row, name, sealed.seal(ring, value, table, row_id, name))
+        row.key_id = ring.current.id
+        for name in ("name", "hetu", "phone", "text", "reason"):
+            if name not in fields and isinstance(getattr(row, name, None), bytes):
+                opened[name] = sealed.open_(ring, row.key_id, getattr(row, name), table, row_id, name)
+
+    app.run(Actor("admin"), write)
+    return opened

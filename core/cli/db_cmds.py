@@ -22,7 +22,7 @@ def init(as_json: bool) -> None:
     app = st.app(create=True, check_schema=False)
     dbmod.current_revision(app.engine)  # fails clearly when unreachable
     # the key first: the audit trail of loading the pilots is hashed with it
-    ikey, created = integrity_key.ensure(app.engine.url.render_as_string(hide_password=False))
+    ikey, created = integrity_key.ensure_for(app.engine)
     dbmod.upgrade(app.engine)
     touched = app.run(Actor("admin"), pilots.sync_plugin_pilots)
     key = app.read(Actor("admin"), messages.prepare_key)

@@ -128,11 +128,13 @@ def client_show(code, reason, as_json):
     data = state().run(people.show, code, reason=reason)
 
     def render(console, d):
-        a = d["assessment"]
-        shown = {**d, "assessment": _("none") if a is None else _(
-            "version {version} of {date} by {by}: {facts}").format(
-            version=a["version"], date=i18n.date(a["assessed_on"]), by=a["assessed_by"],
-            facts=", ".join(f"{k}={v}" for k, v in a["facts"].items()))}
+        shown = dict(d)
+        if "assessment" in d:  # an evaluator's view holds the export's record only
+            a = d["assessment"]
+            shown["assessment"] = _("none") if a is None else _(
+                "version {version} of {date} by {by}: {facts}").format(
+                version=a["version"], date=i18n.date(a["assessed_on"]), by=a["assessed_by"],
+                facts=", ".join(f"{k}={v}" for k, v in a["facts"].items()))
         render_mapping(_("Client {code}").format(code=code), {
             "code": _("code"), "pilot": _("pilot"), "group": _("group"), "worker": _("worker"),
             "assistant": _("assistant"), "control": _("control"), "enrolled_on": _("enrolled"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from .. import audit, checkpoints, message_keys
+from .. import audit, checkpoints, integrity_key, message_keys
 from ..errors import PermissionDenied
 from ..models import AuditEventRow
 from ..uow import UnitOfWork
@@ -29,9 +29,10 @@ def log(uow: UnitOfWork, *, subject: str | None = None, limit: int = 200) -> lis
     rows = list(session(uow).execute(q).scalars())
     rows.reverse()
     ring = message_keys.load(_url(uow)) if any(r.purpose for r in rows) else None
+    key = integrity_key.require(_url(uow)) if ring is not None else None
     return [
         {"stream": r.stream, "seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action,
-         "subject": r.subject, "purpose": audit.open_purpose(ring, r),
+         "subject": r.subject, "purpose": audit.open_purpose(ring, r, key),
          "before": json.loads(r.before) if r.before else None,
          "after": json.loads(r.after) if r.after else None}
         for r in rows

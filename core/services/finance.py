@@ -10,6 +10,7 @@ pays them; ``pay cancel`` puts them back, so an aborted batch leaves nothing hal
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,12 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
     payments, batched, skipped = [], [], []
     unpayable: dict[str, str | None] = {}
     posted = _posted_for(s, rows)
+    approved, paid = _approved_in_trail(s, rows), _paid_in_ledger(s, rows)
     for inv in rows:
+        if inv.id not in approved or inv.id in paid:
+            skipped.append({"invoice": inv.id, "provider": inv.provider_id, "reason": _not_approved_in_avain(
+                inv, paid=inv.id in paid)})
+            continue
         if posted.get(inv.id) != inv.amount:
             skipped.append({"invoice": inv.id, "provider": inv.provider_id,
                             "reason": _not_as_posted(inv, posted.get(inv.id))})
@@ -198,6 +204,43 @@ def create_batch(uow: UnitOfWork, *, pilot_id: str, execution_date: dt.date,
     record(uow, "payment.batch_prepared", "finance", stream="organiser",
            after={k: v for k, v in data.items() if k != "skipped"})
     return data
+
+
+#: The audit events that leave an invoice approved and waiting for a batch.
+APPROVING = ("invoice.approved", "invoice.payment_rejected")
+
+
+def _approved_in_trail(s, invoices: list[InvoiceRow]) -> set[int]:
+    """The invoices whose approval is in the audit trail (keyed, so not written by hand):
+    an invoice set to ``approved`` in the database alone is not among them."""
+    from ..models import AuditEventRow
+
+    if not invoices:
+        return set()
+    found: set[int] = set()
+    for after in s.execute(select(AuditEventRow.after).where(
+            AuditEventRow.action.in_(APPROVING),
+            AuditEventRow.subject.in_({i.client_code for i in invoices}))).scalars():
+        value = json.loads(after or "{}").get("invoice")
+        if isinstance(value, int):
+            found.add(value)
+    return found
+
+
+def _paid_in_ledger(s, invoices: list[InvoiceRow]) -> set[int]:
+    """The invoices the ledger has already paid (their ``pay`` transfer exists)."""
+    if not invoices:
+        return set()
+    ids = {f"pay:{i.id}": i.id for i in invoices}
+    return {ids[t] for t in s.execute(select(TransferRow.id).where(TransferRow.id.in_(list(ids)))).scalars()}
+
+
+def _not_approved_in_avain(inv: InvoiceRow, *, paid: bool) -> str:
+    if paid:
+        return (f"invoice {inv.id} ({inv.provider_id} {inv.number}) was already paid (the ledger holds its "
+                "payment): its status was changed outside avain; see `avain ledger verify`")
+    return (f"invoice {inv.id} ({inv.provider_id} {inv.number}) has no approval in the audit trail: it was "
+            "set approved outside avain; see `avain audit verify`")
 
 
 def _posted_for(s, invoices: list[InvoiceRow]) -> dict[int, int]:

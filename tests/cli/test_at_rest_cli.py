@@ -68,12 +68,12 @@ def test_pay_batch_refuses_a_symlink_before_making_the_batch(busy, tmp_path):  #
     victim = tmp_path / "victim.xml"
     victim.write_text("keep me")
     (tmp_path / "batch.xml").symlink_to(victim)
-    result = avain(path, "--as", "finance", "pay", "batch", "--pilot", "example", "--date", "2018-02-28",
+    result = avain(path, "--as", "finance:example-04", "pay", "batch", "--pilot", "example", "--date", "2018-02-28",
                    "--out", str(tmp_path / "batch.xml"))
     assert result.exit_code == 1 and "batch.xml is a symbolic link" in result.stderr
     assert victim.read_text() == "keep me"
     done = avain(  # the approved invoice is still unbatched: the refused command made no batch
-path, "--as", "finance", "pay", "batch", "--pilot", "example", "--date", "2018-02-28",
+path, "--as", "finance:example-04", "pay", "batch", "--pilot", "example", "--date", "2018-02-28",
                  "--out", str(tmp_path / "real.xml"))
     assert done.exit_code == 0, done.output
     assert stat.S_IMODE(os.stat(tmp_path / "real.xml").st_mode) == 0o600

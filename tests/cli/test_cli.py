@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from helpers import EXAMPLE_TOML, HETUS, OTHER_PILOT
 
 from avain.core import db as dbmod
+from avain.core import integrity_key
 from avain.core.cli import cli
 from avain.core.message_keys import MessageKey
 
@@ -156,7 +157,8 @@ def test_init_creates_a_database_and_loads_the_plugins_pilots(db):
     assert db.exists()
     again = as_json(avain(db, "init", "--json"))
     assert again == {"database": f"sqlite:///{db}", "schema": dbmod.head_revision(),
-                     "pilots_loaded": [], "message_key": f"{key_id(TEST_KEY)} in AVAIN_MESSAGE_KEY"}
+                     "pilots_loaded": [], "message_key": f"{key_id(TEST_KEY)} in AVAIN_MESSAGE_KEY",
+                     "integrity_key": f"{integrity_key.load('sqlite://').id} in AVAIN_INTEGRITY_KEY"}
 
 
 def test_only_init_creates_a_missing_database(db):
@@ -785,7 +787,7 @@ ENROLL = ["client", "enroll", "--pilot", "example", "--name", "N", "--worker", "
     pytest.param(["--as", "worker:example-03", "client", "show", MINE], f"may not client read {MINE}",
                  id="another-workers-client"),
     pytest.param(["client", "show", MINE, "--reason", " "], "--reason", id="identity-without-reason"),
-    pytest.param(["--as", "worker:example-99", "client", "list"], "--as: no worker example-99",
+    pytest.param(["--as", "worker:example-99", "client", "list"], "--as: no worker 'example-99'",
                  id="acting-as-nobody"),
     pytest.param(["--as", "worker:example-02", "client", "list"], "--as: example-02 is a supervisor",
                  id="acting-in-the-wrong-role"),

@@ -18,9 +18,12 @@ ADMIN = Actor("admin")
 
 
 def audit(app, action):
+    """The events of ``action``, their purposes decrypted (they are stored encrypted)."""
+    from helpers import opened_purposes
+
     with Session(app.engine) as s:
-        return s.execute(select(AuditEventRow).where(AuditEventRow.action == action)
-                         .order_by(AuditEventRow.id)).scalars().all()
+        return opened_purposes(app, s.execute(select(AuditEventRow).where(AuditEventRow.action == action)
+                                              .order_by(AuditEventRow.id)).scalars().all())
 
 
 def test_deactivation_moves_every_client_in_one_transaction_and_audits_each(app, team):

@@ -23,9 +23,12 @@ ADMIN = Actor("admin")
 
 
 def events(app, action):
+    """The events of ``action``, their purposes decrypted (they are stored encrypted)."""
+    from helpers import opened_purposes
+
     with Session(app.engine) as s:
-        return s.execute(select(AuditEventRow).where(AuditEventRow.action == action)
-                         .order_by(AuditEventRow.id)).scalars().all()
+        return opened_purposes(app, s.execute(select(AuditEventRow).where(AuditEventRow.action == action)
+                                              .order_by(AuditEventRow.id)).scalars().all())
 
 
 # --- a pilot whose plugin is missing -------------------------------------------------------

@@ -29,7 +29,7 @@ from avain.core.models import (
     MessageThreadRow,
 )
 from avain.core.plugins import make_plugin_manager
-from avain.core.services import consent, messages, people, pilots, purchases
+from avain.core.services import audit_log, consent, messages, people, pilots, purchases
 from avain.core.workdays import FINLAND
 
 ADMIN = Actor("admin")
@@ -175,8 +175,9 @@ def test_bad_messages_are_refused_and_nothing_is_written(ready):
         ({"text": "ok", "attachments": [("empty.txt", b"")]}, ValidationError, "empty.txt is empty"),
         ({"text": "ok", "ref": "proposal:²"}, ValidationError, "is not a reference"),
         ({"text": "ok", "ref": "proposal:99999999999999999999"}, ValidationError, "is not a reference"),
-        ({"text": "\x1b[31mpunainen\x1b]0;title"}, ValidationError, r"control character \(U\+001B\) at position 1"),
-        ({"text": "maksa \u202etilille"}, ValidationError, r"control character \(U\+202E\)"),
+        ({"text": "\x1b[31mpunainen\x1b]0;title"}, ValidationError,
+         r"control or direction character \(U\+001B\) at character 1"),
+        ({"text": "maksa \u202etilille"}, ValidationError, r"control or direction character \(U\+202E\)"),
         ({"text": "rikki \udcff"}, ValidationError, "--text: not valid UTF-8 text"),
         ({"text": "ok", "attachments": [("\udcffnimi.txt", b"1")]}, ValidationError, "--attach: not valid UTF-8"),
     ]
@@ -437,15 +438,20 @@ def test_rotation_under_the_environment_key(ready, monkeypatch):
         app.run(client(code), messages.send, code, text=f"viesti {n}", attachments=[(f"{n}.txt", b"data")])
     proposal = propose(app, code, 2000)
     app.run(Actor("worker", team["worker"]), purchases.reject, proposal, reason="Hinta on liian korkea")
+    app.run(ADMIN, people.identify, code, reason="before the rotation")  # a purpose in the audit trail
     new = MessageKey.generate()
     monkeypatch.setenv("AVAIN_MESSAGE_KEY", f"{new.text()},{TEST_MESSAGE_KEY}")
     done = messages.rotate_key(app, ADMIN, chunk=2)
-    # 3 messages, 3 attachments, 2 system messages (proposal made, rejected), 2 identities, 1 proposal
-    assert done["key"] == new.id and done["resealed"] == 11 and "drop the old keys" in done["note"]
+    # 3 messages, 3 attachments, 2 system messages (proposal made, rejected), 2 identities, 1 proposal,
+    # 1 audit purpose
+    assert done["key"] == new.id and done["resealed"] == 12 and "drop the old keys" in done["note"]
     monkeypatch.setenv("AVAIN_MESSAGE_KEY", new.text())  # the old key is gone
     shown = app.run(ADMIN, people.identify, code, reason="rotation test")
     assert shown["name"] == "Testi Henkilö" and shown["hetu"] == HETUS[0]  # identities were re-sealed
     assert app.read(ADMIN, purchases.list_proposals, code=code)[0]["reason"] == "Hinta on liian korkea"
+    purposes = [e["purpose"] for e in app.read(ADMIN, audit_log.log, subject=code) if e["purpose"]]
+    assert purposes == ["before the rotation", "rotation test"]  # re-sealed, the chain untouched
+    assert app.read(ADMIN, audit_log.verify)["problems"] == []
     thread = app.run(client(code), messages.thread, code)["messages"]
     assert [m["text"] for m in thread][:3] == ["viesti 0", "viesti 1", "viesti 2"]
     assert app.run(client(code), messages.attachment, thread[2]["attachments"][0]["id"]) == ("2.txt", b"data")
@@ -753,8 +759,9 @@ def test_the_evaluators_copy_hides_outsiders_ibans_and_compact_codes_and_keeps_p
     app.run(client(code), messages.send, code,
             text="Koskinen As Oy:n siivooja kävi. Maksoin tililtä FI21 1234 5600 0007 85, tunnukseni 160791882W. "
                  "Naapurini Liisa Korhonen auttoi, Koskiselle terveisiä.")
-    app.run(Actor("worker", team["worker"]), consent.set_consent, code, purpose="dialogue", given=True,
-            on_date=dt.date(2018, 1, 1))
+    for purpose in ("evaluation", "dialogue"):
+        app.run(Actor("worker", team["worker"]), consent.set_consent, code, purpose=purpose, given=True,
+                on_date=dt.date(2018, 1, 1))
     doc = app.run(Actor("evaluator", team["evaluator"]), messages.dialogue_document, code)
     assert doc["messages"][0]["text"] == (
         "Koskinen As Oy:n siivooja kävi. Maksoin tililtä [IBAN], tunnukseni [henkilötunnus]. "

@@ -11,7 +11,6 @@ from ledger_scenarios import FEB, JAN
 
 from avain.core.auth import Actor
 from avain.core.errors import Refused, ValidationError
-from avain.core.models import ProposalRow
 from avain.core.services import audit_log, budget, messages, purchases
 
 ADMIN = Actor("admin")
@@ -109,6 +108,5 @@ def test_undecided_proposals_expire_when_their_month_closes(app):
     # an expired proposal cannot be decided any more
     with pytest.raises(Exception, match="expired"):
         L.approve(app, team, waiting)
-    with app.engine.connect() as conn:
-        assert conn.execute(ProposalRow.__table__.select().where(
-            ProposalRow.__table__.c.id == waiting)).one().reason == "2018-01 closed"
+    [expired] = [p for p in app.read(ADMIN, purchases.list_proposals, code=code) if p["id"] == waiting]
+    assert expired["reason"] == "2018-01 closed"

@@ -60,6 +60,25 @@ def test_pay_batch_leaves_out_an_invoice_changed_after_it_was_recorded(app):
         "changed outside avain; see `avain ledger verify`")}]
 
 
+def test_pay_batch_leaves_out_an_invoice_set_approved_or_back_to_approved_in_the_database(app):
+    team, (code, other) = month_ready(app)
+    paid = approved_invoice(app, team, code)
+    app.run(FIN, finance.confirm_batch, batch(app)["id"])
+    c = approve(app, team, propose(app, other, 500))
+    forged = app.run(Actor("finance", team["finance"]), purchases.record_invoice, provider_id=PROVIDERS[0],
+                     number="N-3", amount=Money(500), reference=c["reference"], on_date=D(2018, 1, 21))
+    honest = approved_invoice(app, team, other, cents=300, number="N-4")
+    # The approval written by hand, and a paid invoice put back to wait for a batch: neither is paid.
+    sql(app, "UPDATE invoice SET status = 'approved', approved_by = 'supervisor:x' WHERE id = :id", id=forged["id"])
+    sql(app, "UPDATE invoice SET status = 'approved', batch_id = NULL WHERE id = :id", id=paid["id"])
+    made = batch(app)
+    assert (made["count"], made["total"]) == (1, 300)
+    reasons = {s["invoice"]: s["reason"] for s in made["skipped"]}
+    assert "has no approval in the audit trail" in reasons[forged["id"]]
+    assert "was already paid" in reasons[paid["id"]]
+    assert honest["id"] not in reasons
+
+
 def test_ledger_verify_finds_a_payable_paid_below_zero(app):
     team, (code, _) = month_ready(app)
     inv = approved_invoice(app, team, code)

@@ -147,7 +147,7 @@ def test_assistant_sees_assigned_clients_and_client_sees_self(app, team):
 
 
 def test_acting_as_someone_who_does_not_exist_is_refused(app, team):
-    with pytest.raises(PermissionDenied, match="no worker example-99"):
+    with pytest.raises(PermissionDenied, match="no worker 'example-99'"):
         app.run(Actor("worker", "example-99"), people.list_clients)
     with pytest.raises(PermissionDenied, match="is a supervisor, not a worker"):
         app.run(Actor("worker", team["supervisor"]), people.list_clients)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import open_app
-from helpers import HETUS, add_team, approve, enroll, month_ready, propose
+from helpers import HETUS, add_team, approve, enroll, month_ready, propose, seal_fields
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -368,23 +368,20 @@ def test_no_planted_identity_reaches_any_exported_byte(app, tmp_path):
     for c in (code, other):
         app.run(ADMIN, consent.set_consent, c, purpose="evaluation", given=True, on_date=dt.date(2018, 1, 1))
     app.run(ADMIN, consent.set_consent, code, purpose="dialogue", given=True, on_date=dt.date(2018, 1, 1))
-    with Session(app.engine) as s:  # names, identity codes and a phone number in the identity tables
-        s.get(ClientIdentityRow, code).name = PLANTED_NAMES[0]
-        s.get(ClientIdentityRow, code).phone = "+358401112223"
-        s.get(ClientIdentityRow, other).name = PLANTED_NAMES[1]
+    # names, identity codes and a phone number in the identity tables
+    mine = seal_fields(app, ClientIdentityRow, code, "identity", name=PLANTED_NAMES[0], phone="+358401112223")
+    hetus = [mine["hetu"], seal_fields(app, ClientIdentityRow, other, "identity", name=PLANTED_NAMES[1])["hetu"]]
+    with Session(app.engine) as s:
         s.get(WorkerRow, team["worker"]).name = PLANTED_NAMES[2]
         s.commit()
-        hetus = [s.get(ClientIdentityRow, c).hetu for c in (code, other)]
     # ... and in free text: a message, a proposal's text, a free-text survey answer
     app.run(Actor("client", code), messages.send, code,
             text=f"Olen {PLANTED_NAMES[0]} ({hetus[0]}), puh. 040 111 2223, Ilmarin osoite Koivukuja 3.")
     app.run(Actor("worker", team["worker"]), messages.send, code, text="Hei Ilmari! Terveisin Veikko")
     pid = propose(app, code, 1000)
-    with Session(app.engine) as s:
-        from avain.core.models import ProposalRow
+    from avain.core.models import ProposalRow
 
-        s.get(ProposalRow, pid).text = f"{PLANTED_NAMES[1]} suositteli, hetu {hetus[1]}"
-        s.commit()
+    seal_fields(app, ProposalRow, pid, "proposal", text=f"{PLANTED_NAMES[1]} suositteli, hetu {hetus[1]}")
     approve(app, team, pid)
     app.run(worker(team), evaluation.record_response, other, instrument="satisfaction-hb", point="end",
             answered_on=dt.date.today(), answers={"overall": 5, "heard": 4, "trust": 5,

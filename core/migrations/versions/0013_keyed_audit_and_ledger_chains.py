@@ -71,8 +71,8 @@ def _rekey(conn) -> None:
     for e in events:
         purpose = e.purpose
         if purpose and ring is not None and not purpose.startswith(audit.SEALED):
-            key_id, blob = ring.seal(purpose.encode("utf-8"), audit._purpose_aad(e.stream, e.seq))
-            purpose = f"{audit.SEALED}{key_id}:{base64.b64encode(blob).decode('ascii')}"
+            purpose = audit.sealed_purpose(ring, audit.purpose_digest(key, e.stream, e.seq, purpose), e.stream,
+                                           e.seq, purpose)
         prev = heads.get(e.stream, (0, audit.GENESIS))[1]
         row = SimpleNamespace(stream=e.stream, seq=e.seq, at=e.at, actor=e.actor, action=e.action,
                               subject=e.subject, purpose=purpose, before=e.before, after=e.after, prev_hash=prev)
