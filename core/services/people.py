@@ -224,7 +224,6 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
         raise PermissionDenied(f"{actor} may enroll clients for their own workers only")
     s = session(uow)
     hetu_index = sealed.hetu_index(sealed.url_of(uow), hetu_value)
-    _refuse_enrolled(uow, pilot.id, hetu_index)
     applicant = Applicant(pilot_id=pilot.id, group_id=group.id, worker_id=worker.id,
                           control=control, birth_date=birth_date(hetu_value), on_date=on_date)
     reasons = _reasons(uow.hooks.avain_check_eligibility(
@@ -240,6 +239,9 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
                            "(give --consent evaluation)")
     if reasons:
         raise Refused(f"cannot enroll in {pilot.id}: " + "; ".join(reasons), reasons)
+    # Only after the pilot's own checks: facts that fail them get the same answer whether or
+    # not the person is a client, so a failed probe tells nothing either.
+    _refuse_enrolled(uow, pilot.id, hetu_index)
     ordinal = (s.execute(
         select(func.max(ClientRow.ordinal)).where(ClientRow.pilot_id == pilot.id,
                                                   ClientRow.worker_id == worker.id)

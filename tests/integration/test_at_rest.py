@@ -96,6 +96,13 @@ def test_enrolment_does_not_tell_others_who_is_a_client(app, team):
         enroll(app, Actor("worker", team["worker"]), hetu=HETUS[0], worker=team["worker"])
     with pytest.raises(Conflict, match="already a client of pilot example"):
         enroll(app, ADMIN, hetu=HETUS[0], worker=team["other_worker"])
+    # Facts the pilot refuses get the same answer for a client and for anyone else.
+    answers = []
+    for hetu in (HETUS[0], HETUS[1]):
+        with pytest.raises(Refused) as refused:
+            enroll(app, other, hetu=hetu, worker=team["other_worker"], assessment={"carer_contract": "no"})
+        answers.append(str(refused.value))
+    assert answers[0] == answers[1] and "cannot enroll in example" in answers[0]
 
 
 def test_an_old_database_with_plain_identities_is_sealed_by_the_upgrade(sqlite_url):
