@@ -101,7 +101,8 @@ def sign(key: integrity_key.IntegrityKey, body: dict[str, Any]) -> dict[str, Any
 def append_line(path: Path, line: str) -> None:
     """One line appended in one write, then fsync'd. O_APPEND: concurrent writers (threads
     or processes) each add whole lines, none overwrites another's."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    # O_NOFOLLOW: a symbolic link planted at the file's place is refused, never written through
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         data = (line + "\n").encode("ascii")
         written = os.write(fd, data)
@@ -112,16 +113,22 @@ def append_line(path: Path, line: str) -> None:
         os.close(fd)
 
 
-def write(app: App, audit: dict[str, list], ledger: dict[str, list], *, full: bool = False) -> dict[str, Any]:
-    """Sign a checkpoint of these heads, append it to the checkpoint file and hand it to the
-    ``avain_checkpoint_written`` hook. Returns the checkpoint."""
-    url = app.engine.url.render_as_string(hide_password=False)
+def write_file(url: str, audit: dict[str, list], ledger: dict[str, list], *, full: bool = False) -> dict[str, Any]:
+    """Sign a checkpoint of these heads and append it to the database's checkpoint file (if
+    it has one). Returns the checkpoint."""
     key = integrity_key.require(url)
     body = {"v": VERSION, "at": _now(), "key": key.id, "full": full, "audit": audit, "ledger": ledger}
     checkpoint = sign(key, body)
     path = path_for(url)
     if path is not None:
         append_line(path, _canonical(checkpoint))
+    return checkpoint
+
+
+def write(app: App, audit: dict[str, list], ledger: dict[str, list], *, full: bool = False) -> dict[str, Any]:
+    """Sign a checkpoint of these heads, append it to the checkpoint file and hand it to the
+    ``avain_checkpoint_written`` hook. Returns the checkpoint."""
+    checkpoint = write_file(app.engine.url.render_as_string(hide_password=False), audit, ledger, full=full)
     for impl in app.pm.hook.avain_checkpoint_written.get_hookimpls():
         try:
             impl.function(checkpoint=checkpoint)
@@ -169,12 +176,26 @@ class Expected:
         self.problems: list[str] = []
         self.lines = 0
         self.path: Path | None = None
+        self.missing = False  # the database has a checkpoint file's place, and no file is there
+
+    def missing_problem(self, what: str, count: int) -> list[str]:
+        """The problem of a missing or empty checkpoint file when the database holds
+        ``count`` of ``what``."""
+        if not count or not (self.missing or (self.lines == 0 and not self.problems)):
+            return []
+        state = "no checkpoint file" if self.missing else "the checkpoint file holds no checkpoint"
+        return [f"{self.path}: {state}, but the database holds {count} {what}: the file was removed, moved or "
+                "emptied; restore it (from its backup or its write-once copy) — or, for a database you trust as "
+                "it is, start a new one with `avain audit checkpoint`"]
 
 
 def read(url: str) -> Expected:
     expected = Expected()
     path = expected.path = path_for(url)
-    if path is None or not path.exists():
+    if path is None:
+        return expected
+    if not path.exists():
+        expected.missing = True
         return expected
     key = integrity_key.require(url)
     with path.open("rb") as fh:

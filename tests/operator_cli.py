@@ -38,7 +38,9 @@ def initialised(folder: Path, *setup: tuple[str, ...]) -> Path:
 
 
 def copy_of(template: Path, folder: Path) -> Path:
-    """A test's own copy of a module's database."""
+    """A test's own copy of a module's database, with its checkpoint file."""
     path = folder / "avain.db"
     shutil.copy(template, path)
+    if template.with_name("avain.db.checkpoints").exists():
+        shutil.copy(template.with_name("avain.db.checkpoints"), folder / "avain.db.checkpoints")
     return path

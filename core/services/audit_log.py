@@ -50,8 +50,9 @@ def verify(uow: UnitOfWork) -> dict[str, Any]:
     s = session(uow)
     problems = audit.verify(s)
     expected = checkpoints.read(_url(uow))
-    problems += expected.problems + checkpoints.check_audit(s, expected)
     events = s.execute(select(func.count()).select_from(AuditEventRow)).scalar_one()
+    problems += expected.problems + expected.missing_problem("audit events", events) + \
+        checkpoints.check_audit(s, expected)
     dialogue = messages.verify_against_audit(uow)  # each message against its event
     problems += dialogue["problems"]
     return {"ok": not problems, "events": events, "messages": dialogue["messages"], "problems": problems,

@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import os
 import re
 import statistics
 from collections.abc import Iterable, Sequence
@@ -563,14 +564,15 @@ def stats(uow: UnitOfWork, *, pilot_id: str | None = None, now: dt.datetime | No
 
 def _sent_events(uow: UnitOfWork, code: str | None = None) -> dict[int, tuple[str, dict[str, Any]]]:
     """Message id → (client, event data) of every ``message.sent`` event (of one client's)."""
-    q = select(AuditEventRow.subject, AuditEventRow.after).where(AuditEventRow.action == "message.sent")
+    q = select(AuditEventRow.subject, AuditEventRow.after, AuditEventRow.actor).where(
+        AuditEventRow.action == "message.sent")
     if code is not None:
         q = q.where(AuditEventRow.subject == code)
     found = {}
-    for subject, after in session(uow).execute(q):
+    for subject, after, actor in session(uow).execute(q):
         data = json.loads(after) if after else {}
         if isinstance(data, dict) and isinstance(data.get("message"), int):
-            found[data["message"]] = (subject, data)
+            found[data["message"]] = (subject, {**data, "_actor": actor})
     return found
 
 
@@ -590,7 +592,8 @@ def verify_against_audit(uow: UnitOfWork) -> dict[str, Any]:
     attached = dict(conn.execute(select(a.message_id, func.count()).group_by(a.message_id)).all())
     problems: list[str] = []
     seen: set[int] = set()
-    for mid, code, role, seal in conn.execute(select(m.id, m.client_code, m.author_role, m.seal).order_by(m.id)):
+    for mid, code, role, author, seal in conn.execute(
+            select(m.id, m.client_code, m.author_role, m.author_id, m.seal).order_by(m.id)):
         seen.add(mid)
         event = sent.get(mid)
         if event is None:
@@ -600,6 +603,9 @@ def verify_against_audit(uow: UnitOfWork) -> dict[str, Any]:
         elif event[0] != code:
             problems.append(f"message {mid} is in {code}'s thread, but the audit trail has it sent to {event[0]}'s "
                             "(moved outside avain)")
+        elif author is not None and author != event[1].get("author", event[1]["_actor"]):
+            problems.append(f"message {mid} in {code}'s thread is written as from {author}, but the audit trail has "
+                            f"it sent by {event[1].get('author', event[1]['_actor'])} (changed outside avain)")
         elif isinstance(event[1].get("attachments"), int) and attached.get(mid, 0) != event[1]["attachments"]:
             problems.append(f"message {mid} in {code}'s thread has {attached.get(mid, 0)} attachments; "
                             f"{event[1]['attachments']} were sent (changed outside avain)")
@@ -644,7 +650,7 @@ def _reseal_chunk(uow: UnitOfWork, ring: message_keys.Keyring, limit: int) -> in
             # written before workflow steps went to the audit trail: recorded now, as re-sealed
             record(uow, "message.sent", r.client_code, after={
                 "message": r.id, "event": r.event, "ref": f"{r.ref_type}:{r.ref_id}" if r.ref_type else None,
-                "attachments": len(attached), "key": new, "recorded": "on re-sealing"})
+                "attachments": len(attached), "key": new, "recorded": "on re-sealing", "author": r.author_id})
         r.seal = SEAL
         r.key_id, r.body = ring.seal(text, _aad(r, "body"))
         for a, (name, content) in zip(attached, opened, strict=True):
@@ -682,7 +688,8 @@ def _rotation_lock(path: Path | None):
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as fh:
+    lock = os.open(path.with_name(path.name + ".lock"), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(lock, "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -122,7 +122,9 @@ def verify(uow: UnitOfWork) -> dict[str, Any]:
     problems = ledger.verify(s)
     # The chains as the signed checkpoints outside the database last saw them.
     expected = checkpoints.read(uow.app.engine.url.render_as_string(hide_password=False))
-    problems += expected.problems + checkpoints.check_ledger(s, expected)
+    transfers = s.execute(select(func.count()).select_from(TransferRow)).scalar_one()
+    problems += expected.problems + expected.missing_problem("transfers", transfers) + \
+        checkpoints.check_ledger(s, expected)
     problems += ledger.negative_payables(s)
     problems += invoices_beyond_commitments(s)
     # Each commitment's status must agree with what the ledger did with its reservation.

@@ -451,6 +451,7 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
     folder = tmp_path_factory.mktemp("busy")
     path = folder / "avain.db"
     shutil.copy(populated_template, path)
+    shutil.copy(populated_template.with_name("avain.db.checkpoints"), folder / "avain.db.checkpoints")
 
     def run(*args):
         return as_json(avain(path, *args, "--json"))
@@ -535,6 +536,7 @@ def busy_template(populated_template, tmp_path_factory) -> tuple[Path, dict[str,
 def busy(tmp_path, busy_template) -> tuple[Path, dict[str, str]]:
     path = tmp_path / "avain.db"
     shutil.copy(busy_template[0], path)
+    shutil.copy(busy_template[0].with_name("avain.db.checkpoints"), tmp_path / "avain.db.checkpoints")
     return path, busy_template[1]
 
 

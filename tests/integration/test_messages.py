@@ -412,6 +412,21 @@ def test_audit_verify_finds_a_deleted_or_smuggled_message(ready):
         f"message {gone} of {code}'s thread is in the audit trail but not among the messages (deleted outside avain)"]
 
 
+def test_audit_verify_finds_a_message_whose_author_was_rewritten(ready):
+    from avain.core.services import audit_log
+
+    app, team, (code, _) = ready
+    sent = app.run(client(code), messages.send, code, text="Kuka kirjoitti?")["id"]
+    assert app.read(ADMIN, audit_log.verify)["ok"]
+    with Session(app.engine) as s:  # made to look as if the worker wrote it
+        s.execute(update(MessageRow).where(MessageRow.id == sent).values(
+            author_role="worker", author_id=f"worker:{team['worker']}"))
+        s.commit()
+    assert app.read(ADMIN, audit_log.verify)["problems"] == [
+        f"message {sent} in {code}'s thread is written as from worker:{team['worker']}, but the audit trail has it "
+        f"sent by client:{code} (changed outside avain)"]
+
+
 def test_reading_a_thread_or_attachment_is_in_the_clients_audit_trail(ready):
     from avain.core.services import audit_log
 

@@ -121,6 +121,20 @@ def test_a_forged_checkpoint_line_is_reported(app, built):
     assert f"{path}, line {len(lines) + 1}: the signature does not match" in _audit_problems(app)
 
 
+def test_a_checkpoint_file_removed_or_emptied_is_reported(app, built):
+    from avain.core import checkpoints
+
+    path = checkpoints.path_for(app.engine.url.render_as_string(hide_password=False))
+    saved = path.read_bytes()
+    path.write_bytes(b"")
+    assert f"{path}: the checkpoint file holds no checkpoint, but the database holds" in _audit_problems(app)
+    assert "the checkpoint file holds no checkpoint" in _ledger_problems(app)
+    path.unlink()
+    assert f"{path}: no checkpoint file, but the database holds" in _audit_problems(app)
+    path.write_bytes(saved)
+    assert app.read(ADMIN, audit_log.verify)["ok"]
+
+
 def test_a_transfer_changed_with_its_account_totals_is_caught(app, built):
     """A client's month's allocation raised by 100 €, the funding and budget totals with it:
     the books still balance and the totals still fold from the transfers."""
@@ -229,6 +243,7 @@ def test_the_migration_rekeys_an_older_database(app, built, db_url):
     shown = [e["purpose"] for e in app.read(ADMIN, audit_log.log, subject=code)]
     assert "phone call with client about the XYZZY plan" in shown
     assert all("XYZZY" not in p for p, in _rows(app, "SELECT purpose FROM audit_event WHERE purpose IS NOT NULL"))
+    assert app.read(ADMIN, audit_log.verify)["checkpoints"] >= 1  # the upgrade wrote the first one
     # and the re-keyed chains are checkpointed again from the next commit on
     app.run(Actor("worker", built["team"]["worker"]), people.identify, code, reason="a call")
     assert app.read(ADMIN, audit_log.verify)["ok"]

@@ -112,6 +112,10 @@ def _rekey(conn) -> None:
         conn.execute(sa.text("UPDATE provider SET mac = :m WHERE id = :id"),
                      {"m": seals.provider_mac(key, p), "id": p.id})
 
+    # The first checkpoint of the keyed chains, so that verify has one to check against.
+    checkpoints.write_file(url, {stream: [seq, h] for stream, (seq, h) in heads.items()},
+                           {str(acc): [seq, h] for acc, (seq, h) in chains.items()}, full=True)
+
 
 def downgrade() -> None:
     # The keyed hashes stay: a chain rehashed with the key is still a chain.
