@@ -23,7 +23,7 @@ from ..audit import ORGANISER
 from ..errors import NotFound, PermissionDenied, Refused
 from ..models import InvoiceRow, ProviderBankRow, ProviderRow
 from ..uow import UnitOfWork
-from .common import check_actor, record, session
+from .common import actor_pilot, check_actor, record, session
 
 #: The integrity key's subkey for bank details.
 PURPOSE = "provider-bank"
@@ -163,6 +163,10 @@ def approve(uow: UnitOfWork, business_id: str) -> dict[str, Any]:
         raise PermissionDenied(f"--as: approving bank details needs a named person (--as {actor.role}:ID), "
                                "so that the change and its approval are known to be by two people")
     provider = get_row(uow, business_id, field_name="Y-TUNNUS")
+    own = actor_pilot(uow)
+    if own is not None and not _serves(uow, provider.id, own):
+        raise PermissionDenied(f"{actor} works in pilot {own}, and provider {provider.id} is neither approved in it "
+                               "nor invoiced to it: its bank details are approved by finance of a pilot it serves")
     pending = _pending(_rows(uow, provider.id))
     if pending is None:
         raise NotFound(f"Y-TUNNUS: provider {provider.id} has no bank change waiting for approval")
@@ -182,6 +186,17 @@ def approve(uow: UnitOfWork, business_id: str) -> dict[str, Any]:
     record(uow, "provider.bank_approved", provider.id, stream=ORGANISER,
            after={"change": pending.id, "iban_ends": pending.iban[-4:], "changed_by": pending.changed_by})
     return data
+
+
+def _serves(uow: UnitOfWork, provider_id: str, pilot_id: str) -> bool:
+    """Whether the provider is (or was) approved in the pilot or has invoiced it."""
+    from ..models import ProviderApprovalRow
+
+    s = session(uow)
+    return (s.execute(select(ProviderApprovalRow.provider_id).where(
+        ProviderApprovalRow.provider_id == provider_id, ProviderApprovalRow.pilot_id == pilot_id)).first() is not None
+        or s.execute(select(InvoiceRow.id).where(InvoiceRow.provider_id == provider_id,
+                                                 InvoiceRow.pilot_id == pilot_id)).first() is not None)
 
 
 def history(uow: UnitOfWork, provider_id: str) -> list[dict[str, Any]]:

@@ -21,6 +21,8 @@ from avain.core.services import (
     finance,
     people,
     pilots,
+    provider_bank,
+    providers,
     purchases,
     statements,
 )
@@ -110,6 +112,10 @@ REFUSED = [
     ("finance of another pilot pays its invoices", lambda app, w: app.run(
         w["other_fin"], finance.create_batch, pilot_id="example", execution_date=D(2018, 1, 31)),
      "works in pilot other"),
+    ("finance of another pilot approves a provider's bank change", lambda app, w: (
+        app.run(ADMIN, providers.update, PROVIDERS[0], iban="FI1410093000123458"),
+        app.run(w["other_fin"], provider_bank.approve, PROVIDERS[0])),
+     "is neither approved in it nor invoiced to it"),
     ("finance of another pilot reads a client's ledger", lambda app, w: app.read(
         w["other_fin"], statements.statement, w["consenting"]), "works in pilot other"),
     # cross-pilot: the evaluator of pilot other on the example pilot's export and report
