@@ -179,6 +179,8 @@ def run(app: App, *, pilot_ids: list[str] | None = None, seed: int = 2018,
     summary = {"period": str(DEMO_PERIOD), "pilots": [], "skipped": skipped,
                "message_key": app.read(admin, messages.prepare_key)}
     summary["integrity_key"] = {"key": ikey.id, "where": ikey.describe(), "created": created}
+    where = checkpoints.path_for(app.engine.url.render_as_string(hide_password=False))
+    summary["checkpoints"] = str(where) if where is not None else None
     provider_ids = _providers(app, fake)
     notifications = _notification_log(app)
     clock, real_clock = DemoClock(), app.clock

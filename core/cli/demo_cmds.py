@@ -74,6 +74,13 @@ def demo(pilot_ids, reset, seed, clients, as_json):
         console.print(_("messages encrypted with key {key} in {where}").format(**d["message_key"])
                       + (_("; notifications in {file}").format(file=d["notifications"]) if d["notifications"] else ""),
                       markup=False, highlight=False, soft_wrap=True)
+        ikey = d["integrity_key"]
+        console.print(_("audit and ledger chains signed with integrity key {key} in {where}").format(
+            key=ikey["key"], where=ikey["where"])
+            + (_("; checkpoints in {file}").format(file=d["checkpoints"]) if d.get("checkpoints") else ""),
+            markup=False, highlight=False, soft_wrap=True)
+        console.print(_("keep the key files apart from the database and back them up apart from it: "
+                        "see docs/security.md"), markup=False, highlight=False, soft_wrap=True)
         console.print(_("Try: {commands}").format(commands=(
             "avain client list · avain ledger statement CODE · avain audit verify · "
             "avain --as worker:ID message inbox · avain message stats · "
