@@ -27,6 +27,12 @@ from .i18n import _
 DIRECTION_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
                                "\u2066\u2067\u2068\u2069\u2028\u2029")
 
+#: Characters that show as nothing yet make two texts differ (a provider's name that looks
+#: like another's, a word a filter no longer finds): zero-width space, soft hyphen, word
+#: joiner and the invisible operators, Mongolian vowel separator, the byte order mark.
+#: (Zero-width joiner and non-joiner are kept: emoji and some scripts need them.)
+INVISIBLE = frozenset("\u200b\u00ad\u2060\u2061\u2062\u2063\u2064\u180e\ufeff")
+
 #: The whitespace a multi-line text (a message, a proposal's text) keeps.
 MULTILINE_KEEPS = frozenset("\n\t")
 
@@ -36,7 +42,7 @@ def unsafe(char: str, *, multiline: bool = False) -> bool:
     with ``multiline``, newline and tab are fine."""
     if multiline and char in MULTILINE_KEEPS:
         return False
-    return char in DIRECTION_CONTROLS or unicodedata.category(char) == "Cc"
+    return char in DIRECTION_CONTROLS or char in INVISIBLE or unicodedata.category(char) == "Cc"
 
 
 def clean(value: str | None, field: str, *, multiline: bool = False) -> str | None:
@@ -82,7 +88,7 @@ def unsafe_message(code: int) -> str:
 
 #: A henkilötunnus in running text: DDMMYY, an optional century sign (``-``, ``+``, ``A``–``F``,
 #: ``U``–``Y``), the individual number and the check character, not part of a longer word.
-_HETU_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{2})(\d{2})(\d{2})([-+A-FU-Y]?)(\d{3})([0-9A-Y])(?![0-9A-Za-z])",
+_HETU_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{2})(\d{2})(\d{2})([-+A-FU-Y ]?)(\d{3})([0-9A-Y])(?![0-9A-Za-z])",
                            re.IGNORECASE)
 _CHECK_CHARACTERS = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 
@@ -93,8 +99,9 @@ def _looks_like_hetu(match: re.Match) -> bool:
         return False
     right = _CHECK_CHARACTERS[int(day + month + _year + number) % 31] == check.upper()
     # With its century sign the shape alone is a henkilötunnus (a typo in the check
-    # character is still somebody's); ten bare digits must also carry the right check.
-    return bool(sign) or right
+    # character is still somebody's); ten bare digits, or digits with a space where the sign
+    # goes, must also carry the right check.
+    return bool(sign.strip()) or right
 
 
 def hetu_spans(value: str) -> list[tuple[int, int]]:
@@ -162,7 +169,9 @@ def spreadsheet_cell(value: Any) -> Any:
     """A CSV cell that opens as text in Excel or LibreOffice: a text starting with
     ``= + - @``, tab or carriage return gets a leading apostrophe (``'=HYPERLINK(…)``).
     Numbers (a negative amount too) and None are returned as they are, and stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+    # NFKC: a fullwidth ＝ or ＋ is read as = and + by some spreadsheets
+    if (isinstance(value, str) and unicodedata.normalize("NFKC", value[:1]).startswith(FORMULA_STARTS)
+            and not _NUMBER.fullmatch(value)):
         return "'" + value
     return value
 

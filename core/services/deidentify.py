@@ -77,7 +77,7 @@ def _name_patterns(names: dict[str, str]) -> list[tuple[re.Pattern, str]]:
 
 #: A henkilötunnus written without its separator (160791882W): hidden when its date and
 #: check character are right, so ordinary ten-digit numbers stay.
-HETU_COMPACT = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{3})([0-9A-Ya-y])(?![0-9A-Za-z])")
+HETU_COMPACT = re.compile(r"(?<![0-9A-Za-z])(\d{6}) ?(\d{3})([0-9A-Ya-y])(?![0-9A-Za-z])")  # no sign, or a space
 HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 #: Where an IBAN may begin: a country code and two check digits (the rest is checked
 #: by python-stdnum, with and without the spaces that group it).

@@ -28,6 +28,9 @@ ATTACKS = {
     "left-to-right mark": "x\u200ey",
     "NUL": "a\x00b",
     "carriage return": "paid\rnot paid",
+    "zero-width space": "Kotiapu\u200b Oy",
+    "soft hyphen": "Kos\u00adkinen",
+    "byte order mark": "\ufeffok",
 }
 
 
@@ -47,7 +50,8 @@ def test_a_multi_line_text_keeps_newlines_and_tabs_and_drops_windows_line_ends()
         clean("one\ntwo", "--reason")
 
 
-@pytest.mark.parametrize("hetu", ["131052-308T", "131052308T", "150320A1237", "010594Y123W", "131052-308X"])
+@pytest.mark.parametrize("hetu", ["131052-308T", "131052308T", "150320A1237", "010594Y123W", "131052-308X",
+                                  "131052 308T"])
 def test_a_henkilotunnus_in_a_reason_is_refused_without_repeating_it(hetu):
     with pytest.raises(ValidationError) as err:
         clean_reason(f"asked by {hetu} on the phone")
@@ -85,7 +89,7 @@ def test_json_output_escapes_c1_and_direction_characters():
 
 
 @pytest.mark.parametrize("cell", ["=HYPERLINK(\"http://evil\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
-                                  "\t=1", "\r=1"])
+                                  "\t=1", "\r=1", "＝HYPERLINK(\"http://evil\")", "＋1"])
 def test_a_text_cell_that_a_spreadsheet_would_run_is_neutralised(cell):
     assert spreadsheet_cell(cell) == "'" + cell
 
