@@ -181,7 +181,7 @@ class Expected:
     def missing_problem(self, what: str, count: int) -> list[str]:
         """The problem of a missing or empty checkpoint file when the database holds
         ``count`` of ``what``."""
-        if not count or not (self.missing or (self.lines == 0 and not self.problems)):
+        if self.path is None or not count or not (self.missing or (self.lines == 0 and not self.problems)):
             return []
         state = "no checkpoint file" if self.missing else "the checkpoint file holds no checkpoint"
         return [f"{self.path}: {state}, but the database holds {count} {what}: the file was removed, moved or "
