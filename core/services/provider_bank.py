@@ -165,8 +165,8 @@ def approve(uow: UnitOfWork, business_id: str) -> dict[str, Any]:
     provider = get_row(uow, business_id, field_name="Y-TUNNUS")
     own = actor_pilot(uow)
     if own is not None and not _serves(uow, provider.id, own):
-        raise PermissionDenied(f"{actor} works in pilot {own}, and provider {provider.id} is neither approved in it "
-                               "nor invoiced to it: its bank details are approved by finance of a pilot it serves")
+        raise PermissionDenied(f"{actor} works in pilot {own}, and provider {provider.id} serves other pilots, not "
+                               "it: its bank details are approved by finance of a pilot it serves")
     pending = _pending(_rows(uow, provider.id))
     if pending is None:
         raise NotFound(f"Y-TUNNUS: provider {provider.id} has no bank change waiting for approval")
@@ -189,14 +189,15 @@ def approve(uow: UnitOfWork, business_id: str) -> dict[str, Any]:
 
 
 def _serves(uow: UnitOfWork, provider_id: str, pilot_id: str) -> bool:
-    """Whether the provider is (or was) approved in the pilot or has invoiced it."""
+    """Whether finance of ``pilot_id`` may approve the provider's bank details: the provider
+    is (or was) approved in the pilot or has invoiced it, or it serves no pilot yet."""
     from ..models import ProviderApprovalRow
 
     s = session(uow)
-    return (s.execute(select(ProviderApprovalRow.provider_id).where(
-        ProviderApprovalRow.provider_id == provider_id, ProviderApprovalRow.pilot_id == pilot_id)).first() is not None
-        or s.execute(select(InvoiceRow.id).where(InvoiceRow.provider_id == provider_id,
-                                                 InvoiceRow.pilot_id == pilot_id)).first() is not None)
+    pilots = set(s.execute(select(ProviderApprovalRow.pilot_id).where(
+        ProviderApprovalRow.provider_id == provider_id)).scalars())
+    pilots |= set(s.execute(select(InvoiceRow.pilot_id).where(InvoiceRow.provider_id == provider_id)).scalars())
+    return not pilots or pilot_id in pilots
 
 
 def history(uow: UnitOfWork, provider_id: str) -> list[dict[str, Any]]:

@@ -115,7 +115,7 @@ REFUSED = [
     ("finance of another pilot approves a provider's bank change", lambda app, w: (
         app.run(ADMIN, providers.update, PROVIDERS[0], iban="FI1410093000123458"),
         app.run(w["other_fin"], provider_bank.approve, PROVIDERS[0])),
-     "is neither approved in it nor invoiced to it"),
+     "serves other pilots, not it"),
     ("finance of another pilot reads a client's ledger", lambda app, w: app.read(
         w["other_fin"], statements.statement, w["consenting"]), "works in pilot other"),
     # cross-pilot: the evaluator of pilot other on the example pilot's export and report
