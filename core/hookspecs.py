@@ -201,12 +201,19 @@ def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> Bu
 
 
 @hookspec
-def avain_check_eligibility(pilot: Pilot, client: Applicant, assessment: dict[str, Any]) -> list[str] | None:
+def avain_check_eligibility(
+    pilot: Pilot, client: Applicant, assessment: dict[str, Any], decision: Decision | None
+) -> list[str] | None:
     """Reasons why this applicant cannot get HB in this pilot; empty or None when eligible.
 
-    Kind: checks. ``assessment`` holds the need-assessment facts the enrolling worker gave
-    (a read-only mapping; empty when none were given). Controls are checked too: they must
-    be comparable clients.
+    Kind: checks. Called twice in a client's life: at enrolment (``decision`` is None;
+    ``assessment`` holds the facts the enrolling worker gave) and again when a decision is
+    granted (``decision`` is the decision being granted; ``client.on_date`` is its first
+    day and ``assessment`` the client's need assessment in force). Both times
+    ``client.birth_date`` comes from the henkilötunnus. A rule written for the enrolment
+    day is thus judged again on the decision's first day; a rule about the decision's
+    whole validity reads ``decision.valid_to``. Controls are checked at enrolment too:
+    they must be comparable clients.
 
     Example::
 

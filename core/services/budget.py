@@ -31,7 +31,7 @@ from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientRow, CommitmentRow, DecisionRow, TransferRow
 from ..text import clean_reason
 from ..uow import RetryableConflict, UnitOfWork
-from . import payments, pilots, plans, purchases
+from . import payments, people, pilots, plans, purchases
 from .common import check_actor, connection, in_pilot, reach_client, record, session
 
 DEFAULT_BATCH = 5000
@@ -99,6 +99,11 @@ def grant(uow: UnitOfWork, code: str, *, valid_from: dt.date, valid_to: dt.date,
         raise ValidationError("--input: 'plan' is reserved: the decision keeps the plan in force itself")
     row = _decide(uow, client, valid_from=valid_from, valid_to=valid_to, monthly_amount=monthly_amount,
                   inputs=dict(inputs or {}))
+    # The pilot's eligibility rules again, on the decision's dates: a refusal rolls the
+    # unit of work back, so nothing of the decision is written.
+    reasons = people.eligibility_at_decision(uow, client, pilots.get(uow, client.pilot_id), decision_record(row))
+    if reasons:
+        raise Refused(f"cannot grant HB to {code}: " + "; ".join(reasons), reasons)
     data = decision_dict(row)
     record(uow, "decision.granted", code, after=data)
     return data

@@ -1,0 +1,167 @@
+"""The hooks a real pilot needs, through the services and the command line: eligibility
+judged again when a decision is granted, whole-month budgets prorated by the core, a
+remainder carried over once, and workflow steps replayed on a past date."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from click.testing import CliRunner
+from conftest import open_app
+from helpers import HETUS, add_team, enroll, month_ready
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from avain.core.auth import Actor
+from avain.core.cli import cli
+from avain.core.cli import state as cli_state
+from avain.core.domain import Money
+from avain.core.errors import Refused
+from avain.core.hookspecs import hookimpl
+from avain.core.models import AccountRow, DecisionRow
+from avain.core.plugins import make_plugin_manager
+from avain.core.services import audit_log, budget, statements
+
+ADMIN = Actor("admin")
+
+
+@pytest.fixture(autouse=True)
+def _no_plugin_selection(monkeypatch):
+    monkeypatch.delenv("AVAIN_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("AVAIN_DB", raising=False)
+
+
+@pytest.fixture
+def app_with(db_url):
+    opened = []
+
+    def make(*extra):
+        app = open_app(db_url, make_plugin_manager(extra=list(extra)))
+        opened.append(app)
+        return app
+
+    yield make
+    for app in opened:
+        app.close()
+
+
+@pytest.fixture
+def avain(monkeypatch, db_url):
+    """``avain(*args, plugins=[…])``: the command line on a fresh database of each engine."""
+    runner = CliRunner()
+
+    def run(*args, plugins=()):
+        monkeypatch.setattr(cli_state, "make_plugin_manager", lambda: make_plugin_manager(extra=list(plugins)))
+        return runner.invoke(cli, ["--db", db_url, *map(str, args)])
+
+    assert run("init", "--json").exit_code == 0
+    return run
+
+
+def ledger_clean(app) -> bool:
+    return app.run(ADMIN, statements.verify)["ok"]
+
+
+# --- eligibility at the decision ---------------------------------------------------------
+
+
+class UnderTwentyFive:
+    """HB only while the client is under 25: a decision must end before the 25th birthday.
+    Records what the hook was given at each call."""
+
+    def __init__(self):
+        self.calls = []
+
+    @hookimpl
+    def avain_check_eligibility(self, pilot, client, assessment, decision):
+        self.calls.append((client.birth_date, client.on_date, dict(assessment), decision))
+        if decision is None:
+            return []
+        born = client.birth_date
+        if decision.valid_to >= born.replace(year=born.year + 25):
+            return [f"HB must end before the client turns 25 ({born.year + 25}); give an earlier --to"]
+        return []
+
+
+def test_eligibility_is_judged_again_on_the_decisions_dates(app_with):
+    rule = UnderTwentyFive()
+    app = app_with(rule)
+    team = add_team(app)
+    code = enroll(app, hetu=HETUS[0], worker=team["worker"])  # born 1.5.1994
+    enrolled = rule.calls[-1]
+    assert enrolled[3] is None and enrolled[1] == dt.date(2017, 12, 1)
+    worker = Actor("worker", team["worker"])
+
+    with pytest.raises(Refused) as err:
+        app.run(worker, budget.grant, code, valid_from=dt.date(2018, 3, 1), valid_to=dt.date(2019, 12, 31),
+                monthly_amount=Money(30000))
+    assert str(err.value) == (f"cannot grant HB to {code}: HB must end before the client turns 25 (2019); "
+                              "give an earlier --to")
+    assert err.value.reasons == ["HB must end before the client turns 25 (2019); give an earlier --to"]
+    birth, on_date, assessment, decision = rule.calls[-1]
+    # The birth date from the henkilötunnus, the decision's first day, the assessment in force.
+    assert (birth, on_date, assessment) == (dt.date(1994, 5, 1), dt.date(2018, 3, 1), {"carer_contract": "yes"})
+    assert (decision.client_code, decision.valid_from, decision.valid_to, decision.monthly_amount) == (
+        code, dt.date(2018, 3, 1), dt.date(2019, 12, 31), Money(30000))
+    # Nothing written: no decision, no budget account, no audit event.
+    with Session(app.engine) as s:
+        assert s.execute(select(func.count()).select_from(DecisionRow)).scalar_one() == 0
+        assert s.execute(select(func.count()).select_from(AccountRow).where(
+            AccountRow.kind == "budget")).scalar_one() == 0
+    assert "decision.granted" not in [e["action"] for e in app.run(ADMIN, audit_log.log, subject=code)]
+
+    granted = app.run(worker, budget.grant, code, valid_from=dt.date(2018, 3, 1), valid_to=dt.date(2019, 4, 30),
+                      monthly_amount=Money(30000))
+    assert granted["to"] == "2019-04-30"
+    assert ledger_clean(app)
+
+
+def test_a_rule_written_for_the_enrolment_day_holds_on_the_decisions_first_day(app_with):
+    class AtMostTwentyThree:
+        @hookimpl
+        def avain_check_eligibility(self, client):
+            born, day = client.birth_date, client.on_date
+            years = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+            return [f"the client must be at most 23 on {day.isoformat()} (is {years})"] if years > 23 else []
+
+    app = app_with(AtMostTwentyThree())
+    team = add_team(app)
+    code = enroll(app, hetu=HETUS[0], worker=team["worker"])  # 23 on the enrolment day
+    with pytest.raises(Refused, match="must be at most 23 on 2018-06-01 \\(is 24\\)"):
+        app.run(Actor("worker", team["worker"]), budget.grant, code, valid_from=dt.date(2018, 6, 1),
+                valid_to=dt.date(2018, 12, 31))
+    assert app.run(Actor("worker", team["worker"]), budget.grant, code, valid_from=dt.date(2018, 1, 1),
+                   valid_to=dt.date(2018, 12, 31))["from"] == "2018-01-01"
+
+
+def test_decision_grant_on_the_command_line_names_the_reasons_and_writes_nothing(avain):
+    rule = UnderTwentyFive()
+    for code, name, role in (("02", "S", "supervisor"), ("01", "W", "worker")):
+        assert avain("worker", "add", "--pilot", "example", "--code", code, "--name", name,
+                     "--role", role).exit_code == 0
+    enrolled = avain("client", "enroll", "--pilot", "example", "--name", "N", "--worker", "example-01",
+                     "--group", "family", "--assess", "carer_contract=yes", "--hetu", HETUS[0], "--date",
+                     "2017-12-01", plugins=[rule])
+    assert enrolled.exit_code == 0, enrolled.output
+    code = enrolled.stdout.strip()
+    worker = ("--as", "worker:example-01")
+    refused = avain(*worker, "decision", "grant", code, "--from", "2018-01-01", "--to", "2019-06-30",
+                    "--amount", "300", plugins=[rule])
+    assert refused.exit_code == 1
+    assert f"cannot grant HB to {code}: HB must end before the client turns 25 (2019)" in refused.stderr
+    assert "010594" not in refused.output  # no henkilötunnus in the error
+    shown = avain(*worker, "decision", "show", code, "--json", plugins=[rule])
+    assert json.loads(shown.stdout) == []
+    ok = avain(*worker, "decision", "grant", code, "--from", "2018-01-01", "--to", "2018-12-31",
+               "--amount", "300", "--json", plugins=[rule])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["to"] == "2018-12-31"
+    assert avain("ledger", "verify", plugins=[rule]).exit_code == 0
+
+
+def test_the_built_in_pilots_grant_as_before(app):
+    team, codes = month_ready(app)
+    assert len(app.run(ADMIN, budget.decisions, codes[0])) == 1
+    assert ledger_clean(app)
