@@ -370,12 +370,32 @@ class Decision:
 
 @frozen
 class BudgetAmount:
-    """A period's budget and why: the answer of ``avain_compute_budget``."""
+    """A period's budget and why: the answer of ``avain_compute_budget``.
+
+    ``whole_month=True`` says ``amount`` is the rule's amount for a whole month: the core
+    then prorates it by the days the decision covers (:func:`prorate_budget`), so a pilot
+    states only its monthly rule. False (the default) says the amount is final."""
 
     amount: Money
     explanation: str
     rule: str = "decision"
     details: dict | None = field(default=None, eq=False)  # JSON-able lines for `decision explain`
+    whole_month: bool = False
+
+
+def prorate_budget(result: BudgetAmount, decision: Decision, period: Period) -> BudgetAmount:
+    """``result``, a whole month's budget, for the days of ``period`` that ``decision``
+    covers (:func:`prorate`: the parts of a month add up to the month). The explanation
+    gets the days as a note, the details a ``partial_month`` entry; a month the decision
+    covers whole is returned as it is."""
+    if decision.valid_from <= period.first_day and decision.valid_to >= period.last_day:
+        return result
+    cents, note = prorate(result.amount.cents, period, decision.valid_from, decision.valid_to)
+    details = result.details
+    if isinstance(details, dict):
+        details = {**details, "partial_month": {"amount": cents, "note": note}}
+    return BudgetAmount(Money(cents, result.amount.currency), f"{result.explanation}; {note}", result.rule,
+                        details=details, whole_month=False)
 
 
 @frozen

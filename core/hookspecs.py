@@ -185,15 +185,19 @@ def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> Bu
     Kind: decision (firstresult). Called once per client when a month is opened (so keep it
     cheap: no I/O). Return None to defer; the core's fallback takes the amount written on
     the decision, else the pilot's ``budget.default_monthly``, capped at
-    ``budget.monthly_cap``, prorated by days (``avain.core.domain.prorate``) for a month
-    the decision covers only in part. A zero amount allocates nothing.
+    ``budget.monthly_cap``. A zero amount allocates nothing.
+
+    Return ``BudgetAmount(..., whole_month=True)`` to state only the monthly rule: the
+    core then prorates the amount by the days of ``period`` the decision covers
+    (``avain.core.domain.prorate_budget``); otherwise the amount is taken as final.
 
     Example::
 
         @hookimpl
         def avain_compute_budget(pilot, decision, period):
             hours = int(decision.inputs.get("hours", 0))
-            return BudgetAmount(Money(hours * 3500), f"{hours} h × 35,00 €", "own-price-2018")
+            return BudgetAmount(Money(hours * 3500), f"{hours} h × 35,00 €", "own-price-2018",
+                                whole_month=True)
     """
 
 

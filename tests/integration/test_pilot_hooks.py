@@ -10,14 +10,14 @@ import json
 import pytest
 from click.testing import CliRunner
 from conftest import open_app
-from helpers import HETUS, add_team, enroll, month_ready
+from helpers import FINANCE, HETUS, add_team, enroll, month_ready
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from avain.core.auth import Actor
 from avain.core.cli import cli
 from avain.core.cli import state as cli_state
-from avain.core.domain import Money
+from avain.core.domain import BudgetAmount, Money, Period
 from avain.core.errors import Refused
 from avain.core.hookspecs import hookimpl
 from avain.core.models import AccountRow, DecisionRow
@@ -165,3 +165,78 @@ def test_the_built_in_pilots_grant_as_before(app):
     team, codes = month_ready(app)
     assert len(app.run(ADMIN, budget.decisions, codes[0])) == 1
     assert ledger_clean(app)
+
+
+# --- whole-month budgets, prorated by the core ----------------------------------------------
+
+
+class HoursTimesPrice:
+    """A pilot that states only its monthly rule: assessed hours × 35,00 €."""
+
+    @hookimpl
+    def avain_compute_budget(self, decision):
+        hours = int(decision.inputs.get("hours", 0))
+        return BudgetAmount(Money(hours * 3500), f"{hours} h × 35,00 €", "hours-2018", whole_month=True)
+
+
+def test_a_monthly_rule_is_prorated_by_the_core_for_a_part_month(app_with):
+    app = app_with(HoursTimesPrice())
+    team = add_team(app)
+    code = enroll(app, hetu=HETUS[0], worker=team["worker"])
+    worker = Actor("worker", team["worker"])
+    grant = app.run(worker, budget.grant, code, valid_from=dt.date(2018, 1, 15), valid_to=dt.date(2018, 2, 20),
+                    inputs={"hours": "10"})
+    # computed at the grant already: 17 of January's 31 days of 350,00 €
+    assert grant["at_grant"]["amount"] == 35000 - 35000 * 14 // 31 == 19194
+    assert grant["at_grant"]["explanation"] == "10 h × 35,00 €; 17 of 31 days in 2018-01 (15.–31.1.): 191,94\u00a0€"
+    jan = budget.open_period(app, FINANCE, "example", Period(2018, 1))
+    assert jan["amount"] == 19194
+    explained = app.run(ADMIN, budget.explain, code, Period(2018, 2))
+    assert explained["amount"] == 35000 * 20 // 28  # 1.–20.2.
+    assert explained["parts"][0]["rule"] == "hours-2018"
+    assert "20 of 28 days in 2018-02" in explained["parts"][0]["explanation"]
+    assert ledger_clean(app)
+
+
+def test_a_month_split_between_two_decisions_adds_up_to_the_monthly_rule(app_with):
+    app = app_with(HoursTimesPrice())
+    team = add_team(app)
+    code = enroll(app, hetu=HETUS[0], worker=team["worker"])
+    worker = Actor("worker", team["worker"])
+    first = app.run(worker, budget.grant, code, valid_from=dt.date(2018, 1, 1), valid_to=dt.date(2018, 12, 31),
+                    inputs={"hours": "10"})
+    app.run(worker, budget.amend, first["id"], reason="hours assessed again", valid_from=dt.date(2018, 3, 11),
+            inputs={"hours": "10"})
+    march = app.run(ADMIN, budget.explain, code, Period(2018, 3))
+    assert [p["amount"] for p in march["parts"]] == [35000 * 10 // 31, 35000 - 35000 * 10 // 31]
+    assert march["amount"] == 35000
+
+
+def test_the_core_fallback_gives_what_it_gave_before(app):
+    """The amount written on a decision, prorated by the core: the same cents and words as
+    when the fallback prorated itself."""
+    team = add_team(app)
+    code = enroll(app, hetu=HETUS[0], worker=team["worker"])
+    decision = app.run(Actor("worker", team["worker"]), budget.grant, code, valid_from=dt.date(2018, 1, 15),
+                       valid_to=dt.date(2018, 12, 31), monthly_amount=Money(30000))
+    opened = budget.open_period(app, FINANCE, "example", Period(2018, 1))
+    assert opened["amount"] == 30000 - 30000 * 14 // 31 == 16452
+    assert app.run(ADMIN, budget.explain, code, Period(2018, 1))["parts"][0]["explanation"] == (
+        f"300,00\u00a0€ per month by decision {decision['id']}; 17 of 31 days in 2018-01 (15.–31.1.): 164,52\u00a0€")
+    assert app.run(ADMIN, budget.explain, code, Period(2018, 2))["amount"] == 30000
+
+
+def test_decision_explain_on_the_command_line_shows_the_prorated_part(avain):
+    plugins = [HoursTimesPrice()]
+    for wcode, name, role in (("02", "S", "supervisor"), ("01", "W", "worker")):
+        assert avain("worker", "add", "--pilot", "example", "--code", wcode, "--name", name,
+                     "--role", role).exit_code == 0
+    code = avain("client", "enroll", "--pilot", "example", "--name", "N", "--worker", "example-01",
+                 "--group", "family", "--assess", "carer_contract=yes", "--hetu", HETUS[0], "--date",
+                 "2017-12-01", plugins=plugins).stdout.strip()
+    granted = avain("--as", "worker:example-01", "decision", "grant", code, "--from", "2018-01-15", "--to",
+                    "2018-12-31", "--input", "hours=10", plugins=plugins)
+    assert granted.exit_code == 0, granted.output
+    shown = avain("decision", "explain", code, "--period", "2018-01", "--json", plugins=plugins)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["amount"] == 19194
