@@ -306,17 +306,19 @@ def avain_workflow_options(pilot: Pilot) -> WorkflowOptions | None:
 @hookspec(firstresult=True)
 def avain_period_end_policy(pilot: Pilot, period: Period) -> PeriodEndPolicy | None:
     """What happens to each budget's unused remainder when ``period`` closes: lapse (back
-    to the organiser) or carry over to the next month.
+    to the organiser), carry over to the next month, or carry-once (the month's own
+    remainder carries over; money carried into the month and still unused lapses).
 
     Kind: policy (firstresult). The core's fallback reads ``budget.period_end`` in
-    pilot.toml (default: lapse).
+    pilot.toml (default: lapse). Under carry-once the core splits each remainder with
+    ``PeriodEndPolicy.split`` (money carried in is spent first).
 
     Example::
 
         @hookimpl
         def avain_period_end_policy(pilot, period):
-            if pilot.id == "mine" and period.month != 12:
-                return PeriodEndPolicy("carry-over")
+            if pilot.id == "mine":
+                return PeriodEndPolicy("lapse" if period.month == 12 else "carry-once")
     """
 
 

@@ -19,14 +19,14 @@ from types import MappingProxyType
 from typing import Any
 
 import attrs
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import ledger, sealed
 from ..app import App
 from ..audit import ORGANISER
 from ..auth import Actor
-from ..domain import Decision, Money, Period, Pilot, positive_amount
+from ..domain import PERIOD_END_ACTIONS, Decision, Money, Period, PeriodEndPolicy, Pilot, positive_amount
 from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientRow, CommitmentRow, DecisionRow, TransferRow
 from ..text import clean_reason
@@ -536,15 +536,17 @@ def _start_close(uow: UnitOfWork, pilot_id: str, period: Period, today: dt.date,
         row.status, row.cursor = "closing", ""
         s.add(row)
     policy = uow.hooks.avain_period_end_policy(pilot=pilot, period=period)
-    if policy.action not in ("lapse", "carry-over"):
-        raise Refused(f"period end policy {policy.action!r} is neither lapse nor carry-over")
+    if policy.action not in PERIOD_END_ACTIONS:
+        raise Refused(f"period end policy {policy.action!r} is none of {', '.join(PERIOD_END_ACTIONS)}")
     total = s.execute(select(func.count()).where(
         AccountRow.pilot_id == pilot.id, AccountRow.kind == "budget")).scalar_one()
     return {"policy": policy.action, "total": total, "forced": early}
 
 
 def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
-                 batch: int) -> tuple[int, int, bool]:
+                 batch: int) -> tuple[int, int, int, bool]:
+    """Close the next ``batch`` budgets: returns how many, the cents carried over and
+    lapsed, and whether the run is done."""
     s = session(uow)
     run = s.execute(select(BudgetPeriodRow).where(
         BudgetPeriodRow.pilot_id == pilot_id, BudgetPeriodRow.period == str(period))
@@ -553,25 +555,49 @@ def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
         AccountRow.pilot_id == pilot_id, AccountRow.kind == "budget", AccountRow.owner > run.cursor)
         .order_by(AccountRow.owner).limit(batch).with_for_update()).scalars().all()
     if not accounts:
-        return 0, 0, True
-    target = ledger.account_id(s, pilot_id, "lapsed" if action == "lapse" else "carried")
-    month_net = _month_net(s, [a.id for a in accounts], period)
-    moved = 0
+        return 0, 0, 0, True
+    policy = PeriodEndPolicy(action)
+    targets = {"lapsed": None, "carried": None}
+    ids = [a.id for a in accounts]
+    month_net = _month_net(s, ids, period)
+    month_in = _month_in(s, ids, period) if action == "carry-once" else {}
+    carried = lapsed = 0
     for acc in accounts:
         available = acc.credits_posted - acc.debits_posted - acc.debits_pending
         # Only this month's money: with several months open, the next month's allocation
         # must not lapse with this one.
-        left = min(available, month_net.get(acc.id, 0))
+        net = month_net.get(acc.id, 0)
+        left = min(available, net)
         if left <= 0:
             continue
-        kind, prefix = ("lapse", "lapse") if action == "lapse" else ("carry-over", "carry-out")
-        ledger.transfer(s, f"{prefix}:{pilot_id}:{period}:{acc.owner}", kind=kind, debit=acc.id,
-                        credit=target, amount=left, period=str(period),
-                        memo=f"unused budget of {period}", on_date=period.last_day)
-        moved += left
+        credits, carried_in = month_in.get(acc.id, (0, 0))
+        carry, lapse = policy.split(left, carried_in, credits - net)
+        for amount, kind, prefix, holder in ((carry, "carry-over", "carry-out", "carried"),
+                                             (lapse, "lapse", "lapse", "lapsed")):
+            if amount <= 0:
+                continue
+            if targets[holder] is None:
+                targets[holder] = ledger.account_id(s, pilot_id, holder)
+            memo = (f"carried into {period} and unused" if kind == "lapse" and action == "carry-once"
+                    else f"unused budget of {period}")
+            ledger.transfer(s, f"{prefix}:{pilot_id}:{period}:{acc.owner}", kind=kind, debit=acc.id,
+                            credit=targets[holder], amount=amount, period=str(period), memo=memo,
+                            on_date=period.last_day)
+        carried, lapsed = carried + carry, lapsed + lapse
     run.cursor = accounts[-1].owner
     s.add(run)
-    return len(accounts), moved, len(accounts) < batch
+    return len(accounts), carried, lapsed, len(accounts) < batch
+
+
+def _month_in(s, account_ids: list[int], period: Period) -> dict[int, tuple[int, int]]:
+    """What came into each budget in ``period`` (the credits ``_month_net`` counts) and,
+    of it, what was carried in from the month before."""
+    t = TransferRow
+    carried_in = func.sum(case((t.kind == "carry-over", t.amount), else_=0))
+    rows = s.execute(select(t.credit_account_id, func.sum(t.amount), carried_in).where(
+        t.period == str(period), t.credit_account_id.in_(account_ids), t.pending.is_(False),
+        t.kind.not_in(("post", "void", "release"))).group_by(t.credit_account_id)).all()
+    return {acc: (int(total), int(carried)) for acc, total, carried in rows}
 
 
 def _month_net(s, account_ids: list[int], period: Period) -> dict[int, int]:
@@ -591,16 +617,17 @@ def _month_net(s, account_ids: list[int], period: Period) -> dict[int, int]:
     return {acc: int(total) for acc, total in rows}
 
 
-def _finish_close(uow: UnitOfWork, pilot_id: str, period: Period, action: str, moved: int,
+def _finish_close(uow: UnitOfWork, pilot_id: str, period: Period, action: str, carried: int, lapsed: int,
                   clients: int, forced: bool) -> dict[str, Any]:
     s = session(uow)
     run = s.get(BudgetPeriodRow, (pilot_id, str(period)))
     run.status, run.cursor, run.closed_at = "closed", "", dt.datetime.now(dt.UTC)
     s.add(run)
     expired = purchases.expire_proposals(uow, pilot_id, period)
+    moved = carried + lapsed
     summary = {"pilot": pilot_id, "period": str(period), "policy": action, "clients": clients,
-               "amount": moved, "amount_fi": Money(moved).fi(), "proposals_expired": expired,
-               "forced": forced}
+               "amount": moved, "amount_fi": Money(moved).fi(), "carried": carried, "lapsed": lapsed,
+               "proposals_expired": expired, "forced": forced}
     record(uow, "budget.period_closed", f"{pilot_id}:{period}", stream=ORGANISER, after=summary)
     return summary
 
@@ -616,15 +643,16 @@ def close_period(app: App, actor: Actor, pilot_id: str, period: Period, *,
     is still committed in it, unless ``force``; a forced close says so in its audit event."""
     today = today or dt.date.today()
     start = app.run(actor, _start_close, pilot_id, period, today, force)
-    done = moved = 0
+    done = carried = lapsed = 0
     while True:
-        n, m, finished = app.run(actor, _close_chunk, pilot_id, period, start["policy"], batch)
-        done, moved = done + n, moved + m
+        n, c, lap, finished = app.run(actor, _close_chunk, pilot_id, period, start["policy"], batch)
+        done, carried, lapsed = done + n, carried + c, lapsed + lap
         if progress:
             progress(done, start["total"])
         if finished:
             break
-    return app.run(actor, _finish_close, pilot_id, period, start["policy"], moved, done, start["forced"])
+    return app.run(actor, _finish_close, pilot_id, period, start["policy"], carried, lapsed, done,
+                   start["forced"])
 
 
 def periods(uow: UnitOfWork, pilot_id: str) -> list[dict[str, Any]]:

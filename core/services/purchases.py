@@ -365,8 +365,9 @@ def list_proposals(uow: UnitOfWork, *, status: str | None = None,
 def _release(uow: UnitOfWork, c: CommitmentRow, amount: int, *, kind: str, memo: str,
              on_date: dt.date | None = None) -> None:
     """Give reserved money back to the budget (on ``on_date``, default today); if the
-    commitment's month is closed and the pilot lets remainders lapse, the released money
-    lapses too."""
+    commitment's month is closed and the pilot lets remainders lapse (or carries them
+    over once: the month's carry-over was made when it closed), the released money lapses
+    too."""
     s = session(uow)
     ledger.resolve(s, f"{kind}:{c.transfer_id}", pending_id=c.transfer_id, kind=kind,
                    amount=amount, memo=memo, on_date=on_date)
@@ -374,7 +375,7 @@ def _release(uow: UnitOfWork, c: CommitmentRow, amount: int, *, kind: str, memo:
     status = s.get(BudgetPeriodRow, (c.pilot_id, c.period))
     if status is not None and status.status == "closed":
         policy = uow.hooks.avain_period_end_policy(pilot=pilots.get(uow, c.pilot_id), period=period)
-        if policy.action == "lapse":
+        if policy.action in ("lapse", "carry-once"):  # carry-once: the month's carry-over is done
             budget = ledger.account_id(s, c.pilot_id, "budget", c.client_code)
             lapsed = ledger.account_id(s, c.pilot_id, "lapsed")
             ledger.transfer(s, f"lapse:{kind}:{c.transfer_id}", kind="lapse", debit=budget,

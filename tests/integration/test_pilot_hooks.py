@@ -6,23 +6,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
 from conftest import open_app
-from helpers import FINANCE, HETUS, add_team, enroll, month_ready
+from helpers import FINANCE, HETUS, add_team, approve, enroll, month_ready, propose
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from avain.core.auth import Actor
 from avain.core.cli import cli
 from avain.core.cli import state as cli_state
-from avain.core.domain import BudgetAmount, Money, Period
+from avain.core.domain import PERIOD_END_ACTIONS, BudgetAmount, Money, Period, PeriodEndPolicy
 from avain.core.errors import Refused
 from avain.core.hookspecs import hookimpl
-from avain.core.models import AccountRow, DecisionRow
+from avain.core.models import AccountRow, DecisionRow, TransferRow
 from avain.core.plugins import make_plugin_manager
-from avain.core.services import audit_log, budget, statements
+from avain.core.services import audit_log, budget, purchases, statements
 
 ADMIN = Actor("admin")
 
@@ -240,3 +243,152 @@ def test_decision_explain_on_the_command_line_shows_the_prorated_part(avain):
     shown = avain("decision", "explain", code, "--period", "2018-01", "--json", plugins=plugins)
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["amount"] == 19194
+
+
+# --- carry over once ----------------------------------------------------------------------
+
+
+class CarryOnce:
+    @hookimpl
+    def avain_period_end_policy(self):
+        return PeriodEndPolicy("carry-once")
+
+
+@given(st.sampled_from(PERIOD_END_ACTIONS), st.integers(-10, 10**7), st.integers(0, 10**7),
+       st.integers(-10**6, 10**7))
+def test_a_remainder_is_split_without_creating_or_losing_a_cent(action, remainder, carried_in, spent):
+    carry, lapse = PeriodEndPolicy(action).split(remainder, carried_in, spent)
+    assert carry >= 0 and lapse >= 0
+    assert carry + lapse == max(remainder, 0)
+    if action == "carry-once":
+        assert lapse <= carried_in  # only money carried in lapses
+        # what was carried in and not spent lapses, as far as the remainder holds it
+        assert lapse == min(max(remainder, 0), max(0, carried_in - max(spent, 0)))
+    else:
+        assert (carry if action == "lapse" else lapse) == 0
+
+
+def _spend(app, team, code, cents, day):
+    pid = propose(app, code, cents, day=day)
+    return approve(app, team, pid, today=day)
+
+
+def _invoice(app, commitment, cents, day, number):
+    return app.run(FINANCE, purchases.record_invoice, provider_id=commitment["provider"], number=number,
+                   amount=Money(cents), reference=commitment["reference"], on_date=day, final=True)
+
+
+def _close(app, period):
+    return budget.close_period(app, FINANCE, "example", period)
+
+
+def test_carry_once_carries_the_months_own_remainder_and_lapses_what_was_carried_in(app_with):
+    app = app_with(CarryOnce())
+    team, (code,) = month_ready(app, clients=1)  # 300,00 € a month from January
+    _invoice(app, _spend(app, team, code, 10000, dt.date(2018, 1, 15)), 10000, dt.date(2018, 1, 20), "J1")
+    jan = _close(app, Period(2018, 1))
+    assert (jan["policy"], jan["carried"], jan["lapsed"]) == ("carry-once", 20000, 0)
+    budget.open_period(app, FINANCE, "example", Period(2018, 2))
+    assert app.run(ADMIN, statements.balance, code)["available"] == 50000
+    # February spends 150,00 €: taken from January's 200,00 € first.
+    _invoice(app, _spend(app, team, code, 15000, dt.date(2018, 2, 15)), 15000, dt.date(2018, 2, 20), "F1")
+    feb = _close(app, Period(2018, 2))
+    assert (feb["carried"], feb["lapsed"]) == (30000, 5000)  # February's own; January's last 50,00 €
+    budget.open_period(app, FINANCE, "example", Period(2018, 3))
+    mar = _close(app, Period(2018, 3))
+    assert (mar["carried"], mar["lapsed"]) == (30000, 30000)  # nothing spent: February's money lapses
+    lines = app.run(ADMIN, statements.statement, code)["lines"]
+    lapses = [(line["date"], line["amount"], line["memo"]) for line in lines if line["transfer"].startswith("lapse:")]
+    assert lapses == [("2018-02-28", 5000, "carried into 2018-02 and unused"),
+                      ("2018-03-31", 30000, "carried into 2018-03 and unused")]
+    assert ledger_clean(app)
+
+
+def test_close_period_on_the_command_line_says_what_carried_and_what_lapsed(avain):
+    plugins = [CarryOnce()]
+    for wcode, name, role in (("02", "S", "supervisor"), ("01", "W", "worker"), ("04", "F", "finance")):
+        assert avain("worker", "add", "--pilot", "example", "--code", wcode, "--name", name,
+                     "--role", role).exit_code == 0
+    code = avain("client", "enroll", "--pilot", "example", "--name", "N", "--worker", "example-01",
+                 "--group", "family", "--assess", "carer_contract=yes", "--hetu", HETUS[0], "--date",
+                 "2017-12-01", plugins=plugins).stdout.strip()
+    assert avain("--as", "worker:example-01", "decision", "grant", code, "--from", "2018-01-01", "--to",
+                 "2018-12-31", "--amount", "300", plugins=plugins).exit_code == 0
+    fin = ("--as", "finance:example-04")
+    for month in ("2018-01", "2018-02"):
+        assert avain(*fin, "budget", "open-period", "--pilot", "example", month, plugins=plugins).exit_code == 0
+        closed = avain(*fin, "--lang", "en", "budget", "close-period", "--pilot", "example", month,
+                       plugins=plugins)
+        assert closed.exit_code == 0, closed.output
+    assert "closed 2018-02 for example: €300.00 carried over once and €300.00 carried in before lapsed, " \
+           "from 1 budget" in closed.stdout
+    as_json = avain(*fin, "budget", "close-period", "--pilot", "example", "2018-02", "--json", plugins=plugins)
+    assert as_json.exit_code == 1  # closed already
+    assert avain("ledger", "verify", plugins=plugins).exit_code == 0
+
+
+@pytest.fixture(scope="module")
+def carry_template(tmp_path_factory, sqlite_template):
+    """A SQLite database with the example team, one client granted 300,00 € a month for
+    2018 and January open, under carry-once: each example of the property copies it."""
+    folder = tmp_path_factory.mktemp("carry")
+    shutil.copy(sqlite_template, folder / "avain.db")
+    app = open_app(f"sqlite:///{folder / 'avain.db'}", make_plugin_manager(extra=[CarryOnce()]))
+    team, (code,) = month_ready(app, clients=1)
+    app.close()
+    return folder, team, code
+
+
+MONTH = st.lists(st.tuples(st.integers(1, 25000), st.sampled_from(["invoiced", "in part", "pending",
+                                                                    "cancelled"])), max_size=3)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(months=st.lists(MONTH, min_size=1, max_size=3))
+def test_carry_once_creates_and_loses_no_money(carry_template, tmp_path_factory, months):
+    """Whatever a client spends, month after month under carry-once: granted = spent +
+    lapsed + carried (not yet carried in) + reserved + available, only a month's own
+    money carries out of it and only money carried in lapses when it closes."""
+    template, team, code = carry_template
+    folder = tmp_path_factory.mktemp("example")
+    shutil.copytree(template, folder, dirs_exist_ok=True)
+    app = open_app(f"sqlite:///{folder / 'avain.db'}", make_plugin_manager(extra=[CarryOnce()]))
+    try:
+        period = Period(2018, 1)
+        for i, purchases_ in enumerate(months):
+            if i:
+                budget.open_period(app, FINANCE, "example", period)
+            for j, (cents, fate) in enumerate(purchases_):
+                if cents > app.run(ADMIN, statements.balance, code)["available"]:
+                    continue
+                day = period.first_day + dt.timedelta(days=10 + j)
+                c = _spend(app, team, code, cents, day)
+                if fate in ("invoiced", "in part"):
+                    _invoice(app, c, cents if fate == "invoiced" else (cents + 1) // 2, day, f"{period}-{j}")
+                elif fate == "cancelled":
+                    app.run(Actor("worker", team["worker"]), purchases.cancel, c["id"], on_date=day)
+            _close(app, period)
+            period = period.next()
+        with Session(app.engine) as s:
+            acc = s.execute(select(AccountRow.id).where(AccountRow.kind == "budget",
+                                                        AccountRow.owner == code)).scalar_one()
+            rows = s.execute(select(TransferRow).where(
+                (TransferRow.debit_account_id == acc) | (TransferRow.credit_account_id == acc))).scalars().all()
+
+        def total(kind, *, into, month=None, prefix=""):
+            return sum(t.amount for t in rows if t.kind == kind and (t.credit_account_id == acc) == into
+                       and (month is None or t.period == month) and t.id.startswith(prefix))
+
+        granted = total("allocation", into=True)
+        spent = total("post", into=False)
+        lapsed = total("lapse", into=False)
+        carried = total("carry-over", into=False) - total("carry-over", into=True)
+        b = app.run(ADMIN, statements.balance, code)
+        assert granted == spent + lapsed + carried + b["reserved"] + b["available"]
+        for month in {t.period for t in rows}:
+            assert total("carry-over", into=False, month=month) <= total("allocation", into=True, month=month)
+            assert total("lapse", into=False, month=month, prefix="lapse:example:") <= \
+                total("carry-over", into=True, month=month)
+        assert ledger_clean(app)
+    finally:
+        app.close()
