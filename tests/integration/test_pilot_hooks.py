@@ -20,7 +20,7 @@ from sqlmodel import Session
 from avain.core.auth import Actor
 from avain.core.cli import cli
 from avain.core.cli import state as cli_state
-from avain.core.domain import PERIOD_END_ACTIONS, BudgetAmount, Money, Period, PeriodEndPolicy
+from avain.core.domain import PERIOD_END_ACTIONS, BudgetAmount, Money, Period, PeriodEndPolicy, WorkflowOptions
 from avain.core.errors import Refused
 from avain.core.hookspecs import hookimpl
 from avain.core.models import AccountRow, DecisionRow, TransferRow
@@ -392,3 +392,124 @@ def test_carry_once_creates_and_loses_no_money(carry_template, tmp_path_factory,
         assert ledger_clean(app)
     finally:
         app.close()
+
+
+# --- workflow steps replayed on a past date --------------------------------------------------
+
+
+class ReceiptsAndMonths:
+    """A pilot that uses receipt confirmation."""
+
+    @hookimpl
+    def avain_workflow_options(self):
+        return WorkflowOptions(confirm_receipt=True)
+
+
+def _business_dates(app, code):
+    return {line["transfer"].split(":")[0]: line["date"]
+            for line in app.run(ADMIN, statements.statement, code)["lines"]}
+
+
+def test_approve_confirm_and_invoice_on_a_past_date(app_with):
+    app = app_with(ReceiptsAndMonths())
+    team, (code,) = month_ready(app, clients=1)
+    worker = Actor("worker", team["worker"])
+    pid = propose(app, code, 10000, day=dt.date(2018, 1, 20))
+    approved = app.run(worker, purchases.approve, pid, on_date=dt.date(2018, 1, 12))
+    # valid for the pilot's 60 days from the service date, the later of the two
+    assert approved["commitment"]["expires_on"] == "2018-03-21"
+    c = approved["commitment"]
+    confirmed = app.run(Actor("client", code), purchases.confirm_receipt, c["id"], on_date=dt.date(2018, 1, 21))
+    assert confirmed["received_on"] == "2018-01-21"
+    _invoice(app, c, 8000, dt.date(2018, 1, 25), "P-1")
+    # the commitment on its service date; the invoice's post and release on the invoice's day
+    assert _business_dates(app, code) == {"alloc": "2018-01-01", "commit": "2018-01-20", "post": "2018-01-25",
+                                          "release": "2018-01-25"}
+    assert ledger_clean(app)
+
+
+def test_a_date_in_a_closed_month_is_refused_naming_date(app_with):
+    app = app_with(ReceiptsAndMonths())
+    team, (code,) = month_ready(app, clients=1)
+    worker = Actor("worker", team["worker"])
+    c = _spend(app, team, code, 10000, dt.date(2018, 1, 20))
+    _close(app, Period(2018, 1))
+    budget.open_period(app, FINANCE, "example", Period(2018, 2))
+    with pytest.raises(Refused) as err:
+        app.run(Actor("client", code), purchases.confirm_receipt, c["id"], on_date=dt.date(2018, 1, 30))
+    assert str(err.value) == ("--date: 2018-01-30 is in 2018-01, which example has closed; a receipt can be dated "
+                              "in a month that is not closed (today, or a day of an open month)")
+    assert err.value.field == "--date"
+    app.run(Actor("client", code), purchases.confirm_receipt, c["id"], on_date=dt.date(2018, 2, 1))
+    with pytest.raises(Refused, match="^--date: 2018-01-31 is in 2018-01, which example has closed; an invoice"):
+        _invoice(app, c, 10000, dt.date(2018, 1, 31), "L-1")
+    _invoice(app, c, 10000, dt.date(2018, 2, 2), "L-1")
+    feb = propose(app, code, 5000, day=dt.date(2018, 2, 10))
+    with pytest.raises(Refused, match="^--date: 2018-01-31 is in 2018-01, which example has closed; an approval"):
+        app.run(worker, purchases.approve, feb, on_date=dt.date(2018, 1, 31))
+    assert app.run(worker, purchases.approve, feb, on_date=dt.date(2018, 2, 3))["commitment"]["status"] == "pending"
+    assert ledger_clean(app)
+
+
+@pytest.fixture
+def run(tmp_path):
+    db = f"sqlite:///{tmp_path / 'avain.db'}"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--db", db, "init"]).exit_code == 0
+
+    def invoke(*args, actor=None, ok=0):
+        argv = ["--db", db, "--lang", "en", *(["--as", actor] if actor else []), *map(str, args)]
+        result = runner.invoke(cli, argv)
+        assert "Traceback" not in result.output
+        assert result.exit_code == ok, result.output
+        return result
+
+    invoke.json = lambda *args, actor=None: json.loads(invoke(*args, "--json", actor=actor).stdout)
+    invoke.tmp = tmp_path
+    return invoke
+
+
+def test_dates_on_the_command_line_date_the_ledger_and_refuse_a_closed_month(run, monkeypatch):
+    monkeypatch.delenv("AVAIN_LOAD_PLUGINS", raising=False)
+    for wcode, name, role in (("02", "S", "supervisor"), ("01", "W", "worker"), ("04", "F", "finance")):
+        run("worker", "add", "--pilot", "example", "--code", wcode, "--name", name, "--role", role)
+    run("provider", "add", "--ytunnus", "1572860-0", "--name", "Siivous Oy", "--iban", "FI2112345600000785",
+        "--area", "Kajaani")
+    checks = [a for c in ("prepayment_register", "provider_register", "service_level", "liability_insurance",
+                          "hb_training") for a in ("--check", f"{c}=document seen@2017-12-01")]
+    run("provider", "approve", "1572860-0", "--pilot", "example", "--service", "cleaning", "--from", "2017-12-01",
+        *checks)
+    prices = run.tmp / "prices.csv"
+    prices.write_text("provider,service,price,valid_from\n1572860-0,cleaning,\"50,00\",2017-01-01\n")
+    run("catalogue", "import", prices)
+    code = run.json("client", "enroll", "--pilot", "example", "--hetu", HETUS[0], "--name", "N", "--worker",
+                    "example-01", "--group", "family", "--assess", "carer_contract=yes", "--date",
+                    "2017-12-01")["code"]
+    run("plan", "set", code, "--from", "2018-01-01", "--item", "cleaning=4", actor="worker:example-01")
+    run("decision", "grant", code, "--from", "2018-01-01", "--to", "2018-12-31", "--amount", "300",
+        actor="worker:example-01")
+    fin = "finance:example-04"
+    run("budget", "open-period", "--pilot", "example", "2018-01", actor=fin)
+
+    def proposal(day):
+        return run.json("proposal", "create", code, "--service", "cleaning", "--provider", "1572860-0",
+                        "--amount", "40", "--date", day, actor=f"client:{code}")["id"]
+
+    approved = run.json("proposal", "approve", proposal("2018-01-15"), "--date", "2018-01-10",
+                        actor="worker:example-01")
+    assert approved["commitment"]["expires_on"] == "2018-03-16"
+    ref = approved["commitment"]["reference_rf"]
+    run("budget", "close-period", "--pilot", "example", "2018-01", actor=fin)
+    run("budget", "open-period", "--pilot", "example", "2018-02", actor=fin)
+    refused = run("invoice", "record", "--provider", "1572860-0", "--number", "A-1", "--amount", "40", "--ref",
+                  ref, "--date", "2018-01-31", actor=fin, ok=1)
+    assert "--date: 2018-01-31 is in 2018-01, which example has closed" in refused.output
+    run("invoice", "record", "--provider", "1572860-0", "--number", "A-1", "--amount", "40", "--ref", ref,
+        "--date", "2018-02-05", actor=fin)
+    refused = run("proposal", "approve", proposal("2018-02-12"), "--date", "2018-01-20",
+                  actor="worker:example-01", ok=1)
+    assert "--date: 2018-01-20 is in 2018-01, which example has closed; an approval" in refused.output
+    lines = run.json("ledger", "statement", code)["lines"]
+    assert [(line["transfer"].split(":")[0], line["date"]) for line in lines if line["transfer"].startswith(
+        ("commit", "post"))] == [("commit", "2018-01-15"), ("post", "2018-02-05")]
+    assert run.json("ledger", "verify")["ok"]
