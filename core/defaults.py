@@ -21,7 +21,7 @@ from .domain import (
     Worker,
     WorkflowOptions,
     fi_date,
-    prorate_budget,
+    prorate,
 )
 from .hookspecs import hookimpl
 
@@ -68,9 +68,10 @@ def avain_workflow_options(pilot: Pilot) -> WorkflowOptions:
 @hookimpl(trylast=True)
 def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> BudgetAmount:
     """The amount written on the decision, else the pilot's default, capped by the pilot's
-    monthly cap: a whole month's amount, prorated by :func:`prorate_whole_months` when the
-    decision covers only part of the month. (Called once per client every month: kept to
-    integer work.)"""
+    monthly cap, prorated by days when the decision covers only part of the month (the
+    parts of a month add up to the monthly amount; what :func:`prorate_budget` does for a
+    plugin's ``whole_month`` answer, inline: this runs once per client every month, so it
+    is kept to integer work)."""
     if decision.monthly_amount is not None:
         cents = decision.monthly_amount.cents
         why = f"{_fi(cents)} per month by decision {decision.id}"
@@ -80,18 +81,10 @@ def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> Bu
     cap = pilot.monthly_cap
     if cap is not None and cents > cap.cents:
         cents, why = cap.cents, f"{why}, capped at {_fi(cap.cents)}"
-    return BudgetAmount(Money(cents), why, "decision", whole_month=True)
-
-
-@hookimpl(wrapper=True, specname="avain_compute_budget")
-def prorate_whole_months(decision: Decision, period: Period):
-    """Whatever plugin answered: an amount stated for the whole month
-    (``BudgetAmount.whole_month``) is prorated by the days the decision covers, so every
-    caller of the hook gets the month's part."""
-    result = yield
-    if result is None or not result.whole_month:
-        return result
-    return prorate_budget(result, decision, period)
+    if decision.valid_from > period.first_day or decision.valid_to < period.last_day:
+        cents, note = prorate(cents, period, decision.valid_from, decision.valid_to)
+        why = f"{why}; {note}"
+    return BudgetAmount(Money(cents), why, "decision")
 
 
 @functools.lru_cache(maxsize=4096)

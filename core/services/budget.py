@@ -26,7 +26,17 @@ from .. import ledger, sealed
 from ..app import App
 from ..audit import ORGANISER
 from ..auth import Actor
-from ..domain import PERIOD_END_ACTIONS, Decision, Money, Period, PeriodEndPolicy, Pilot, positive_amount
+from ..domain import (
+    PERIOD_END_ACTIONS,
+    BudgetAmount,
+    Decision,
+    Money,
+    Period,
+    PeriodEndPolicy,
+    Pilot,
+    positive_amount,
+    prorate_budget,
+)
 from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientRow, CommitmentRow, DecisionRow, TransferRow
 from ..text import clean_reason
@@ -41,6 +51,14 @@ DEFAULT_BATCH = 5000
 
 
 _NO_INPUTS = MappingProxyType({})
+
+
+def compute_budget(hooks, pilot: Pilot, decision: Decision, period: Period) -> BudgetAmount:
+    """``avain_compute_budget`` for one decision (or part of one) and month, with a
+    ``whole_month`` answer prorated by the days the decision covers: what every budget of
+    the core (the grant, a month's opening, ``decision explain``) is computed with."""
+    result = hooks.avain_compute_budget(pilot=pilot, decision=decision, period=period)
+    return prorate_budget(result, decision, period) if result.whole_month else result
 
 
 def decision_record(row) -> Decision:
@@ -136,7 +154,7 @@ def _decide(uow: UnitOfWork, client: ClientRow, *, valid_from: dt.date, valid_to
     if reason is not None:
         _seal_reason(uow, row, reason)
     first = Period.of(valid_from)
-    result = uow.hooks.avain_compute_budget(pilot=pilot, decision=decision_record(row), period=first)
+    result = compute_budget(uow.hooks, pilot, decision_record(row), first)
     row.rule = result.rule
     row.explanation = json.dumps({"period": str(first), "amount": result.amount.cents,
                                   "explanation": result.explanation, "details": result.details},
@@ -251,7 +269,7 @@ def explain(uow: UnitOfWork, code: str, period: Period) -> dict[str, Any]:
     by_id = {r.id: r for r in rows}
     parts = []
     for part in in_force_parts(list(rows), period):
-        result = uow.hooks.avain_compute_budget(pilot=pilot, decision=part, period=period)
+        result = compute_budget(uow.hooks, pilot, part, period)
         row = by_id[part.id]
         parts.append({"decision": part.id, "days": f"{max(part.valid_from, period.first_day).isoformat()}"
                       f"–{min(part.valid_to, period.last_day).isoformat()}",
@@ -360,7 +378,7 @@ def month_budget(uow: UnitOfWork, pilot: Pilot, decisions: list[DecisionRow], pe
     its explanation."""
     total, why = 0, []
     for part in in_force_parts(decisions, period):
-        result = uow.hooks.avain_compute_budget(pilot=pilot, decision=part, period=period)
+        result = compute_budget(uow.hooks, pilot, part, period)
         total += result.amount.cents
         why.append(result.explanation)
     return total, " + ".join(why)
@@ -417,7 +435,10 @@ def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) 
             continue
         decisions = list(group)
         if len(decisions) == 1:  # what month_budget() does for one decision, inline
-            result = compute(pilot=pilot, decision=_decision(*decisions[0]), period=period)
+            decision = _decision(*decisions[0])
+            result = compute(pilot=pilot, decision=decision, period=period)
+            if result.whole_month:
+                result = prorate_budget(result, decision, period)
             amount, why = result.amount.cents, result.explanation
         else:
             amount, why = month_budget(uow, pilot, [_ChunkDecision._make(d) for d in decisions], period)
