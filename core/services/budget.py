@@ -578,7 +578,8 @@ def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
     if not accounts:
         return 0, 0, 0, True
     policy = PeriodEndPolicy(action)
-    targets = {"lapsed": None, "carried": None}
+    holders = {"lapse": ("lapsed",), "carry-over": ("carried",)}.get(action, ("lapsed", "carried"))
+    targets = {holder: ledger.account_id(s, pilot_id, holder) for holder in holders}
     ids = [a.id for a in accounts]
     month_net = _month_net(s, ids, period)
     month_in = _month_in(s, ids, period) if action == "carry-once" else {}
@@ -597,8 +598,6 @@ def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
                                              (lapse, "lapse", "lapse", "lapsed")):
             if amount <= 0:
                 continue
-            if targets[holder] is None:
-                targets[holder] = ledger.account_id(s, pilot_id, holder)
             memo = (f"carried into {period} and unused" if kind == "lapse" and action == "carry-once"
                     else f"unused budget of {period}")
             ledger.transfer(s, f"{prefix}:{pilot_id}:{period}:{acc.owner}", kind=kind, debit=acc.id,
