@@ -1,5 +1,5 @@
 """Decisions and budget periods: granting HB, opening a month (allocating every active
-decision's budget), closing it (lapse or carry-over of the remainder).
+decision's budget), closing it (lapse, carry-over or carry-once of the remainder).
 
 Opening and closing are bulk runs: they work in chunks, each chunk one transaction that
 also advances the run's cursor, so a crash leaves whole chunks and a re-run carries on
