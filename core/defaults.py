@@ -69,8 +69,9 @@ def avain_workflow_options(pilot: Pilot) -> WorkflowOptions:
 def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> BudgetAmount:
     """The amount written on the decision, else the pilot's default, capped by the pilot's
     monthly cap, prorated by days when the decision covers only part of the month (the
-    parts of a month add up to the monthly amount). (Called once per client every month:
-    kept to integer work.)"""
+    parts of a month add up to the monthly amount; what :func:`prorate_budget` does for a
+    plugin's ``whole_month`` answer, inline: this runs once per client every month, so it
+    is kept to integer work)."""
     if decision.monthly_amount is not None:
         cents = decision.monthly_amount.cents
         why = f"{_fi(cents)} per month by decision {decision.id}"

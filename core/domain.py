@@ -370,19 +370,64 @@ class Decision:
 
 @frozen
 class BudgetAmount:
-    """A period's budget and why: the answer of ``avain_compute_budget``."""
+    """A period's budget and why: the answer of ``avain_compute_budget``.
+
+    ``whole_month=True`` says ``amount`` is the rule's amount for a whole month: the core
+    then prorates it by the days the decision covers (:func:`prorate_budget`), so a pilot
+    states only its monthly rule. False (the default) says the amount is final."""
 
     amount: Money
     explanation: str
     rule: str = "decision"
     details: dict | None = field(default=None, eq=False)  # JSON-able lines for `decision explain`
+    whole_month: bool = False
+
+
+def prorate_budget(result: BudgetAmount, decision: Decision, period: Period) -> BudgetAmount:
+    """``result``, a whole month's budget, for the days of ``period`` that ``decision``
+    covers (:func:`prorate`: the parts of a month add up to the month). The explanation
+    gets the days as a note, the details a ``partial_month`` entry; a month the decision
+    covers whole is returned as it is."""
+    if decision.valid_from <= period.first_day and decision.valid_to >= period.last_day:
+        return result
+    cents, note = prorate(result.amount.cents, period, decision.valid_from, decision.valid_to)
+    details = result.details
+    if isinstance(details, dict):
+        details = {**details, "partial_month": {"amount": cents, "note": note}}
+    return BudgetAmount(Money(cents, result.amount.currency), f"{result.explanation}; {note}", result.rule,
+                        details=details, whole_month=False)
+
+
+#: What a period-end policy may do with a month's unused remainder.
+PERIOD_END_ACTIONS = ("lapse", "carry-over", "carry-once")
 
 
 @frozen
 class PeriodEndPolicy:
-    """What happens to a budget's unused remainder when its month closes."""
+    """What happens to a budget's unused remainder when its month closes.
 
-    action: str = "lapse"  # "lapse" or "carry-over"
+    ``lapse``: all of it goes back to the organiser. ``carry-over``: all of it moves to the
+    next month. ``carry-once``: the month's own remainder moves to the next month, and
+    money that was carried into this month and is still unused lapses (money carries over
+    once, then lapses)."""
+
+    action: str = "lapse"
+
+    def split(self, remainder: int, carried_in: int, spent: int) -> tuple[int, int]:
+        """``(carried over, lapsed)`` cents of a budget's unused ``remainder`` when its month
+        closes. ``carried_in`` is what was carried into the month, ``spent`` what the month
+        spent (net of releases). What a month spends is taken from the money carried in
+        first, so the part of the remainder that was carried in is what is left of
+        ``carried_in`` after ``spent``, and the rest is the month's own. The two parts
+        always add up to ``remainder``."""
+        if remainder <= 0:
+            return 0, 0
+        if self.action == "carry-over":
+            return remainder, 0
+        if self.action == "carry-once":
+            old = min(remainder, max(0, carried_in - max(0, spent)))
+            return remainder - old, old
+        return 0, remainder
 
 
 @frozen

@@ -185,15 +185,19 @@ def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> Bu
     Kind: decision (firstresult). Called once per client when a month is opened (so keep it
     cheap: no I/O). Return None to defer; the core's fallback takes the amount written on
     the decision, else the pilot's ``budget.default_monthly``, capped at
-    ``budget.monthly_cap``, prorated by days (``avain.core.domain.prorate``) for a month
-    the decision covers only in part. A zero amount allocates nothing.
+    ``budget.monthly_cap``. A zero amount allocates nothing.
+
+    Return ``BudgetAmount(..., whole_month=True)`` to state only the monthly rule: the
+    core then prorates the amount by the days of ``period`` the decision covers
+    (``avain.core.domain.prorate_budget``); otherwise the amount is taken as final.
 
     Example::
 
         @hookimpl
         def avain_compute_budget(pilot, decision, period):
             hours = int(decision.inputs.get("hours", 0))
-            return BudgetAmount(Money(hours * 3500), f"{hours} h × 35,00 €", "own-price-2018")
+            return BudgetAmount(Money(hours * 3500), f"{hours} h × 35,00 €", "own-price-2018",
+                                whole_month=True)
     """
 
 
@@ -201,12 +205,19 @@ def avain_compute_budget(pilot: Pilot, decision: Decision, period: Period) -> Bu
 
 
 @hookspec
-def avain_check_eligibility(pilot: Pilot, client: Applicant, assessment: dict[str, Any]) -> list[str] | None:
+def avain_check_eligibility(
+    pilot: Pilot, client: Applicant, assessment: dict[str, Any], decision: Decision | None
+) -> list[str] | None:
     """Reasons why this applicant cannot get HB in this pilot; empty or None when eligible.
 
-    Kind: checks. ``assessment`` holds the need-assessment facts the enrolling worker gave
-    (a read-only mapping; empty when none were given). Controls are checked too: they must
-    be comparable clients.
+    Kind: checks. Called twice in a client's life: at enrolment (``decision`` is None;
+    ``assessment`` holds the facts the enrolling worker gave) and again when a decision is
+    granted (``decision`` is the decision being granted; ``client.on_date`` is its first
+    day and ``assessment`` the client's need assessment in force). Both times
+    ``client.birth_date`` comes from the henkilötunnus. A rule written for the enrolment
+    day is thus judged again on the decision's first day; a rule about the decision's
+    whole validity reads ``decision.valid_to``. Controls are checked at enrolment too:
+    they must be comparable clients.
 
     Example::
 
@@ -295,17 +306,19 @@ def avain_workflow_options(pilot: Pilot) -> WorkflowOptions | None:
 @hookspec(firstresult=True)
 def avain_period_end_policy(pilot: Pilot, period: Period) -> PeriodEndPolicy | None:
     """What happens to each budget's unused remainder when ``period`` closes: lapse (back
-    to the organiser) or carry over to the next month.
+    to the organiser), carry over to the next month, or carry-once (the month's own
+    remainder carries over; money carried into the month and still unused lapses).
 
     Kind: policy (firstresult). The core's fallback reads ``budget.period_end`` in
-    pilot.toml (default: lapse).
+    pilot.toml (default: lapse). Under carry-once the core splits each remainder with
+    ``PeriodEndPolicy.split`` (money carried in is spent first).
 
     Example::
 
         @hookimpl
         def avain_period_end_policy(pilot, period):
-            if pilot.id == "mine" and period.month != 12:
-                return PeriodEndPolicy("carry-over")
+            if pilot.id == "mine":
+                return PeriodEndPolicy("lapse" if period.month == 12 else "carry-once")
     """
 
 

@@ -149,10 +149,16 @@ def close_period(pilot_id, period, batch, force, as_json):
         closed = (ngettext("closed {period} for {pilot}: {amount} lapsed from {n} budget",
                            "closed {period} for {pilot}: {amount} lapsed from {n} budgets", d["clients"])
                   if d["policy"] == "lapse" else
+                  ngettext("closed {period} for {pilot}: {carried} carried over once and {lapsed} carried in "
+                           "before lapsed, from {n} budget",
+                           "closed {period} for {pilot}: {carried} carried over once and {lapsed} carried in "
+                           "before lapsed, from {n} budgets", d["clients"])
+                  if d["policy"] == "carry-once" else
                   ngettext("closed {period} for {pilot}: {amount} carried over from {n} budget",
                            "closed {period} for {pilot}: {amount} carried over from {n} budgets", d["clients"]))
         console.print(closed.format(period=d["period"], pilot=d["pilot"], n=d["clients"],
-                                    amount=i18n.money(d["amount"]))
+                                    amount=i18n.money(d["amount"]), carried=i18n.money(d["carried"]),
+                                    lapsed=i18n.money(d["lapsed"]))
                       + (" " + _("(forced before its end)") if d["forced"] else "") + ", "
                       + ngettext("{n} undecided proposal expired", "{n} undecided proposals expired",
                                  d["proposals_expired"]).format(n=d["proposals_expired"]))

@@ -308,10 +308,12 @@ def proposal_create(code, service, provider_id, amount, service_date, units, tex
 @proposal.command("approve")
 @click.argument("proposal_id", type=int, metavar="ID")
 @click.option("--note", help="A word to the client, kept with the decision.")
+@click.option("--date", "on_date", type=DATE,
+              help="Day of the approval, to replay a past month (default today; not in a closed month).")
 @json_option
-def proposal_approve(proposal_id, note, as_json):
+def proposal_approve(proposal_id, note, on_date, as_json):
     """Approve; issues a payment commitment that reserves the amount."""
-    data = state().run(purchases.approve, proposal_id, note=note)
+    data = state().run(purchases.approve, proposal_id, note=note, on_date=on_date)
     emit(data, as_json, lambda c, d: c.print(_(
         "proposal {id} approved: commitment {commitment}, reference {reference} ({reference_rf}), valid until "
         "{expires}").format(id=proposal_id, commitment=d["commitment"]["id"], reference=d["commitment"]["reference"],
@@ -393,7 +395,8 @@ def commitment_expire(on_date, as_json):
 
 @commitment.command("confirm")
 @click.argument("commitment_id", type=int, metavar="ID")
-@click.option("--date", "on_date", type=DATE, help="Day the service was received (default today).")
+@click.option("--date", "on_date", type=DATE,
+              help="Day the service was received (default today; not in a closed month).")
 @json_option
 def commitment_confirm(commitment_id, on_date, as_json):
     """The client confirms the service was received (pilots that use this step)."""
@@ -412,7 +415,8 @@ def invoice() -> None:
 @click.option("--number", required=True, help="The provider's invoice number.")
 @click.option("--amount", type=MONEY, required=True)
 @click.option("--ref", "reference", required=True, help="Reference number from the commitment (national or RF).")
-@click.option("--date", "on_date", type=DATE, help="Day the invoice arrived (default today).")
+@click.option("--date", "on_date", type=DATE,
+              help="Day the invoice arrived; what it posts is dated by it (default today; not in a closed month).")
 @click.option("--due", "due_date", type=DATE, help="The invoice's due date.")
 @click.option("--final", is_flag=True, help="The provider's last invoice for this commitment: close it and "
               "release the rest.")

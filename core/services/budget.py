@@ -1,5 +1,5 @@
 """Decisions and budget periods: granting HB, opening a month (allocating every active
-decision's budget), closing it (lapse or carry-over of the remainder).
+decision's budget), closing it (lapse, carry-over or carry-once of the remainder).
 
 Opening and closing are bulk runs: they work in chunks, each chunk one transaction that
 also advances the run's cursor, so a crash leaves whole chunks and a re-run carries on
@@ -19,19 +19,29 @@ from types import MappingProxyType
 from typing import Any
 
 import attrs
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import ledger, sealed
 from ..app import App
 from ..audit import ORGANISER
 from ..auth import Actor
-from ..domain import Decision, Money, Period, Pilot, positive_amount
+from ..domain import (
+    PERIOD_END_ACTIONS,
+    BudgetAmount,
+    Decision,
+    Money,
+    Period,
+    PeriodEndPolicy,
+    Pilot,
+    positive_amount,
+    prorate_budget,
+)
 from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientRow, CommitmentRow, DecisionRow, TransferRow
 from ..text import clean_reason
 from ..uow import RetryableConflict, UnitOfWork
-from . import payments, pilots, plans, purchases
+from . import payments, people, pilots, plans, purchases
 from .common import check_actor, connection, in_pilot, reach_client, record, session
 
 DEFAULT_BATCH = 5000
@@ -41,6 +51,14 @@ DEFAULT_BATCH = 5000
 
 
 _NO_INPUTS = MappingProxyType({})
+
+
+def compute_budget(hooks, pilot: Pilot, decision: Decision, period: Period) -> BudgetAmount:
+    """``avain_compute_budget`` for one decision (or part of one) and month, with a
+    ``whole_month`` answer prorated by the days the decision covers: what every budget of
+    the core (the grant, a month's opening, ``decision explain``) is computed with."""
+    result = hooks.avain_compute_budget(pilot=pilot, decision=decision, period=period)
+    return prorate_budget(result, decision, period) if result.whole_month else result
 
 
 def decision_record(row) -> Decision:
@@ -99,6 +117,11 @@ def grant(uow: UnitOfWork, code: str, *, valid_from: dt.date, valid_to: dt.date,
         raise ValidationError("--input: 'plan' is reserved: the decision keeps the plan in force itself")
     row = _decide(uow, client, valid_from=valid_from, valid_to=valid_to, monthly_amount=monthly_amount,
                   inputs=dict(inputs or {}))
+    # The pilot's eligibility rules again, on the decision's dates: a refusal rolls the
+    # unit of work back, so nothing of the decision is written.
+    reasons = people.eligibility_at_decision(uow, client, pilots.get(uow, client.pilot_id), decision_record(row))
+    if reasons:
+        raise Refused(f"cannot grant HB to {code}: " + "; ".join(reasons), reasons)
     data = decision_dict(row)
     record(uow, "decision.granted", code, after=data)
     return data
@@ -131,7 +154,7 @@ def _decide(uow: UnitOfWork, client: ClientRow, *, valid_from: dt.date, valid_to
     if reason is not None:
         _seal_reason(uow, row, reason)
     first = Period.of(valid_from)
-    result = uow.hooks.avain_compute_budget(pilot=pilot, decision=decision_record(row), period=first)
+    result = compute_budget(uow.hooks, pilot, decision_record(row), first)
     row.rule = result.rule
     row.explanation = json.dumps({"period": str(first), "amount": result.amount.cents,
                                   "explanation": result.explanation, "details": result.details},
@@ -246,7 +269,7 @@ def explain(uow: UnitOfWork, code: str, period: Period) -> dict[str, Any]:
     by_id = {r.id: r for r in rows}
     parts = []
     for part in in_force_parts(list(rows), period):
-        result = uow.hooks.avain_compute_budget(pilot=pilot, decision=part, period=period)
+        result = compute_budget(uow.hooks, pilot, part, period)
         row = by_id[part.id]
         parts.append({"decision": part.id, "days": f"{max(part.valid_from, period.first_day).isoformat()}"
                       f"–{min(part.valid_to, period.last_day).isoformat()}",
@@ -355,7 +378,7 @@ def month_budget(uow: UnitOfWork, pilot: Pilot, decisions: list[DecisionRow], pe
     its explanation."""
     total, why = 0, []
     for part in in_force_parts(decisions, period):
-        result = uow.hooks.avain_compute_budget(pilot=pilot, decision=part, period=period)
+        result = compute_budget(uow.hooks, pilot, part, period)
         total += result.amount.cents
         why.append(result.explanation)
     return total, " + ".join(why)
@@ -412,7 +435,10 @@ def _allocate_chunk(uow: UnitOfWork, pilot_id: str, period: Period, batch: int) 
             continue
         decisions = list(group)
         if len(decisions) == 1:  # what month_budget() does for one decision, inline
-            result = compute(pilot=pilot, decision=_decision(*decisions[0]), period=period)
+            decision = _decision(*decisions[0])
+            result = compute(pilot=pilot, decision=decision, period=period)
+            if result.whole_month:
+                result = prorate_budget(result, decision, period)
             amount, why = result.amount.cents, result.explanation
         else:
             amount, why = month_budget(uow, pilot, [_ChunkDecision._make(d) for d in decisions], period)
@@ -531,15 +557,17 @@ def _start_close(uow: UnitOfWork, pilot_id: str, period: Period, today: dt.date,
         row.status, row.cursor = "closing", ""
         s.add(row)
     policy = uow.hooks.avain_period_end_policy(pilot=pilot, period=period)
-    if policy.action not in ("lapse", "carry-over"):
-        raise Refused(f"period end policy {policy.action!r} is neither lapse nor carry-over")
+    if policy.action not in PERIOD_END_ACTIONS:
+        raise Refused(f"period end policy {policy.action!r} is none of {', '.join(PERIOD_END_ACTIONS)}")
     total = s.execute(select(func.count()).where(
         AccountRow.pilot_id == pilot.id, AccountRow.kind == "budget")).scalar_one()
     return {"policy": policy.action, "total": total, "forced": early}
 
 
 def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
-                 batch: int) -> tuple[int, int, bool]:
+                 batch: int) -> tuple[int, int, int, bool]:
+    """Close the next ``batch`` budgets: returns how many, the cents carried over and
+    lapsed, and whether the run is done."""
     s = session(uow)
     run = s.execute(select(BudgetPeriodRow).where(
         BudgetPeriodRow.pilot_id == pilot_id, BudgetPeriodRow.period == str(period))
@@ -548,25 +576,48 @@ def _close_chunk(uow: UnitOfWork, pilot_id: str, period: Period, action: str,
         AccountRow.pilot_id == pilot_id, AccountRow.kind == "budget", AccountRow.owner > run.cursor)
         .order_by(AccountRow.owner).limit(batch).with_for_update()).scalars().all()
     if not accounts:
-        return 0, 0, True
-    target = ledger.account_id(s, pilot_id, "lapsed" if action == "lapse" else "carried")
-    month_net = _month_net(s, [a.id for a in accounts], period)
-    moved = 0
+        return 0, 0, 0, True
+    policy = PeriodEndPolicy(action)
+    holders = {"lapse": ("lapsed",), "carry-over": ("carried",)}.get(action, ("lapsed", "carried"))
+    targets = {holder: ledger.account_id(s, pilot_id, holder) for holder in holders}
+    ids = [a.id for a in accounts]
+    month_net = _month_net(s, ids, period)
+    month_in = _month_in(s, ids, period) if action == "carry-once" else {}
+    carried = lapsed = 0
     for acc in accounts:
         available = acc.credits_posted - acc.debits_posted - acc.debits_pending
         # Only this month's money: with several months open, the next month's allocation
         # must not lapse with this one.
-        left = min(available, month_net.get(acc.id, 0))
+        net = month_net.get(acc.id, 0)
+        left = min(available, net)
         if left <= 0:
             continue
-        kind, prefix = ("lapse", "lapse") if action == "lapse" else ("carry-over", "carry-out")
-        ledger.transfer(s, f"{prefix}:{pilot_id}:{period}:{acc.owner}", kind=kind, debit=acc.id,
-                        credit=target, amount=left, period=str(period),
-                        memo=f"unused budget of {period}", on_date=period.last_day)
-        moved += left
+        credits, carried_in = month_in.get(acc.id, (0, 0))
+        carry, lapse = policy.split(left, carried_in, credits - net)
+        for amount, kind, prefix, holder in ((carry, "carry-over", "carry-out", "carried"),
+                                             (lapse, "lapse", "lapse", "lapsed")):
+            if amount <= 0:
+                continue
+            memo = (f"carried into {period} and unused" if kind == "lapse" and action == "carry-once"
+                    else f"unused budget of {period}")
+            ledger.transfer(s, f"{prefix}:{pilot_id}:{period}:{acc.owner}", kind=kind, debit=acc.id,
+                            credit=targets[holder], amount=amount, period=str(period), memo=memo,
+                            on_date=period.last_day)
+        carried, lapsed = carried + carry, lapsed + lapse
     run.cursor = accounts[-1].owner
     s.add(run)
-    return len(accounts), moved, len(accounts) < batch
+    return len(accounts), carried, lapsed, len(accounts) < batch
+
+
+def _month_in(s, account_ids: list[int], period: Period) -> dict[int, tuple[int, int]]:
+    """What came into each budget in ``period`` (the credits ``_month_net`` counts) and,
+    of it, what was carried in from the month before."""
+    t = TransferRow
+    carried_in = func.sum(case((t.kind == "carry-over", t.amount), else_=0))
+    rows = s.execute(select(t.credit_account_id, func.sum(t.amount), carried_in).where(
+        t.period == str(period), t.credit_account_id.in_(account_ids), t.pending.is_(False),
+        t.kind.not_in(("post", "void", "release"))).group_by(t.credit_account_id)).all()
+    return {acc: (int(total), int(carried)) for acc, total, carried in rows}
 
 
 def _month_net(s, account_ids: list[int], period: Period) -> dict[int, int]:
@@ -586,16 +637,17 @@ def _month_net(s, account_ids: list[int], period: Period) -> dict[int, int]:
     return {acc: int(total) for acc, total in rows}
 
 
-def _finish_close(uow: UnitOfWork, pilot_id: str, period: Period, action: str, moved: int,
+def _finish_close(uow: UnitOfWork, pilot_id: str, period: Period, action: str, carried: int, lapsed: int,
                   clients: int, forced: bool) -> dict[str, Any]:
     s = session(uow)
     run = s.get(BudgetPeriodRow, (pilot_id, str(period)))
     run.status, run.cursor, run.closed_at = "closed", "", dt.datetime.now(dt.UTC)
     s.add(run)
     expired = purchases.expire_proposals(uow, pilot_id, period)
+    moved = carried + lapsed
     summary = {"pilot": pilot_id, "period": str(period), "policy": action, "clients": clients,
-               "amount": moved, "amount_fi": Money(moved).fi(), "proposals_expired": expired,
-               "forced": forced}
+               "amount": moved, "amount_fi": Money(moved).fi(), "carried": carried, "lapsed": lapsed,
+               "proposals_expired": expired, "forced": forced}
     record(uow, "budget.period_closed", f"{pilot_id}:{period}", stream=ORGANISER, after=summary)
     return summary
 
@@ -611,15 +663,16 @@ def close_period(app: App, actor: Actor, pilot_id: str, period: Period, *,
     is still committed in it, unless ``force``; a forced close says so in its audit event."""
     today = today or dt.date.today()
     start = app.run(actor, _start_close, pilot_id, period, today, force)
-    done = moved = 0
+    done = carried = lapsed = 0
     while True:
-        n, m, finished = app.run(actor, _close_chunk, pilot_id, period, start["policy"], batch)
-        done, moved = done + n, moved + m
+        n, c, lap, finished = app.run(actor, _close_chunk, pilot_id, period, start["policy"], batch)
+        done, carried, lapsed = done + n, carried + c, lapsed + lap
         if progress:
             progress(done, start["total"])
         if finished:
             break
-    return app.run(actor, _finish_close, pilot_id, period, start["policy"], moved, done, start["forced"])
+    return app.run(actor, _finish_close, pilot_id, period, start["policy"], carried, lapsed, done,
+                   start["forced"])
 
 
 def periods(uow: UnitOfWork, pilot_id: str) -> list[dict[str, Any]]:

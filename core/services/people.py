@@ -17,7 +17,7 @@ from stdnum.fi import hetu as hetu_mod
 
 from .. import auth, sealed
 from ..audit import ORGANISER
-from ..domain import ROLES, Applicant, Pilot
+from ..domain import ROLES, Applicant, Decision, Pilot
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..i18n import LANGUAGES
 from ..models import ClientIdentityRow, ClientRow, DecisionRow, NeedAssessmentRow, WorkerRow
@@ -227,7 +227,7 @@ def enroll(uow: UnitOfWork, *, pilot_id: str, hetu: str, name: str, worker_id: s
     applicant = Applicant(pilot_id=pilot.id, group_id=group.id, worker_id=worker.id,
                           control=control, birth_date=birth_date(hetu_value), on_date=on_date)
     reasons = _reasons(uow.hooks.avain_check_eligibility(
-        pilot=pilot, client=applicant, assessment=MappingProxyType(dict(assessment or {}))))
+        pilot=pilot, client=applicant, assessment=MappingProxyType(dict(assessment or {})), decision=None))
     for purpose in consents:
         consent.check_purpose(purpose)
     if not control:
@@ -346,17 +346,32 @@ def assess(uow: UnitOfWork, code: str, facts: dict[str, str], *, on_date: dt.dat
     if on_date < row.enrolled_on:
         raise ValidationError(f"--date: {on_date.isoformat()} is before the enrolment")
     pilot = pilots.get(uow, row.pilot_id)
-    ident = session(uow).get(ClientIdentityRow, code)
-    hetu = open_identity(sealed.ring_for_reading(uow), ident)["hetu"]
-    applicant = Applicant(pilot_id=pilot.id, group_id=row.group_id, worker_id=row.worker_id, control=row.control,
-                          birth_date=birth_date(hetu), on_date=on_date)
     reasons = _reasons(uow.hooks.avain_check_eligibility(
-        pilot=pilot, client=applicant, assessment=MappingProxyType(dict(facts))))
+        pilot=pilot, client=applicant_of(uow, row, on_date), assessment=MappingProxyType(dict(facts)),
+        decision=None))
     version = _store_assessment(uow, code, dict(facts), on_date)
     data = {"code": code, "version": version, "assessed_on": on_date.isoformat(), "assessed_by": str(uow.actor),
             "facts": dict(facts), "eligibility": reasons}
     record(uow, "client.assessed", code, after={k: v for k, v in data.items() if k != "code"})
     return data
+
+
+def applicant_of(uow: UnitOfWork, row: ClientRow, on_date: dt.date) -> Applicant:
+    """A client as the eligibility rules see them on ``on_date``: the birth date read from
+    the sealed henkilötunnus in memory (never returned, logged or audited), no identity."""
+    ident = session(uow).get(ClientIdentityRow, row.code)
+    hetu = open_identity(sealed.ring_for_reading(uow), ident)["hetu"] if ident is not None else None
+    return Applicant(pilot_id=row.pilot_id, group_id=row.group_id, worker_id=row.worker_id, control=row.control,
+                     birth_date=birth_date(hetu) if hetu else None, on_date=on_date)
+
+
+def eligibility_at_decision(uow: UnitOfWork, row: ClientRow, pilot: Pilot, decision: Decision) -> list[str]:
+    """The pilot's eligibility rules judged again for a decision being granted: on its
+    first day, with the need assessment in force and the decision itself."""
+    assessment, _ = current_assessment(uow, row.code)
+    return _reasons(uow.hooks.avain_check_eligibility(
+        pilot=pilot, client=applicant_of(uow, row, decision.valid_from),
+        assessment=MappingProxyType(dict(assessment["facts"]) if assessment else {}), decision=decision))
 
 
 def show(uow: UnitOfWork, code: str, *, reason: str) -> dict[str, Any]:

@@ -207,6 +207,19 @@ def _check_service_date(uow: UnitOfWork, client: ClientRow, service_date: dt.dat
                       f"({status.status if status else 'not opened'})")
 
 
+def refuse_closed_day(uow: UnitOfWork, pilot_id: str, day: dt.date | None, what: str) -> None:
+    """A workflow step replayed on a past ``day`` (``--date``) must fall in a month of the
+    pilot that is not closed: a closed month's money is settled."""
+    if day is None:
+        return
+    period = Period.of(day)
+    status = session(uow).get(BudgetPeriodRow, (pilot_id, str(period)))
+    if status is not None and status.status in ("closing", "closed"):
+        raise Refused(f"--date: {day.isoformat()} is in {period}, which {pilot_id} has closed; "
+                      f"{what} can be dated in a month that is not closed (today, or a day of an open month)",
+                      field="--date")
+
+
 def _proposal_for_decision(uow: UnitOfWork, proposal_id: int) -> tuple[ProposalRow, ClientRow]:
     row = _get(uow, ProposalRow, proposal_id, "proposal")
     client = reach_client(uow, row.client_code, "proposal.decide")
@@ -217,13 +230,20 @@ def _proposal_for_decision(uow: UnitOfWork, proposal_id: int) -> tuple[ProposalR
 
 
 def approve(uow: UnitOfWork, proposal_id: int, *, note: str | None = None,
-            today: dt.date | None = None) -> dict[str, Any]:
+            today: dt.date | None = None, on_date: dt.date | None = None) -> dict[str, Any]:
     """The personal worker approves: the pilot's purchase rules are checked, then a payment
-    commitment reserves the amount from the budget for that provider."""
+    commitment reserves the amount from the budget for that provider.
+
+    ``on_date`` replays the approval on a past day (``--date``; ``today`` is its older
+    name): the provider's approval is judged and the commitment's validity counted from
+    it; the commitment itself is dated by the service date, whose month it reserves.
+    A day in a closed month is refused."""
     row, client = _proposal_for_decision(uow, proposal_id)
     clean_reason(note, "--note")
     if row.status != "proposed":
         raise Conflict(f"proposal {proposal_id} is {row.status}, not proposed")
+    refuse_closed_day(uow, row.pilot_id, on_date, "an approval")
+    today = on_date or today
     pilot = pilots.get(uow, row.pilot_id)
     s = session(uow)
     period = Period.of(row.service_date)
@@ -365,8 +385,9 @@ def list_proposals(uow: UnitOfWork, *, status: str | None = None,
 def _release(uow: UnitOfWork, c: CommitmentRow, amount: int, *, kind: str, memo: str,
              on_date: dt.date | None = None) -> None:
     """Give reserved money back to the budget (on ``on_date``, default today); if the
-    commitment's month is closed and the pilot lets remainders lapse, the released money
-    lapses too."""
+    commitment's month is closed and the pilot lets remainders lapse (or carries them
+    over once: the month's carry-over was made when it closed), the released money lapses
+    too."""
     s = session(uow)
     ledger.resolve(s, f"{kind}:{c.transfer_id}", pending_id=c.transfer_id, kind=kind,
                    amount=amount, memo=memo, on_date=on_date)
@@ -374,7 +395,7 @@ def _release(uow: UnitOfWork, c: CommitmentRow, amount: int, *, kind: str, memo:
     status = s.get(BudgetPeriodRow, (c.pilot_id, c.period))
     if status is not None and status.status == "closed":
         policy = uow.hooks.avain_period_end_policy(pilot=pilots.get(uow, c.pilot_id), period=period)
-        if policy.action == "lapse":
+        if policy.action in ("lapse", "carry-once"):  # carry-once: the month's carry-over is done
             budget = ledger.account_id(s, c.pilot_id, "budget", c.client_code)
             lapsed = ledger.account_id(s, c.pilot_id, "lapsed")
             ledger.transfer(s, f"lapse:{kind}:{c.transfer_id}", kind="lapse", debit=budget,
@@ -423,7 +444,8 @@ def expire(uow: UnitOfWork, *, on_date: dt.date | None = None) -> dict[str, Any]
 
 
 def confirm_receipt(uow: UnitOfWork, commitment_id: int, *, on_date: dt.date | None = None) -> dict[str, Any]:
-    """The client marks the service received (only in pilots that use this step)."""
+    """The client marks the service received (only in pilots that use this step), on
+    ``on_date`` (default today; a day in a closed month is refused)."""
     c = _get(uow, CommitmentRow, commitment_id, "commitment")
     reach_client(uow, c.client_code, "commitment.confirm")
     options = uow.hooks.avain_workflow_options(pilot=pilots.get(uow, c.pilot_id))
@@ -433,6 +455,7 @@ def confirm_receipt(uow: UnitOfWork, commitment_id: int, *, on_date: dt.date | N
         raise Conflict(f"commitment {c.id} is {c.status}")
     if c.received_on is not None:
         raise Conflict(f"commitment {c.id} was confirmed received on {c.received_on.isoformat()}")
+    refuse_closed_day(uow, c.pilot_id, on_date, "a receipt")
     c.received_on = on_date or dt.date.today()
     session(uow).add(c)
     record(uow, "commitment.received", c.client_code, after={"commitment": c.id,
@@ -454,7 +477,9 @@ def record_invoice(uow: UnitOfWork, *, provider_id: str, number: str, amount: Mo
     """Finance records an arrived invoice: it posts against the commitment its reference
     names, never above what is still open of it. Providers bill in parts, so the commitment
     stays pending until it is fully invoiced, closed or expired; ``final`` closes it with
-    this invoice (the rest of the reservation is released)."""
+    this invoice (the rest of the reservation is released). What it posts and releases is
+    dated ``on_date``, the day the invoice arrived (default today; a day in a closed month
+    is refused)."""
     check_actor(uow, "invoice.record")
     provider = providers.get_row(uow, provider_id)
     number = (number or "").strip()
@@ -467,6 +492,7 @@ def record_invoice(uow: UnitOfWork, *, provider_id: str, number: str, amount: Mo
     if c is None:
         raise NotFound(f"--ref: no payment commitment has reference {ref}")
     in_pilot(uow, c.pilot_id, "invoice.record")
+    refuse_closed_day(uow, c.pilot_id, on_date, "an invoice")
     if c.provider_id != provider.id:
         raise Refused(f"--provider: commitment {c.id} was issued to {c.provider_id}, not {provider.id}")
     if s.execute(select(InvoiceRow.id).where(InvoiceRow.provider_id == provider.id,

@@ -182,8 +182,9 @@ def test_one_month_open_at_a_time_and_closing_lapses_the_rest(app):
         budget.close_period(app, FIN, "example", JAN)
     with pytest.raises(Refused, match="cannot be opened again"):
         budget.open_period(app, FIN, "example", JAN)
-    # Money released after the month closed lapses too: it belonged to January.
-    record(app, c, amount=8000, final=True)
+    # Money released after the month closed lapses too: it belonged to January. (The
+    # invoice is dated after January: a day in the closed month is refused.)
+    record(app, c, amount=8000, final=True, on_date=dt.date(2018, 2, 2))
     assert bal(app, code)["available"] == 0
     opened = budget.open_period(app, FIN, "example", Period(2018, 2))
     assert opened["clients"] == 2
