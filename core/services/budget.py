@@ -26,7 +26,7 @@ from .. import ledger, sealed
 from ..app import App
 from ..audit import ORGANISER
 from ..auth import Actor
-from ..domain import Decision, Money, Period, Pilot, positive_amount
+from ..domain import PERIOD_BATCH, Decision, Money, Period, Pilot, positive_amount
 from ..errors import Conflict, NotFound, Refused, ValidationError
 from ..models import AccountRow, BudgetPeriodRow, ClientRow, CommitmentRow, DecisionRow, TransferRow
 from ..text import clean_reason
@@ -34,7 +34,7 @@ from ..uow import RetryableConflict, UnitOfWork
 from . import payments, pilots, plans, purchases
 from .common import check_actor, connection, in_pilot, reach_client, record, session
 
-DEFAULT_BATCH = 5000
+DEFAULT_BATCH = PERIOD_BATCH
 
 
 # --- decisions ------------------------------------------------------------------------
