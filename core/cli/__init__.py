@@ -10,12 +10,10 @@ from typing import Any
 
 import click
 
-from ..auth import Actor
 from ..errors import AvainError, FileError, PluginError, ValidationError
 from ..i18n import LANGUAGES, _, set_language
 from ..text import for_terminal, redact_hetu
 from .lazy import LazyCommand
-from .output import dumps as _dumps
 from .state import State
 
 #: The core's commands: name, where the command is, and the first paragraph of its help
@@ -137,6 +135,12 @@ class AvainGroup(click.Group):
             State.of(ctx).close()
 
 
+def _dumps(data: Any) -> str:
+    from .output import dumps  # the output's libraries (rich) only when there is output
+
+    return dumps(data)
+
+
 def _load(command: LazyCommand, *, plugin: bool = False) -> click.Command:
     try:
         return command.load()
@@ -203,6 +207,8 @@ def report(exc: AvainError, *, as_json: bool = False) -> None:
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, as_: str | None, lang: str | None) -> None:
     """avain: personal budgets (HB) in social care, one engine for every pilot."""
+    from ..auth import Actor
+
     set_language(lang)
     state = State.of(ctx)
     state.db = db

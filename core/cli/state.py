@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..auth import Actor
 from ..plugins import AvainPluginManager, make_plugin_manager
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..app import App
+    from ..auth import Actor
 
 T = TypeVar("T")
 
@@ -19,6 +19,8 @@ T = TypeVar("T")
 class State:
     def __init__(self) -> None:
         self.db: str | None = None
+        from ..auth import Actor
+
         self.actor: Actor = Actor("admin")
         self._pm: AvainPluginManager | None = None
         self._app: App | None = None
