@@ -13,6 +13,10 @@ avain can make faster. Each ratio is a command's median over the baseline's medi
 
     python bench/cli_start.py                   # 7 runs of each, demo database made here
     python bench/cli_start.py --runs 3 --db avain.db   # an existing database instead
+
+``--compare DIR`` also times another avain in the same run, interleaved: DIR holds
+``avain/core`` and ``avain/plugins`` of that version (for example links into a checkout of
+an older commit), put first on ``PYTHONPATH``; bench/README.md shows how.
 """
 
 from __future__ import annotations
@@ -71,6 +75,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="runs of each command (the median is reported)")
     parser.add_argument("--db", type=Path, help="an existing database to read (default: a new demo database)")
     parser.add_argument("--dir", type=Path, help="folder for the demo database (default: a temporary one)")
+    parser.add_argument("--compare", type=Path, metavar="DIR",
+                        help="also time the avain under DIR/avain (first on PYTHONPATH), interleaved")
     args = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AVAIN_")}
@@ -79,13 +85,20 @@ def main() -> None:
         db = args.db.resolve() if args.db else make_demo(folder, env)
         env["AVAIN_DB"] = str(db)
         avain = avain_argv()
-        runs: dict[str, list[float]] = {BASELINE: [], **{name: [] for name in COMMANDS}}
-        for extra in COMMANDS.values():  # warm the page cache and the .pyc files once
-            timed([*avain, *extra], env, folder)
+        envs = {"": env}
+        if args.compare:
+            envs["compared: "] = {**env, "PYTHONPATH": os.pathsep.join(
+                [str(args.compare.resolve()), *filter(None, [env.get("PYTHONPATH")])])}
+        runs: dict[str, list[float]] = {BASELINE: []}
+        for prefix, run_env in envs.items():
+            for name, extra in COMMANDS.items():  # warm the page cache and the .pyc files once
+                runs[prefix + name] = []
+                timed([*avain, *extra], run_env, folder)
         for i in range(args.runs):
             runs[BASELINE].append(timed([sys.executable, "-c", "import click"], env, folder))
-            for name, extra in COMMANDS.items():
-                runs[name].append(timed([*avain, *extra], env, folder))
+            for prefix, run_env in envs.items():
+                for name, extra in COMMANDS.items():
+                    runs[prefix + name].append(timed([*avain, *extra], run_env, folder))
             log(f"run {i + 1}/{args.runs}: " + ", ".join(f"{n} {v[-1]:.3f} s" for n, v in runs.items()))
 
     baseline = statistics.median(runs[BASELINE])
@@ -104,6 +117,8 @@ def main() -> None:
             for name, values in runs.items() if name != BASELINE
         },
     }
+    if args.compare:
+        doc["compared"] = str(args.compare)
     emit(doc)
 
 
