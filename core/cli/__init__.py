@@ -3,6 +3,7 @@ messages and exit codes (0 done, 1 refused, 2 usage)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import sys
@@ -221,7 +222,14 @@ def cli(ctx: click.Context, db: str | None, as_: str | None, lang: str | None) -
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    cli.main(prog_name="avain")
+    try:
+        cli.main(prog_name="avain")
+    finally:
+        # The command is done and its database closed. The interpreter's last garbage
+        # collection at exit would walk every object the database and model libraries made
+        # (~0.1 s of a read command) to find nothing that needs it: freeze them out of it.
+        # atexit handlers still run.
+        gc.freeze()
 
 
 for command in CORE_COMMANDS:
