@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, InvalidRequestError, OperationalError
 from sqlalchemy.exc import DatabaseError as DriverDatabaseError
 from sqlalchemy.sql import Executable
 
 from .errors import DatabaseError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alembic.config import Config
 
 DEFAULT_DB = "avain.db"
 
@@ -107,6 +107,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config  # alembic only to migrate: checking needs none of it
+
     cfg = Config()
     cfg.set_main_option("script_location", str(files("avain.core") / "migrations"))
     if engine is not None:
@@ -114,14 +116,49 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
+_REVISION = re.compile(r"^revision\s*=\s*['\"]([^'\"]+)['\"]\s*$", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*(?:['\"]([^'\"]+)['\"]|None)\s*$", re.MULTILINE)
+
+
+@functools.cache
+def _revision_graph() -> dict[str, str | None] | None:
+    """Each migration's revision and the one it revises, read from the files' text, so that
+    every command's schema check runs without importing alembic and every migration (a
+    contract test keeps it equal to alembic's reading). None when a file says something
+    this reading does not follow, such as a merge of two revisions: alembic decides then."""
+    graph: dict[str, str | None] = {}
+    for path in (files("avain.core") / "migrations" / "versions").iterdir():
+        if not path.name.endswith(".py") or path.name.startswith("__"):
+            continue
+        source = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if revision is None or down is None or revision.group(1) in graph:
+            return None
+        graph[revision.group(1)] = down.group(1)
+    return graph
+
+
+def _script_directory():
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    graph = _revision_graph()
+    heads = set(graph) - set(graph.values()) if graph else set()
+    if len(heads) == 1:
+        return heads.pop()
+    return _script_directory().get_current_head()  # and its error when there are several
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema revision stamped in the database (alembic's version table), or None."""
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            stamped = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     except OperationalError as exc:
         raise DatabaseError(
             f"cannot reach the database {safe_url(engine.url)}: {_first_line(exc)}; "
@@ -129,6 +166,10 @@ def current_revision(engine: Engine) -> str | None:
         ) from exc
     except DriverDatabaseError as exc:  # SQLite: a file that is not a database (text, an image…)
         raise not_a_database(engine.url, exc) from exc
+    if len(stamped) > 1:
+        raise DatabaseError(f"{safe_url(engine.url)} is stamped with several schema revisions "
+                            f"({', '.join(sorted(stamped))}); this avain has one line of migrations")
+    return stamped[0] if stamped else None
 
 
 def not_a_database(url: str | URL, exc: BaseException) -> DatabaseError:
@@ -167,6 +208,9 @@ def upgrade(engine: Engine) -> None:
         raise DatabaseError(f"{safe_url(engine.url)} holds tables that are not avain's; use another database")
     if current is not None and current not in _known_revisions():
         raise DatabaseError(f"{safe_url(engine.url)} was written by a newer avain (schema {current}); upgrade avain")
+    from alembic import command
+    from alembic.util import CommandError
+
     try:
         command.upgrade(alembic_config(engine), "head")
     except CommandError as exc:
@@ -177,7 +221,10 @@ def upgrade(engine: Engine) -> None:
 
 
 def _known_revisions() -> set[str]:
-    return {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    graph = _revision_graph()
+    if graph is not None:
+        return set(graph)
+    return {rev.revision for rev in _script_directory().walk_revisions()}
 
 
 def ensure_schema(engine: Engine, *, create: bool) -> bool:

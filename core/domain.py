@@ -215,6 +215,16 @@ def thaw(value: Any) -> Any:
 
 ROLES = ("admin", "worker", "supervisor", "finance", "evaluator", "assistant", "client")
 
+#: What a client may consent to: the evaluation's use of their answers, and the dialogue.
+CONSENT_PURPOSES = ("evaluation", "dialogue")
+
+#: Clients per transaction when a period is opened or closed (the default of ``--batch``).
+PERIOD_BATCH = 5000
+
+#: At most this many attachments to a dialogue message, each at most MAX_ATTACHMENT bytes.
+MAX_ATTACHMENTS = 5
+MAX_ATTACHMENT = 5 * 1024 * 1024
+
 
 @frozen
 class ClientGroup:
@@ -585,6 +595,17 @@ class Message:
 #: The measurement points of the evaluation: the start and end of the client relationship,
 #: and interim points between them in long relationships.
 MEASUREMENT_POINTS = ("start", "interim", "end")
+
+#: What each kind of person logs time for in the evaluation. ``services``: the cost of a
+#: client's usual services from the organiser's systems (controls have no budget in avain).
+TIMELOG_ACTIVITIES = {
+    "worker": ("assessment", "planning", "dialogue", "decisions", "guidance", "meetings", "other"),
+    "client": ("arranging",),
+    "assistant": ("assistance", "travel"),
+    "services": ("usual-services",),
+}
+#: The most minutes one entry of the time log may hold: a day.
+TIMELOG_MAX_MINUTES = 24 * 60
 
 
 @frozen

@@ -132,13 +132,15 @@ def avain_payment_backends() -> Iterable[PaymentBackend]:
 def avain_commands() -> Iterable[click.Command]:
     """Click commands (or groups) this plugin adds to the ``avain`` command line.
 
-    Kind: registration. Command names must be unique across plugins and the core.
+    Kind: registration. Command names must be unique across plugins and the core. A
+    ``LazyCommand`` (:mod:`avain.core.cli.lazy`) stands for a command whose module is
+    imported only when it runs or its help is shown.
 
     Example::
 
         @hookimpl
         def avain_commands():
-            return [my_group]
+            return [LazyCommand("mine", "my_plugin.cli:mine", "What my commands do.")]
     """
 
 

@@ -13,11 +13,9 @@ import tomllib
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from attrs import frozen
-from jsonschema import Draft202012Validator
 from stdnum import iban
 from stdnum.exceptions import InvalidChecksum
 from stdnum.exceptions import ValidationError as StdnumError
@@ -26,6 +24,9 @@ from .domain import ConfigSection, Pilot
 from .errors import ConfigError
 from .schema_words import in_words
 from .text import unsafe_message, unsafe_strings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import jsonschema
 
 
 @frozen
@@ -74,11 +75,17 @@ def _whole_number(checker, instance) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-#: Draft 2020-12 counts 400.0 as an integer; TOML tells the two apart, and so must we:
-#: amounts are integer cents, and a float reaching Money would be refused without a path.
-_Validator = jsonschema.validators.extend(
-    Draft202012Validator,
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number))
+@cache
+def _validator_class():
+    """Draft 2020-12 counts 400.0 as an integer; TOML tells the two apart, and so must we:
+    amounts are integer cents, and a float reaching Money would be refused without a path.
+    Built when a file is first validated: a command that only reads stored pilots never
+    imports jsonschema."""
+    import jsonschema
+
+    return jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number))
 
 
 def unknown_sections(data: dict, sections: list[ConfigSection]) -> list[str]:
@@ -125,7 +132,9 @@ def problems(data: dict, sections: list[ConfigSection], *,
     (a plugin's section that no loaded plugin reads is named as such, not as a stray key),
     duplicate group ids and codes, IBANs that fail their checksum, and — when
     ``known_services`` is given — services nobody knows."""
-    validator = _Validator(composed_schema(sections), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    from jsonschema import Draft202012Validator
+
+    validator = _validator_class()(composed_schema(sections), format_checker=Draft202012Validator.FORMAT_CHECKER)
     missing = unknown_sections(data, sections)
     checked = data
     if missing:  # validate the rest as if those sections were absent

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from jsonschema import ValidationError as SchemaError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jsonschema import ValidationError as SchemaError
 
 
 def in_words(error: SchemaError) -> str:

@@ -3,6 +3,7 @@ messages and exit codes (0 done, 1 refused, 2 usage)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import sys
@@ -10,16 +11,56 @@ from typing import Any
 
 import click
 
-from ..auth import Actor
 from ..errors import AvainError, FileError, PluginError, ValidationError
 from ..i18n import LANGUAGES, _, set_language
 from ..text import for_terminal, redact_hetu
-from .output import dumps as _dumps
+from .lazy import LazyCommand
 from .state import State
+
+#: The core's commands: name, where the command is, and the first paragraph of its help
+#: (what ``avain --help`` shows). A command's module is imported only when that command runs
+#: or its help is shown; a contract test keeps these helps equal to the commands' own.
+#: ``decision``, ``ledger`` and ``commitment`` come through ``letter_cmds`` and ``client``
+#: through ``message_cmds``: those modules add the ``letter`` and ``message`` subcommands.
+CORE_COMMANDS = (
+    LazyCommand("audit", "avain.core.cli.audit_cmds:audit", "The audit trail and the access log."),
+    LazyCommand("budget", "avain.core.cli.budget_cmds:budget_group",
+                "Monthly budget periods: open (allocate), close (lapse or carry over)."),
+    LazyCommand("catalogue", "avain.core.cli.workflow_cmds:catalogue_group",
+                "The service catalogue (palvelutarjotin): prices, search, ratings, the public register."),
+    LazyCommand("client", "avain.core.cli.message_cmds:client",
+                "Clients: enrolment, lookup, end of the client relationship."),
+    LazyCommand("commitment", "avain.core.cli.letter_cmds:commitment", "Payment commitments (maksusitoumus)."),
+    LazyCommand("db", "avain.core.cli.db_cmds:db", "The database schema."),
+    LazyCommand("decision", "avain.core.cli.letter_cmds:decision",
+                "Decisions granting HB, and how each month's budget is computed."),
+    LazyCommand("demo", "avain.core.cli.demo_cmds:demo",
+                "Run a realistic month (January 2018) on synthetic people, in the database the CLI opens, "
+                "and print each client's statement and the ledger check."),
+    LazyCommand("init", "avain.core.cli.db_cmds:init",
+                "Create the database (or bring it up to date) and load the plugins' pilots."),
+    LazyCommand("invoice", "avain.core.cli.workflow_cmds:invoice", "Provider invoices: record, approve, pay."),
+    LazyCommand("ledger", "avain.core.cli.letter_cmds:ledger", "Balances, statements and the ledger's own check."),
+    LazyCommand("message", "avain.core.cli.message_cmds:message",
+                "The client's secure dialogue with the personal worker (Omasote): one thread per client, "
+                "encrypted at rest, for its participants only."),
+    LazyCommand("pay", "avain.core.cli.workflow_cmds:pay",
+                "Payments to providers: SEPA credit-transfer batches (pain.001)."),
+    LazyCommand("pilot", "avain.core.cli.pilot_cmds:pilot", "Pilots: their rules and settings."),
+    LazyCommand("plan", "avain.core.cli.workflow_cmds:plan",
+                "Care and service plans: services and monthly quantities."),
+    LazyCommand("plugin", "avain.core.cli.plugin_cmds:plugin", "Loaded plugins."),
+    LazyCommand("proposal", "avain.core.cli.workflow_cmds:proposal",
+                "Proposals to use a budget: made by the client, decided by the worker."),
+    LazyCommand("provider", "avain.core.cli.workflow_cmds:provider", "Service providers, by business id (Y-tunnus)."),
+    LazyCommand("worker", "avain.core.cli.people_cmds:worker",
+                "Personal workers, supervisors, finance, evaluators, HB assistants, administrators."),
+)
 
 
 class AvainGroup(click.Group):
-    """Adds the plugins' commands and turns avain errors into one-line messages."""
+    """Adds the plugins' commands, loads each command when it is used, and turns avain
+    errors into one-line messages."""
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         root = ctx.find_root()
@@ -47,8 +88,25 @@ class AvainGroup(click.Group):
     def get_command(self, ctx, name):
         if ctx.parent is None and not ctx.resilient_parsing:
             plugin_commands = self._plugin_commands(ctx)  # refuses a clash with a core command
-            return super().get_command(ctx, name) or plugin_commands.get(name)
-        return super().get_command(ctx, name)
+            command = super().get_command(ctx, name)
+            if command is None:
+                command = plugin_commands.get(name)
+                if isinstance(command, LazyCommand) and not ctx.meta.get("avain_listing"):
+                    command = plugin_commands[name] = _load(command, plugin=True)
+        else:
+            command = super().get_command(ctx, name)
+        if isinstance(command, LazyCommand) and not ctx.meta.get("avain_listing"):
+            command = self.commands[name] = _load(command)
+        return command
+
+    def format_commands(self, ctx, formatter):
+        """Lists every command with its short help without importing the commands'
+        modules: a command not loaded yet shows the help it was announced with."""
+        ctx.meta["avain_listing"] = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            del ctx.meta["avain_listing"]
 
     def parse_args(self, ctx, args):
         if ctx.parent is None:
@@ -76,6 +134,21 @@ class AvainGroup(click.Group):
             ctx.exit(error.exit_code)
         finally:
             State.of(ctx).close()
+
+
+def _dumps(data: Any) -> str:
+    from .output import dumps  # the output's libraries (rich) only when there is output
+
+    return dumps(data)
+
+
+def _load(command: LazyCommand, *, plugin: bool = False) -> click.Command:
+    try:
+        return command.load()
+    except (ImportError, TypeError) as exc:
+        if not plugin:
+            raise
+        raise PluginError(f"avain_commands: the command {command.name} cannot be loaded: {exc}") from exc
 
 
 #: ``error: --amount: …``, ``error: pilot.toml: …``: what the message names first.
@@ -135,6 +208,8 @@ def report(exc: AvainError, *, as_json: bool = False) -> None:
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, as_: str | None, lang: str | None) -> None:
     """avain: personal budgets (HB) in social care, one engine for every pilot."""
+    from ..auth import Actor
+
     set_language(lang)
     state = State.of(ctx)
     state.db = db
@@ -147,23 +222,15 @@ def cli(ctx: click.Context, db: str | None, as_: str | None, lang: str | None) -
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    cli.main(prog_name="avain")
+    try:
+        cli.main(prog_name="avain")
+    finally:
+        # The command is done and its database closed. The interpreter's last garbage
+        # collection at exit would walk every object the database and model libraries made
+        # (~0.1 s of a read command) to find nothing that needs it: freeze them out of it.
+        # atexit handlers still run.
+        gc.freeze()
 
 
-from . import (  # noqa: E402
-    audit_cmds,
-    budget_cmds,
-    db_cmds,
-    demo_cmds,
-    letter_cmds,  # noqa: F401  (adds `letter` to the decision, commitment and ledger groups)
-    message_cmds,
-    people_cmds,
-    pilot_cmds,
-    plugin_cmds,
-    workflow_cmds,
-)
-
-for module in (db_cmds, demo_cmds, pilot_cmds, people_cmds, budget_cmds, workflow_cmds, message_cmds, audit_cmds,
-               plugin_cmds):
-    for command in module.COMMANDS:
-        cli.add_command(command)
+for command in CORE_COMMANDS:
+    cli.add_command(command)

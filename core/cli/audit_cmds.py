@@ -5,9 +5,12 @@ from __future__ import annotations
 import click
 
 from ..i18n import _, ngettext
-from ..services import audit_log
+from .lazy import lazy_module
 from .output import emit, helsinki_time, json_option, render_table
 from .state import state
+
+# read only inside the commands: imported when one of them runs
+audit_log = lazy_module("avain.core.services.audit_log")
 
 
 @click.group()

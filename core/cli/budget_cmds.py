@@ -7,12 +7,16 @@ import datetime as dt
 import click
 
 from .. import i18n
-from ..domain import Period
+from ..domain import PERIOD_BATCH, Period
 from ..i18n import _, ngettext
-from ..services import budget, statements
+from .lazy import lazy_module
 from .output import emit, json_option, progress_bar, render_table
 from .params import DATE, MONEY, PERIOD, key_values
 from .state import state
+
+# read only inside the commands: imported when one of them runs
+budget = lazy_module("avain.core.services.budget")
+statements = lazy_module("avain.core.services.statements")
 
 
 @click.group()
@@ -119,7 +123,7 @@ def _run_with_progress(label: str, run, pilot_id: str, period, batch: int, **kw)
 @budget_group.command("open-period")
 @click.option("--pilot", "pilot_id", required=True)
 @click.argument("period", type=PERIOD)
-@click.option("--batch", default=budget.DEFAULT_BATCH, show_default=True, type=click.IntRange(1, 100_000),
+@click.option("--batch", default=PERIOD_BATCH, show_default=True, type=click.IntRange(1, 100_000),
               help="Clients per transaction.")
 @json_option
 def open_period(pilot_id, period, batch, as_json):
@@ -135,7 +139,7 @@ def open_period(pilot_id, period, batch, as_json):
 @budget_group.command("close-period")
 @click.option("--pilot", "pilot_id", required=True)
 @click.argument("period", type=PERIOD)
-@click.option("--batch", default=budget.DEFAULT_BATCH, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--batch", default=PERIOD_BATCH, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--force", is_flag=True,
               help="Close before the month's last day (refused otherwise); the audit event says it was forced.")
 @json_option

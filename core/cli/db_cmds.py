@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import click
 
-from .. import db as dbmod
-from .. import integrity_key
-from ..app import App
 from ..auth import Actor
 from ..i18n import _
-from ..services import messages, pilots
+from .lazy import lazy_module
 from .output import emit, json_option, render_mapping
 from .state import state
+
+# read only inside the commands: imported when one of them runs
+dbmod = lazy_module("avain.core.db")
+integrity_key = lazy_module("avain.core.integrity_key")
+messages = lazy_module("avain.core.services.messages")
+pilots = lazy_module("avain.core.services.pilots")
 
 
 @click.command()
@@ -43,7 +46,7 @@ def db() -> None:
 def upgrade(as_json: bool) -> None:
     """Apply every pending migration, then load new or changed plugin pilots."""
     st = state()
-    app: App = st.app(check_schema=False)
+    app = st.app(check_schema=False)
     before = dbmod.current_revision(app.engine)
     dbmod.upgrade(app.engine)
     touched = app.run(Actor("admin"), pilots.sync_plugin_pilots)

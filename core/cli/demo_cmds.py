@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
-from .. import demo as demo_mod
 from .. import i18n
 from ..i18n import _, ngettext
+from .lazy import lazy_module
 from .output import emit, json_option, progress_bar, render_table
 from .state import state
+
+# read only inside the commands: imported when one of them runs
+demo_mod = lazy_module("avain.core.demo")
 
 
 @click.command()

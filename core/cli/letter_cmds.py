@@ -8,12 +8,15 @@ from pathlib import Path
 import click
 
 from ..i18n import LANGUAGES
-from ..services import letters as letter_facts
 from .budget_cmds import decision, ledger
+from .lazy import lazy_module
 from .output import emit, json_option
 from .params import DATE, PERIOD
 from .state import state
 from .workflow_cmds import commitment
+
+# read only inside the commands: imported when one of them runs
+letter_facts = lazy_module("avain.core.services.letters")
 
 LANG = click.Choice(LANGUAGES)
 out_option = click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),

@@ -11,14 +11,18 @@ from pathlib import Path
 import click
 
 from .. import i18n, outfiles, workdays
+from ..domain import CONSENT_PURPOSES, MAX_ATTACHMENT, MAX_ATTACHMENTS
 from ..errors import Conflict, ValidationError
 from ..i18n import _, ngettext
-from ..services import consent as consent_svc
-from ..services import messages
+from .lazy import lazy_module
 from .output import emit, json_option, render_table
 from .params import DateType
 from .people_cmds import client
 from .state import state
+
+# read only inside the commands: imported when one of them runs
+consent_svc = lazy_module("avain.core.services.consent")
+messages = lazy_module("avain.core.services.messages")
 
 
 @click.group("message")
@@ -33,17 +37,17 @@ def message() -> None:
 @click.option("--ref", metavar="KIND:ID",
               help="What it is about: proposal:ID, commitment:ID, invoice:ID or decision:ID.")
 @click.option("--attach", "files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help=f"A file to send with it (repeatable; at most {messages.MAX_ATTACHMENTS}, "
-                   f"{messages.MAX_ATTACHMENT // 1048576} MiB each).")
+              help=f"A file to send with it (repeatable; at most {MAX_ATTACHMENTS}, "
+                   f"{MAX_ATTACHMENT // 1048576} MiB each).")
 @json_option
 def send(code, text, ref, files, as_json):
     """Write to CODE's thread, as a participant (--as client:CODE, worker:ID, supervisor:ID
     or assistant:ID)."""
     if text == "-":
         text = sys.stdin.read()
-    if len(files) > messages.MAX_ATTACHMENTS:
+    if len(files) > MAX_ATTACHMENTS:
         raise ValidationError(_("--attach: {n} files; at most {most} per message").format(
-            n=len(files), most=messages.MAX_ATTACHMENTS))
+            n=len(files), most=MAX_ATTACHMENTS))
     attachments = [(path.name, _read_attachment(path)) for path in files]
     data = state().run(messages.send, code, text=text, ref=ref, attachments=attachments)
     emit(data, as_json, lambda c, d: c.print(
@@ -59,7 +63,7 @@ READ_CHUNK = 1024 * 1024
 
 def _too_big(path: Path, size: int) -> ValidationError:
     return ValidationError(_("--attach: {path} is {size} MiB; the limit is {limit} MiB per file").format(
-        path=path, size=f"{size / 1048576:.1f}", limit=messages.MAX_ATTACHMENT // 1048576))
+        path=path, size=f"{size / 1048576:.1f}", limit=MAX_ATTACHMENT // 1048576))
 
 
 def _read_attachment(path: Path) -> bytes:
@@ -77,12 +81,12 @@ def _read_attachment(path: Path) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise ValidationError(_("--attach: {path} is not a regular file (a device, pipe, socket or "
                                     "folder); attach a file").format(path=path))
-        if info.st_size > messages.MAX_ATTACHMENT:
+        if info.st_size > MAX_ATTACHMENT:
             raise _too_big(path, info.st_size)
         chunks, total = [], 0
         while chunk := fh.read(READ_CHUNK):
             total += len(chunk)
-            if total > messages.MAX_ATTACHMENT:
+            if total > MAX_ATTACHMENT:
                 raise _too_big(path, max(total, info.st_size))
             chunks.append(chunk)
     return b"".join(chunks)
@@ -232,7 +236,7 @@ def dialogue(code, as_json):
 
 @client.command("consent")
 @click.argument("code")
-@click.option("--purpose", required=True, type=click.Choice(consent_svc.PURPOSES),
+@click.option("--purpose", required=True, type=click.Choice(CONSENT_PURPOSES),
               help="evaluation: the client's data in the evaluation; dialogue: the dialogue, free of "
                    "identifiers, for the evaluators.")
 @click.option("--withdraw", is_flag=True, help="Record that the client withdrew it.")

@@ -20,7 +20,6 @@ from rich.text import Text
 from .. import i18n
 from ..i18n import _, ngettext
 from ..text import for_terminal, unsafe
-from ..workdays import FINLAND
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
@@ -143,6 +142,8 @@ def _cell(value: Any) -> str:
 def helsinki_time(moment: dt.datetime | str) -> str:
     """A moment in Finnish time with its offset (``2018-01-15 14:03:07+02:00``); a time
     without a zone is UTC, as avain stores it."""
+    from ..workdays import FINLAND  # with the holiday calendar: only where a time is shown
+
     if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)
     if moment.tzinfo is None:

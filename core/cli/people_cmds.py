@@ -9,10 +9,13 @@ import click
 from .. import i18n
 from ..domain import ROLES
 from ..i18n import LANGUAGES, _, ngettext
-from ..services import people
+from .lazy import lazy_module
 from .output import emit, json_option, render_mapping, render_table
 from .params import key_values
 from .state import state
+
+# read only inside the commands: imported when one of them runs
+people = lazy_module("avain.core.services.people")
 
 WORKER_ROLES = [r for r in ROLES if r != "client"]
 

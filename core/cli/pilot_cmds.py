@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import click
 
-from .. import db
 from ..errors import AvainError, ConfigError, DatabaseError
 from ..i18n import _
-from ..services import pilots
+from .lazy import lazy_module
 from .output import emit, json_option, render_table
 from .state import state
+
+# read only inside the commands: imported when one of them runs
+db = lazy_module("avain.core.db")
+pilots = lazy_module("avain.core.services.pilots")
 
 
 @click.group()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..app import App
-from ..auth import Actor
 from ..plugins import AvainPluginManager, make_plugin_manager
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..app import App
+    from ..auth import Actor
 
 T = TypeVar("T")
 
@@ -17,6 +19,8 @@ T = TypeVar("T")
 class State:
     def __init__(self) -> None:
         self.db: str | None = None
+        from ..auth import Actor
+
         self.actor: Actor = Actor("admin")
         self._pm: AvainPluginManager | None = None
         self._app: App | None = None
@@ -39,6 +43,8 @@ class State:
         """The database, opened once. Only commands that set one up (``init``, ``demo``)
         pass ``create``: every other refuses a SQLite file that does not exist."""
         if self._app is None:
+            from ..app import App  # the database libraries: only for commands that use one
+
             self._app = App.open(self.db, create=create, check_schema=check_schema, pm=self.pm)
         return self._app
 

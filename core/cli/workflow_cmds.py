@@ -10,10 +10,19 @@ import click
 from .. import i18n, outfiles
 from ..errors import AvainError
 from ..i18n import _, ngettext
-from ..services import bank_files, catalogue, finance, plans, provider_bank, providers, purchases
+from .lazy import lazy_module
 from .output import dumps, echo, emit, json_option, progress_bar, render_table
 from .params import DATE, MONEY, MONEY_ANY, key_values
 from .state import state
+
+# read only inside the commands: imported when one of them runs
+bank_files = lazy_module("avain.core.services.bank_files")
+catalogue = lazy_module("avain.core.services.catalogue")
+finance = lazy_module("avain.core.services.finance")
+plans = lazy_module("avain.core.services.plans")
+provider_bank = lazy_module("avain.core.services.provider_bank")
+providers = lazy_module("avain.core.services.providers")
+purchases = lazy_module("avain.core.services.purchases")
 
 
 @click.group()

@@ -27,6 +27,7 @@ from ..app import App
 from ..audit import ORGANISER
 from ..auth import Actor
 from ..domain import (
+    PERIOD_BATCH,
     PERIOD_END_ACTIONS,
     BudgetAmount,
     Decision,
@@ -44,7 +45,7 @@ from ..uow import RetryableConflict, UnitOfWork
 from . import payments, people, pilots, plans, purchases
 from .common import check_actor, connection, in_pilot, reach_client, record, session
 
-DEFAULT_BATCH = 5000
+DEFAULT_BATCH = PERIOD_BATCH
 
 
 # --- decisions ------------------------------------------------------------------------

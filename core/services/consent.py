@@ -11,12 +11,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ..domain import CONSENT_PURPOSES
 from ..errors import Refused, ValidationError
 from ..models import ClientRow, ConsentRow
 from ..uow import UnitOfWork
 from .common import reach_client, record, session
 
-PURPOSES = ("evaluation", "dialogue")
+PURPOSES = CONSENT_PURPOSES
 
 
 def check_purpose(purpose: str) -> str:

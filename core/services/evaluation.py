@@ -19,7 +19,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
-from ..domain import MEASUREMENT_POINTS, Instrument, Pilot
+from ..domain import MEASUREMENT_POINTS, TIMELOG_ACTIVITIES, TIMELOG_MAX_MINUTES, Instrument, Pilot
 from ..errors import NotFound, PermissionDenied, Refused, ValidationError
 from ..models import ClientRow, SurveyResponseRow, SurveyScoreRow, TimeLogRow
 from ..plugins import collect
@@ -29,17 +29,10 @@ from ..uow import UnitOfWork
 from . import pilots
 from .common import check_actor, reach_client, record, session
 
-#: What each kind of person logs time for. ``services``: the cost of a client's usual
-#: services from the organiser's systems (controls have no budget in avain).
-ACTIVITIES = {
-    "worker": ("assessment", "planning", "dialogue", "decisions", "guidance", "meetings", "other"),
-    "client": ("arranging",),
-    "assistant": ("assistance", "travel"),
-    "services": ("usual-services",),
-}
+ACTIVITIES = TIMELOG_ACTIVITIES
 WHO = {"worker": "worker", "supervisor": "worker", "client": "client", "assistant": "assistant",
        "finance": "services"}
-MAX_MINUTES = 24 * 60
+MAX_MINUTES = TIMELOG_MAX_MINUTES
 #: Relationships longer than this (days) get interim measurements, unless the pilot says.
 INTERIM_AFTER_DAYS = 180
 

@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from .. import message_keys, sealed, workdays
 from ..audit import ORGANISER
 from ..auth import Actor
-from ..domain import Message, fi_date
+from ..domain import MAX_ATTACHMENT, MAX_ATTACHMENTS, Message, fi_date
 from ..errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from ..i18n import N_, _
 from ..models import (
@@ -58,9 +58,7 @@ from .deidentify import scrub
 
 #: The longest message text, in characters (a long letter; a document goes as an attachment).
 MAX_TEXT = 5000
-#: At most this many attachments, each at most MAX_ATTACHMENT bytes.
-MAX_ATTACHMENTS = 5
-MAX_ATTACHMENT = 5 * 1024 * 1024
+# At most MAX_ATTACHMENTS attachments, each at most MAX_ATTACHMENT bytes (from the domain).
 #: What a message may refer to, and the table holding it.
 REFERENCES = {"proposal": ProposalRow, "commitment": CommitmentRow, "invoice": InvoiceRow,
               "decision": DecisionRow}

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from avain.core.cli.lazy import LazyCommand
 from avain.core.hookspecs import hookimpl
-
-from . import cli, instruments
 
 FOLDER = Path(__file__).with_name("instruments")
 
 
 @hookimpl
 def avain_evaluation_instruments():
+    from . import instruments
+
     return instruments.load_dir(FOLDER)
 
 
 @hookimpl
 def avain_commands():
-    return cli.COMMANDS
+    # the commands' module (and the services it calls) is imported when `avain eval` runs
+    return [LazyCommand("eval", "avain.plugins.evaluation.cli:evaluation",
+                        "The evaluation: instruments and responses, time and cost, reports and the export.")]

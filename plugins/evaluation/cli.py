@@ -7,16 +7,20 @@ from pathlib import Path
 
 import click
 
+from avain.core.cli.lazy import lazy_module
 from avain.core.cli.output import emit, json_option, progress_bar, render_table
 from avain.core.cli.params import DATE, MONEY_ANY
 from avain.core.cli.state import state
+from avain.core.domain import TIMELOG_ACTIVITIES, TIMELOG_MAX_MINUTES
 from avain.core.errors import ValidationError
-from avain.core.services import evaluation as service
-from avain.core.services import pilots
 
-from . import export as export_mod
-from . import figures
-from . import report as report_mod
+# The services, the statistics (scipy) and the charts (matplotlib): imported when a command
+# that uses them runs, not for `avain eval --help` or another command.
+service = lazy_module("avain.core.services.evaluation")
+pilots = lazy_module("avain.core.services.pilots")
+export_mod = lazy_module("avain.plugins.evaluation.export")
+figures = lazy_module("avain.plugins.evaluation.figures")
+report_mod = lazy_module("avain.plugins.evaluation.report")
 
 
 @click.group("eval")
@@ -115,9 +119,9 @@ def import_cmd(file, instrument, as_json):
 @click.argument("code")
 @click.option("--activity", required=True,
               help="What the time went to: " + "; ".join(f"{who}: {', '.join(acts)}"
-                                                        for who, acts in service.ACTIVITIES.items()) + ".")
+                                                        for who, acts in TIMELOG_ACTIVITIES.items()) + ".")
 @click.option("--date", "on_date", required=True, type=DATE, help="The day.")
-@click.option("--minutes", type=click.IntRange(0, service.MAX_MINUTES), default=0, help="Minutes spent.")
+@click.option("--minutes", type=click.IntRange(0, TIMELOG_MAX_MINUTES), default=0, help="Minutes spent.")
 @click.option("--cost", type=MONEY_ANY, help="Money spent, in euros (an assistant's costs, usual services).")
 @json_option
 def timelog(code, activity, on_date, minutes, cost, as_json):

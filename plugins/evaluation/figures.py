@@ -17,7 +17,6 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from scipy.stats import t as student_t
 from sqlalchemy import and_, case, func, select
 
 from avain.core.models import (
@@ -60,6 +59,8 @@ class Acc:
         mean = self.total / n
         var = max(0.0, (self.squares - n * mean * mean) / (n - 1))
         sd = math.sqrt(var)
+        from scipy.stats import t as student_t  # ~1 s to import: only when a figure is computed
+
         half = float(student_t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
         return {"n": n, "mean": round(mean, digits), "ci95": [round(mean - half, digits), round(mean + half, digits)],
                 "sd": round(sd, digits), "suppressed": False}

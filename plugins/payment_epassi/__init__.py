@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from avain.core.cli.lazy import LazyCommand
 from avain.core.domain import ConfigSection, PilotSource
 from avain.core.hookspecs import hookimpl
 
-from . import backend, cli, settings
+from . import settings
 
 PILOT_ID = "example-epassi"
 
 
 @hookimpl
 def avain_payment_backends():
+    from . import backend  # the services it calls: imported when a backend is asked for
+
     return [backend.payment_backend()]
 
 
@@ -30,7 +33,8 @@ def avain_config_sections():
 
 @hookimpl
 def avain_commands():
-    return cli.COMMANDS
+    return [LazyCommand("epassi", "avain.plugins.payment_epassi.cli:epassi",
+                        "The ePassi e-wallet: import its transactions, reconcile them with the ledger.")]
 
 
 @hookimpl

@@ -11,26 +11,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from avain.core.cli.lazy import LazyCommand
 from avain.core.domain import ConfigSection, PilotSource
 from avain.core.hookspecs import hookimpl
-
-from . import backend, cli
 
 PILOT_ID = "example-psop"
 
 
 @hookimpl
 def avain_payment_backends():
+    from . import backend  # the services and the posting it calls: imported when a backend is asked for
+
     return [backend.BACKEND]
 
 
 @hookimpl
 def avain_commands():
-    return [cli.psop]
+    return [LazyCommand("psop", "avain.plugins.payment_psop.cli:psop",
+                        "PSOP balance vouchers (saldoseteli): service events, reconciliation, a local simulator.")]
 
 
 @hookimpl
 def avain_config_sections():
+    from . import backend
+
     return [ConfigSection(backend.SECTION, backend.CONFIG_SCHEMA, "Where the pilot's PSOP voucher service answers")]
 
 
