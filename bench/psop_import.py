@@ -34,8 +34,8 @@ engine leaves SQLite's default of 2 MB).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -200,7 +200,7 @@ def build(db_path: Path, work: Path, n_clients: int):
 def raw_insert(db_path: Path, n: int, chunk: int, codes: list[str], providers: list[str],
                cache_mb: int | None) -> float:
     """Seconds spent in executemany + commit for n transfer rows like the adapter's."""
-    from avain.core.ledger import _request_hash as fingerprint
+    from avain.core.ledger import fingerprint
 
     conn = sqlite3.connect(str(db_path), isolation_level=None)
     for pragma in ("foreign_keys = ON", "busy_timeout = 30000", "journal_mode = WAL", "synchronous = NORMAL"):
