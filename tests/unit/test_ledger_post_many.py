@@ -99,13 +99,15 @@ def one_by_one(books: Books, batch: list[tuple]) -> list[tuple]:
     """What posting each transfer alone with ``ledger.transfer`` does: ``("posted",)``,
     ``("unchanged",)`` or ``("refused", available)`` (available only for a budget too
     small; None for an id used with other content or a period not open). As one batch
-    does it, an id that came before in the same batch (in an open period) is not tried
+    does it, a new id that came before in the same batch (in an open period) is not tried
     again: with the same content it shares the fate of the first, with other content it is
     refused."""
     out: list[tuple] = []
     first: dict[str, int] = {}
+    with books.tx() as s:
+        known = set(s.execute(select(TransferRow.id)).scalars())  # in the ledger before the batch
     for i, (tid, client, provider, amount, period, day) in enumerate(batch):
-        if tid in first:
+        if tid in first and tid not in known:
             j = first[tid]
             same = batch[j][1:5] == (client, provider, amount, period)
             out.append(("unchanged",) if same and out[j][0] != "refused" else out[j] if same else ("refused", None))
