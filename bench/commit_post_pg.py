@@ -219,7 +219,7 @@ def _worker(mode: str, url: str, conninfo: str, tag: str, worker: int, budgets: 
         else:
             import psycopg
 
-            from avain.core.ledger import _request_hash
+            from avain.core.ledger import fingerprint as _request_hash
 
             conn = psycopg.connect(conninfo)
             txns = templ["txns"]

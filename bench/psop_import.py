@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -46,6 +47,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+# A made-up integrity key for the throwaway databases (the ledger signs every transfer).
+os.environ.setdefault("AVAIN_INTEGRITY_KEY", "dGVzdC1vbmx5LWF2YWluLWludGVncml0eS1rZXktMzI")
 
 PILOT = "bench-psop"
 CODE = "BP"
@@ -156,7 +160,7 @@ def build(db_path: Path, work: Path, n_clients: int):
     engine = dbmod.make_engine(f"sqlite:///{db_path}")
     dbmod.upgrade(engine)
     app = App(engine, pm)
-    admin, finance = Actor("admin"), Actor("finance")
+    admin = Actor("admin")
     app.run(admin, pilots.sync_plugin_pilots)
     sim = Simulator.start(today=dt.date(2018, 1, 1))
     toml = work / "bench-psop.toml"
@@ -170,6 +174,9 @@ def build(db_path: Path, work: Path, n_clients: int):
                 checks=dict(checks), valid_from=dt.date(2018, 1, 1), valid_to=dt.date(2018, 12, 31))
     workers = [app.run(admin, people.add_worker, pilot_id=PILOT, code=f"{w:02d}", name=f"Worker {w}",
                        role="worker")["id"] for w in range(1 + n_clients // 500)]
+    # Money moves under a named finance worker of the pilot.
+    finance = Actor("finance", app.run(admin, people.add_worker, pilot_id=PILOT, code="99", name="Finance",
+                                       role="finance")["id"])
     codes = []
     for i in range(n_clients):
         worker = workers[i // 500]
@@ -187,13 +194,13 @@ def build(db_path: Path, work: Path, n_clients: int):
 
     app.run(admin, payables)
     sim.stop()
-    return app, codes, provider_ids, opened
+    return app, finance, codes, provider_ids, opened
 
 
 def raw_insert(db_path: Path, n: int, chunk: int, codes: list[str], providers: list[str],
                cache_mb: int | None) -> float:
     """Seconds spent in executemany + commit for n transfer rows like the adapter's."""
-    from avain.core.ledger import _request_hash as fingerprint
+    from avain.core.ledger import fingerprint
 
     conn = sqlite3.connect(str(db_path), isolation_level=None)
     for pragma in ("foreign_keys = ON", "busy_timeout = 30000", "journal_mode = WAL", "synchronous = NORMAL"):
@@ -203,16 +210,20 @@ def raw_insert(db_path: Path, n: int, chunk: int, codes: list[str], providers: l
     budgets = dict(conn.execute("SELECT owner, id FROM account WHERE pilot_id = ? AND kind = 'budget'", (PILOT,)))
     payables = dict(conn.execute("SELECT owner, id FROM account WHERE pilot_id = ? AND kind = 'payable'", (PILOT,)))
     sql = ("INSERT INTO transfer (id, kind, debit_account_id, credit_account_id, amount, pending, pending_id, "
-           "reverses, period, memo, request_hash, created_at) VALUES (?, 'charge', ?, ?, ?, 0, NULL, NULL, ?, ?, ?, ?)")
+           "reverses, period, memo, request_hash, created_at, business_date, chain_seq, mac) "
+           "VALUES (?, 'charge', ?, ?, ?, 0, NULL, NULL, ?, ?, ?, ?, ?, ?, ?)")
     at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     spent = 0.0
+    seqs: dict[int, int] = {}
     for start in range(0, n, chunk):
         rows = []
         for i in range(start, min(n, start + chunk)):
-            eid, _vid, code, prov, _day, _service, units, price = event(i, codes, providers)
+            eid, _vid, code, prov, day, _service, units, price = event(i, codes, providers)
             debit, credit, amount = budgets[code], payables[prov], units * price
             h = fingerprint("charge", debit, credit, amount, False, "2018-01", None)
-            rows.append((f"raw:{eid}", debit, credit, amount, "2018-01", f"psop charge {eid}", h, at))
+            seq = seqs[debit] = seqs.get(debit, 0) + 1  # a place and a mac as the ledger's (made untimed)
+            rows.append((f"raw:{eid}", debit, credit, amount, "2018-01", f"psop charge {eid}", h, at,
+                         f"2018-01-{day:02d}", seq, hashlib.sha256(h.encode()).hexdigest()))
         t = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(sql, rows)
@@ -236,7 +247,7 @@ def child(n: int, n_clients: int, chunk: int, fmt: str, keep: bool, cache_mb: in
     work = Path(tempfile.mkdtemp(prefix="bench_psop_"))
     db_path = work / "avain.db"
     t0 = time.perf_counter()
-    app, codes, provider_ids, opened = build(db_path, work, n_clients)
+    app, finance, codes, provider_ids, opened = build(db_path, work, n_clients)
     fixture_s = time.perf_counter() - t0
     log(f"fixture: {n_clients} clients, {opened['backend']['issued']} vouchers issued ({fixture_s:.1f} s)")
     path = work / f"events.{'csv' if fmt == 'csv' else 'jsonl'}"
@@ -256,7 +267,7 @@ def child(n: int, n_clients: int, chunk: int, fmt: str, keep: bool, cache_mb: in
     pilot = app.run(Actor("admin"), pilots.get, PILOT)
     rss_before = rss_mb()
     t0 = time.perf_counter()
-    summary = backend.import_file(app, Actor("finance"), pilot, path, chunk=chunk)
+    summary = backend.import_file(app, finance, pilot, path, chunk=chunk)
     adapter_s = time.perf_counter() - t0
     peak = peak_rss_mb()
     log(f"adapter: {adapter_s:.2f} s ({n / adapter_s:,.0f} events/s); {summary['posted']} posted, "

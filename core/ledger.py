@@ -183,9 +183,10 @@ def balance(s: Session | Connection, account: int) -> Balance:
 # --- transfers ----------------------------------------------------------------------
 
 
-def _request_hash(kind: str, debit: int | None, credit: int | None, amount: int, pending: bool,
-                  period: str | None, reverses: str | None, pending_id: str | None = None) -> str:
-    """A fingerprint of what a transfer does, so a replayed id with other content is caught."""
+def fingerprint(kind: str, debit: int | None, credit: int | None, amount: int, pending: bool,
+                period: str | None, reverses: str | None, pending_id: str | None = None) -> str:
+    """A fingerprint of what a transfer does (stored as its ``request_hash``), so a replayed
+    id with other content is caught. Every write path stores this one."""
     text = f"{kind}|{debit}|{credit}|{amount}|{int(pending)}|{period}|{reverses}|{pending_id}"
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -333,7 +334,7 @@ def transfer(s: Session, transfer_id: str, *, kind: str, debit: int, credit: int
     _check_amount(amount)
     if debit == credit:
         raise ValidationError("a transfer needs two different accounts")
-    h = _request_hash(kind, debit, credit, amount, pending, period, reverses)
+    h = fingerprint(kind, debit, credit, amount, pending, period, reverses)
     conn = _connection(s)
     if (replayed := _replay(conn, transfer_id, h)) is not None:
         return replayed
@@ -361,7 +362,7 @@ def resolve(s: Session, transfer_id: str, *, pending_id: str, kind: str, amount:
     if kind not in RESOLVING_KINDS:
         raise ValueError(f"resolve(): {kind!r} is not post, void or release")
     _check_amount(amount)
-    h = _request_hash(kind, None, None, amount, False, None, None, pending_id)
+    h = fingerprint(kind, None, None, amount, False, None, None, pending_id)
     conn = _connection(s)
     if (replayed := _replay(conn, transfer_id, h)) is not None:
         return replayed
@@ -469,7 +470,7 @@ def bulk_post(s: Session, rows: Sequence[dict[str, Any]]) -> int:
         head[1] = transfer_mac(key, r["id"], kind, debit, credit, amount, False, None, None, period, day,
                                head[0], head[1])
         records.append((r["id"], kind, debit, credit, amount, False, None, None, period, _memo(r.get("memo")),
-                        _request_hash(kind, debit, credit, amount, False, period, None), at,
+                        fingerprint(kind, debit, credit, amount, False, period, None), at,
                         day_processor(day) if day_processor else day, head[0], head[1]))
         debit_sum[debit] = debit_sum.get(debit, 0) + amount
         credit_sum[credit] = credit_sum.get(credit, 0) + amount
@@ -483,6 +484,351 @@ def bulk_post(s: Session, rows: Sequence[dict[str, Any]]) -> int:
         [(debit_sum.get(a, 0), credit_sum.get(a, 0), a) for a in sorted(set(debit_sum) | set(credit_sum))])
     set_chain_heads(conn, heads)
     return len(records)
+
+
+# --- many transfers at once -----------------------------------------------------------
+
+
+class Postings:
+    """New posted transfers for :func:`post_many`, in the order they are to be taken: the
+    one that comes first is the first to spend a budget. Kept as columns (one list each),
+    not an object per transfer: a rail adds tens of thousands at a time, and an object per
+    row would make the garbage collector walk the heap again and again.
+
+    ``add`` appends one; the lists may also be given whole (all of one length)."""
+
+    __slots__ = ("amounts", "credits", "days", "debits", "ids", "memos", "periods")
+
+    def __init__(self, ids: list[str] | None = None, debits: list[int] | None = None,
+                 credits: list[int] | None = None, amounts: list[int] | None = None,
+                 periods: list[str | None] | None = None, memos: list[str | None] | None = None,
+                 days: list[dt.date | None] | None = None) -> None:
+        self.ids = ids if ids is not None else []
+        self.debits = debits if debits is not None else []
+        self.credits = credits if credits is not None else []
+        self.amounts = amounts if amounts is not None else []
+        n = len(self.ids)
+        self.periods = periods if periods is not None else [None] * n
+        self.memos = memos if memos is not None else [None] * n
+        self.days = days if days is not None else [None] * n
+        if {len(self.debits), len(self.credits), len(self.amounts), len(self.periods), len(self.memos),
+                len(self.days)} != {n}:
+            raise ValueError("Postings: every column needs one value per transfer")
+
+    def add(self, transfer_id: str, debit: int, credit: int, amount: int, period: str | None = None,
+            memo: str | None = None, on_date: dt.date | None = None) -> None:
+        """One more transfer of ``amount`` cents from ``debit`` to ``credit``; ``on_date``
+        is its business date (default: the day it is recorded)."""
+        self.ids.append(transfer_id)
+        self.debits.append(debit)
+        self.credits.append(credit)
+        self.amounts.append(amount)
+        self.periods.append(period)
+        self.memos.append(memo)
+        self.days.append(on_date)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+#: Why :func:`post_many` refused a transfer (:attr:`Refusal.code`).
+REFUSAL_CODES = ("insufficient_funds", "conflict", "repeated", "period_closed")
+
+
+@frozen
+class Refusal:
+    """A transfer :func:`post_many` did not post. ``code``: ``insufficient_funds`` (its
+    debit account, a budget, held ``available`` cents when it came to it, and it needed
+    ``needed``), ``conflict`` (its id is in the ledger for another transfer),
+    ``repeated`` (its id came earlier in the same batch with other content),
+    ``period_closed`` (its period is not one the caller allowed)."""
+
+    index: int
+    code: str
+    transfer_id: str
+    available: int | None = None
+    needed: int | None = None
+
+    def describe(self) -> str:
+        """The refusal in words, as the single-transfer operations word theirs."""
+        if self.code == "insufficient_funds":
+            return (f"not enough budget: {Money(self.available or 0).fi()} available, "
+                    f"{Money(self.needed or 0).fi()} needed")
+        if self.code == "conflict":
+            return f"transfer id {self.transfer_id} was used for a different transfer"
+        if self.code == "repeated":
+            return f"transfer id {self.transfer_id} appears twice with different content"
+        return f"transfer {self.transfer_id}: its period is not open"
+
+
+@frozen
+class BulkResult:
+    """What :func:`post_many` did, by index in the :class:`Postings`: ``posted`` (written
+    now, ``amount`` cents in all), ``unchanged`` (in the ledger already with the same
+    content, or repeated in the batch after one that was posted or unchanged) and
+    ``refused`` (in index order). Every index is in exactly one of the three."""
+
+    posted: tuple[int, ...]
+    unchanged: tuple[int, ...]
+    refused: tuple[Refusal, ...]
+    amount: int
+
+
+#: Values bound in one ``IN (…)``: under SQLite's limit of bound values.
+_IN_PART = 10_000
+#: The columns each row of :func:`post_many` binds; the ones all its transfers have alike
+#: (kind, not pending, resolving and reversing nothing) are literals in the statement.
+_MANY_COLUMNS = ("id", "debit_account_id", "credit_account_id", "amount", "period", "memo", "request_hash",
+                 "created_at", "business_date", "chain_seq", "mac")
+_MANY_WIDTH = len(_MANY_COLUMNS)
+#: Rows in one INSERT: 5 500 bound values, under SQLite's and PostgreSQL's limits.
+ROWS_PER_INSERT = 500
+
+
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _bind_processor(conn: Connection, column: str):
+    """How SQLAlchemy turns a value into what it stores in ``transfer.<column>`` (None:
+    as it is). The bulk path binds on the driver, without SQLAlchemy's per-row work."""
+    return TR.c[column].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+
+
+def _existing_hashes(conn: Connection, ids: list[str]) -> dict[str, str]:
+    """The fingerprints of the transfers among ``ids`` that exist already, by id.
+
+    On SQLite, first one range scan of the primary key between the least and the greatest
+    id, limited to a little more rows than there are ids: a batch of new transfers (a
+    rail's ids mostly ascend) finds an empty range at the cost of one index seek. Only when
+    the range holds more rows than that are the ids looked up with ``IN (…)``, in parts
+    under SQLite's limit of bound values. For ASCII ids SQLite's BINARY collation orders
+    as Python does, so the range holds every one."""
+    wanted = set(ids)
+    mark = _mark(conn)
+    if conn.dialect.name == "sqlite" and all(map(str.isascii, wanted)):
+        limit = 2 * len(wanted) + 16
+        rows = conn.exec_driver_sql(
+            f"SELECT id, request_hash FROM {TR.name} WHERE id >= {mark} AND id <= {mark} LIMIT {mark}",
+            (min(wanted), max(wanted), limit)).all()
+        if len(rows) < limit:
+            return {tid: h for tid, h in rows if tid in wanted}
+    found: dict[str, str] = {}
+    listed = sorted(wanted)
+    for start in range(0, len(listed), _IN_PART):
+        part = tuple(listed[start:start + _IN_PART])
+        found.update(conn.exec_driver_sql(
+            f"SELECT id, request_hash FROM {TR.name} WHERE id IN ({', '.join([mark] * len(part))})", part).all())
+    return found
+
+
+def _check_amounts(amounts: list[int]) -> None:
+    if not set(map(type, amounts)) <= {int} or min(amounts) <= 0:
+        for i, amount in enumerate(amounts):
+            try:
+                _check_amount(amount)
+            except ValidationError as exc:
+                raise ValidationError(f"transfer {i + 1}: {exc}") from None
+
+
+def post_many(s: Session | Connection, postings: Postings, *, kind: str = "charge",
+              periods: Iterable[str] | None = None) -> BulkResult:
+    """Post many new transfers of ``kind`` at once, in the caller's transaction, as
+    :func:`transfer` would post them one after the other — and at a few statements for the
+    whole batch rather than a few for each transfer:
+
+    * an id already in the ledger with the same content is ``unchanged`` (a replay, also
+      once its period is closed); with other content it is refused (``conflict``);
+    * a new transfer whose period is not among ``periods`` (when given) is refused
+      (``period_closed``);
+    * an id twice in the batch: the second shares the fate of the first when they are
+      alike, else it is refused (``repeated``);
+    * each debit account is debited once with the sum of its transfers by a conditional
+      update (``… WHERE debits + sum <= credits`` for a limited account), so the database
+      refuses to overspend, also under concurrent writers. When a budget cannot cover the
+      sum, its transfers are taken in order while each fits and the others are refused
+      (``insufficient_funds``, with the amount available then), exactly as posting them one
+      by one would. A budget spent meanwhile by another transaction makes the update miss:
+      :class:`~avain.core.uow.RetryableConflict`, and the unit of work runs again;
+    * the transfers get their places in their debit accounts' chains and their keyed
+      hashes as :func:`transfer` signs one, and the same fingerprint, so either path replays
+      the other's work.
+
+    Amounts not whole positive cents, or a transfer between one account and itself, are
+    the caller's error (:class:`ValidationError`, nothing posted); an account that does
+    not exist is :class:`NotFound`."""
+    if kind not in POSTED_KINDS:
+        raise ValueError(f"post_many(): kind {kind!r} is not a posted kind")
+    n = len(postings)
+    if not n:
+        return BulkResult((), (), (), 0)
+    ids, debits, credits, amounts = postings.ids, postings.debits, postings.credits, postings.amounts
+    months = postings.periods
+    _check_amounts(amounts)
+    if any(map(int.__eq__, debits, credits)):
+        raise ValidationError("a transfer needs two different accounts")
+    conn = _connection(s)
+    allowed = None if periods is None else set(periods)
+
+    # The fingerprints: a rail's transfers repeat a few (debit, credit, period, amount).
+    made: dict[tuple, str] = {}
+    hashes = []
+    for key in zip(debits, credits, months, amounts, strict=True):
+        h = made.get(key)
+        if h is None:
+            h = made[key] = fingerprint(kind, key[0], key[1], key[3], False, key[2], None)
+        hashes.append(h)
+
+    existing = _existing_hashes(conn, ids)
+    repeats = len(set(ids)) != n
+    refused: dict[int, Refusal] = {}
+    unchanged: list[int] = []
+    accepted: list[int] = []
+    seen: dict[str, int] = {}
+    copies: list[tuple[int, int]] = []  # (index, index of the first with that id)
+    spend: dict[int, int] = {}
+    for i, tid, h in zip(range(n), ids, hashes, strict=True):
+        if existing:
+            old = existing.get(tid)
+            if old is not None:
+                if old == h:
+                    unchanged.append(i)
+                else:
+                    refused[i] = Refusal(i, "conflict", tid)
+                continue
+        if allowed is not None and months[i] not in allowed:
+            refused[i] = Refusal(i, "period_closed", tid)
+            continue
+        if repeats:
+            first = seen.get(tid)
+            if first is not None:
+                if hashes[first] == h:
+                    copies.append((i, first))
+                else:
+                    refused[i] = Refusal(i, "repeated", tid)
+                continue
+            seen[tid] = i
+        accepted.append(i)
+        d = debits[i]
+        spend[d] = spend.get(d, 0) + amounts[i]
+
+    short = _over_budget(conn, spend, set(credits[i] for i in accepted))
+    if short:
+        kept = []
+        for i in accepted:
+            left = short.get(debits[i])
+            if left is None:
+                kept.append(i)
+            elif amounts[i] <= left:
+                short[debits[i]] = left - amounts[i]
+                kept.append(i)
+            else:
+                refused[i] = Refusal(i, "insufficient_funds", ids[i], left, amounts[i])
+        accepted = kept
+    for i, first in copies:  # a repeated row shares the fate of its first
+        if first in refused:
+            r = refused[first]
+            refused[i] = Refusal(i, r.code, r.transfer_id, r.available, r.needed)
+        else:
+            unchanged.append(i)
+    amount = _move_totals(conn, accepted, debits, credits, amounts)
+    if accepted:
+        _insert_many(conn, kind, accepted, postings, hashes)
+    return BulkResult(tuple(accepted), tuple(sorted(unchanged)), tuple(refused[i] for i in sorted(refused)), amount)
+
+
+def _over_budget(conn: Connection, spend: dict[int, int], credited: set[int]) -> dict[int, int]:
+    """The limited debit accounts that cannot cover their sum in ``spend``, each with what
+    it holds. Every account of the batch must exist."""
+    ids = sorted(set(spend) | credited)
+    mark = _mark(conn)
+    found: dict[int, tuple[bool, int]] = {}
+    for start in range(0, len(ids), _IN_PART):
+        part = tuple(ids[start:start + _IN_PART])
+        found.update((a, (bool(lim), left)) for a, lim, left in conn.exec_driver_sql(
+            f"SELECT id, limited, credits_posted - debits_posted - debits_pending FROM {ACC.name} "
+            f"WHERE id IN ({', '.join([mark] * len(part))})", part).all())
+    missing = [a for a in ids if a not in found]
+    if missing:
+        raise NotFound(f"no account {missing[0]}")
+    return {a: found[a][1] for a, total in spend.items() if found[a][0] and total > found[a][1]}
+
+
+def _move_totals(conn: Connection, accepted: list[int], debits: list[int], credits: list[int],
+                 amounts: list[int]) -> int:
+    """Add the accepted transfers to their accounts' posted totals, one conditional update
+    per account, in account-id order (no deadlocks). Returns the cents moved."""
+    debit_sum: dict[int, int] = {}
+    credit_sum: dict[int, int] = {}
+    for i in accepted:
+        a, d, c = amounts[i], debits[i], credits[i]
+        debit_sum[d] = debit_sum.get(d, 0) + a
+        credit_sum[c] = credit_sum.get(c, 0) + a
+    if not accepted:
+        return 0
+    mark = _mark(conn)
+    rows = [(debit_sum.get(a, 0), credit_sum.get(a, 0), a, debit_sum.get(a, 0))
+            for a in sorted(set(debit_sum) | set(credit_sum))]
+    done = conn.exec_driver_sql(
+        f"UPDATE {ACC.name} SET debits_posted = debits_posted + {mark}, credits_posted = credits_posted + {mark} "
+        f"WHERE id = {mark} AND (NOT limited OR debits_posted + debits_pending + {mark} <= credits_posted)",
+        rows).rowcount
+    if done != len(rows):
+        raise RetryableConflict("a budget changed while its transfers were posted")
+    return sum(debit_sum.values())
+
+
+def _insert_many(conn: Connection, kind: str, accepted: list[int], postings: Postings, hashes: list[str]) -> None:
+    """Sign the accepted transfers into their debit accounts' chains (the rows are locked
+    by the updates already) and insert them, a few hundred rows per INSERT on the driver."""
+    key = chain_key(conn)
+    heads = chain_heads(conn, {postings.debits[i] for i in accepted})
+    recorded = now()
+    at_processor = _bind_processor(conn, "created_at")
+    at = at_processor(recorded) if at_processor else recorded
+    day_processor = _bind_processor(conn, "business_date")
+    dated: dict[dt.date | None, tuple[Any, str]] = {}
+    ids, debits, credits, amounts = postings.ids, postings.debits, postings.credits, postings.amounts
+    months, memos, days = postings.periods, postings.memos, postings.days
+    # transfer_mac's text, written out here: the part every transfer of the batch has
+    # alike (kind, not pending, resolving and reversing nothing) made once.
+    alike = f"\0{kind}\0"
+    middle = "\0" + "0\0\0\0"
+    digest = hmac.digest
+    flat: list = []
+    for i in accepted:
+        day = days[i]
+        bound = dated.get(day)
+        if bound is None:
+            real = _day(day, recorded)
+            bound = dated[day] = (day_processor(real) if day_processor else real, real.isoformat())
+        tid, debit, credit, amount, period, memo = ids[i], debits[i], credits[i], amounts[i], months[i], memos[i]
+        if memo is not None and len(memo) > MEMO_LENGTH:
+            memo = _memo(memo)
+        head = heads[debit]
+        seq = head[0] = head[0] + 1
+        head[1] = digest(key, f"{tid}{alike}{debit}\0{credit}\0{amount}{middle}{period or ''}\0{bound[1]}\0{seq}\0"
+                              f"{head[1]}".encode(), "sha256").hex()
+        flat += (tid, debit, credit, amount, period, memo, hashes[i], at, bound[0], seq, head[1])
+    set_chain_heads(conn, heads)
+    mark = _mark(conn)
+    pending = _bind_processor(conn, "pending")
+    false = pending(False) if pending else False
+    constant = {"kind": f"'{kind}'", "pending": ("TRUE" if false else "FALSE") if isinstance(false, bool)
+                else str(int(false)), "pending_id": "NULL", "reverses": "NULL"}
+    row = f"({', '.join([mark] * _MANY_WIDTH + list(constant.values()))})"
+    head_sql = f"INSERT INTO {TR.name} ({', '.join(_MANY_COLUMNS + tuple(constant))}) VALUES "
+    step = ROWS_PER_INSERT * _MANY_WIDTH
+    full = head_sql + ", ".join([row] * ROWS_PER_INSERT)
+    try:
+        for start in range(0, len(flat), step):
+            part = tuple(flat[start:start + step])
+            sql = full if len(part) == step else head_sql + ", ".join([row] * (len(part) // _MANY_WIDTH))
+            conn.exec_driver_sql(sql, part)
+    except IntegrityError as exc:  # the same ids written by a concurrent transaction: the retry replays them
+        if _is_duplicate(exc, "transfer"):
+            raise RetryableConflict("transfers written concurrently") from exc
+        raise
 
 
 # --- verification --------------------------------------------------------------------

@@ -7,14 +7,17 @@ Backends (plugins) call these services through ``app.run``; the core names no ba
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from attrs import frozen
+from sqlalchemy import bindparam, select
 
 from .. import ledger, sealed
+from ..audit import ORGANISER
 from ..domain import Allocation, Money, PaymentBackend, Period, Pilot, positive_amount
 from ..errors import ConfigError, NotFound, Refused, ValidationError
-from ..models import AccountRow, BudgetPeriodRow, ClientIdentityRow, ClientRow, TransferRow
+from ..models import AccountRow, BudgetPeriodRow, ClientIdentityRow, ClientRow, ProviderRow, TransferRow
 from ..plugins import collect
 from ..text import clean_reason, shown
 from ..uow import UnitOfWork
@@ -155,3 +158,183 @@ def client_phone(uow: UnitOfWork, code: str, *, purpose: str) -> str | None:
 
 
 
+
+
+# --- many charges at once -------------------------------------------------------------
+
+
+def _named(value: str | None) -> str:
+    """An id as a refusal names it: as it is when it looks like one, else not at all (it
+    may be personal data typed in the wrong column)."""
+    text = shown(value)
+    return value if value is not None and text == repr(value) else text
+
+
+@frozen
+class ChargeRefusal:
+    """A charge :func:`record_charges` did not post: its index in the call's columns, its
+    external id, why (``code``) and what it concerns (``value``: the client, provider or
+    month; for ``insufficient_funds`` the cents ``available`` and ``needed``).
+
+    Codes: ``bad_id`` (not 1–80 characters), ``no_client``, ``other_pilot`` (the client is
+    in another pilot), ``no_provider``, ``no_budget`` (the client has no budget account in
+    the pilot), ``period_closed``, ``insufficient_funds``, ``conflict`` (posted before with
+    other details), ``repeated`` (twice in the call with other details)."""
+
+    index: int
+    code: str
+    external_id: str
+    value: str | None = None
+    available: int | None = None
+    needed: int | None = None
+
+    @property
+    def reason(self) -> str:
+        """The refusal in words."""
+        code, value, eid = self.code, self.value, self.external_id
+        if code == "bad_id":
+            return "external id: 1–80 characters"
+        if code == "no_client":
+            return f"no client {_named(value)} in avain"
+        if code == "other_pilot":
+            return f"client {value} is not in pilot {self.pilot}"
+        if code == "no_provider":
+            return f"no provider {_named(value)} in avain"
+        if code == "no_budget":
+            return f"{value} has no budget in {self.pilot}"
+        if code == "period_closed":
+            return f"{self.pilot} {value} is not open for spending"
+        if code == "insufficient_funds":
+            return (f"not enough budget: {Money(self.available or 0).fi()} available, "
+                    f"{Money(self.needed or 0).fi()} needed")
+        if code == "conflict":
+            return f"charge {eid} was posted before with other details"
+        return f"charge {eid} appears twice with other details"
+
+    pilot: str = ""
+
+
+@frozen
+class ChargesRecorded:
+    """What :func:`record_charges` did: ``posted`` charges for ``amount`` cents,
+    ``unchanged`` ones (posted before with the same details, or repeated in the call),
+    ``refused`` ones in index order, and the first and last transfer posted."""
+
+    posted: int
+    amount: int
+    unchanged: int
+    refused: tuple[ChargeRefusal, ...]
+    first: str | None = None
+    last: str | None = None
+
+
+def record_charges(uow: UnitOfWork, *, backend: str, pilot_id: str, external_ids: Sequence[str],
+                   clients: Sequence[str], providers: Sequence[str], amounts: Sequence[int],
+                   days: Sequence[dt.date], memos: Sequence[str] | None = None) -> ChargesRecorded:
+    """Post many charges a backend reports at once (a file or a page of events), each the
+    charge :func:`record_charge` would post — transfer id ``<backend>:<external id>``, from
+    the client's budget to the provider's payable, in the month of its day — so either
+    replays the other's work. The charges are given as columns, one value per charge in
+    each, in the order they happened: a budget that cannot cover them all pays the earlier
+    ones. A charge that cannot be posted is refused with its reason and the others go on
+    (:class:`ChargeRefusal`); one audit event names what was posted. ``memos`` default to
+    ``<backend> charge <external id>``.
+
+    Posted through :func:`avain.core.ledger.post_many`: one statement per kind of work for
+    the whole call, not a few per charge."""
+    check_actor(uow, "invoice.record")
+    in_pilot(uow, pilot_id, "invoice.record")
+    n = len(external_ids)
+    if {len(clients), len(providers), len(amounts), len(days), n if memos is None else len(memos)} != {n}:
+        raise ValueError("record_charges(): every column needs one value per charge")
+    if not n:
+        return ChargesRecorded(0, 0, 0, ())
+    s = session(uow)
+    conn = s.connection()
+    targets = _charge_targets(s, conn, pilot_id, set(zip(clients, providers, days, strict=True)))
+    refused: list[ChargeRefusal] = []
+    prefix = f"{backend}:"
+    bad_ids = max(map(len, external_ids)) > 80 or not min(map(len, external_ids))
+    found = list(map(targets.__getitem__, zip(clients, providers, days, strict=True)))
+    if bad_ids or any(t.__class__ is tuple and len(t) == 2 for t in found):
+        kept = []
+        for i, (eid, t) in enumerate(zip(external_ids, found, strict=True)):
+            if not 0 < len(eid) <= 80:
+                refused.append(ChargeRefusal(i, "bad_id", eid, pilot=pilot_id))
+            elif len(t) == 2:
+                refused.append(ChargeRefusal(i, t[0], eid, t[1], pilot=pilot_id))
+            else:
+                kept.append(i)
+    else:
+        kept = None
+    pick = (lambda column: column) if kept is None else (lambda column: [column[i] for i in kept])
+    rows = pick(found)
+    eids = pick(external_ids)
+    postings = ledger.Postings(
+        [prefix + e for e in eids], [t[0] for t in rows], [t[1] for t in rows], pick(list(amounts)),
+        [t[2] for t in rows], [f"{backend} charge {e}" for e in eids] if memos is None else pick(list(memos)),
+        pick(list(days)))
+    done = ledger.post_many(s, postings, kind="charge", periods=_open_months(conn, pilot_id, postings.periods))
+    for r in done.refused:
+        i = r.index if kept is None else kept[r.index]
+        value = postings.periods[r.index] if r.code == "period_closed" else None
+        refused.append(ChargeRefusal(i, r.code, external_ids[i], value, r.available, r.needed, pilot=pilot_id))
+    refused.sort(key=lambda r: r.index)
+    first = postings.ids[done.posted[0]] if done.posted else None
+    last = postings.ids[done.posted[-1]] if done.posted else None
+    if done.posted:
+        record(uow, "payment.charges_imported", f"{backend}:{pilot_id}", stream=ORGANISER,
+               after={"backend": backend, "posted": len(done.posted), "amount": done.amount,
+                      "first": first, "last": last})
+    return ChargesRecorded(len(done.posted), done.amount, len(done.unchanged), tuple(refused), first, last)
+
+
+_CLIENT = ClientRow.__table__.c
+_PROVIDER = ProviderRow.__table__.c
+_PERIOD = BudgetPeriodRow.__table__.c
+
+
+def _in(column):
+    return column.in_(bindparam(f"{column.name}s", expanding=True))
+
+
+# Built once: a call's look-ups are executed with lists, not compiled afresh each time.
+_CLIENTS = select(_CLIENT.code, _CLIENT.pilot_id).where(_in(_CLIENT.code))
+_PROVIDERS = select(_PROVIDER.id).where(_in(_PROVIDER.id))
+_ACCOUNTS = select(ledger.ACC.c.owner, ledger.ACC.c.id).where(
+    ledger.ACC.c.pilot_id == bindparam("pilot"), ledger.ACC.c.kind == bindparam("kind"), _in(ledger.ACC.c.owner))
+_OPEN = select(_PERIOD.period).where(_PERIOD.pilot_id == bindparam("pilot"), _PERIOD.status == "open",
+                                     _in(_PERIOD.period))
+
+
+def _charge_targets(s, conn, pilot_id: str, keys: set[tuple[str, str, dt.date]]) -> dict[tuple, tuple]:
+    """For each distinct (client, provider, day): ``(budget, payable, month)``, or why
+    charges there cannot be posted, ``(code, value)`` (the client's problems first). Made
+    once per distinct key: a month's charges repeat a few of them."""
+    codes = list({k[0] for k in keys})
+    in_pilot_of = dict(conn.execute(_CLIENTS, {"codes": codes}).all())
+    budgets = dict(conn.execute(_ACCOUNTS, {"pilot": pilot_id, "kind": "budget", "owners": codes}).all())
+    known = set(conn.execute(_PROVIDERS, {"ids": list({k[1] for k in keys})}).scalars())
+    payables = dict(conn.execute(_ACCOUNTS, {"pilot": pilot_id, "kind": "payable", "owners": list(known)}).all())
+    for pid in sorted(known - set(payables)):
+        payables[pid] = ledger.account_id(s, pilot_id, "payable", pid)
+    month_of = {d: f"{d.year:04d}-{d.month:02d}" for d in {k[2] for k in keys}}
+    targets: dict[tuple, tuple] = {}
+    for code, provider, day in keys:
+        pilot = in_pilot_of.get(code)
+        if pilot is None:
+            found: tuple = ("no_client", code)
+        elif pilot != pilot_id:
+            found = ("other_pilot", code)
+        elif provider not in known:
+            found = ("no_provider", provider)
+        elif code not in budgets:
+            found = ("no_budget", code)
+        else:
+            found = (budgets[code], payables[provider], month_of[day])
+        targets[code, provider, day] = found
+    return targets
+
+
+def _open_months(conn, pilot_id: str, months: list[str]) -> set[str]:
+    return set(conn.execute(_OPEN, {"pilot": pilot_id, "periods": list(set(months))}).scalars())

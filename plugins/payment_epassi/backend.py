@@ -124,8 +124,9 @@ def post_report(uow: UnitOfWork, pilot_id: str, rows: list[WalletTransaction],
                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Each charge becomes a posted ``charge`` transfer (once per transaction id), each
     cancellation its reversal. A row the ledger refuses (unknown provider, not enough
-    budget, a closed month) is named in ``rejected`` and the others go on. ``progress(done,
-    total)`` after each row."""
+    budget, a closed month) is named in ``rejected`` and the others go on. The charges
+    between two cancellations are posted together (``payments.record_charges``).
+    ``progress(done, total)`` as the rows go."""
     auth.require(uow.actor, "invoice.record")
     mine = {c["code"] for c in people.list_clients(uow, pilot_id=pilot_id, include_ended=True)}
     rejected = list(rejected)
@@ -134,31 +135,42 @@ def post_report(uow: UnitOfWork, pilot_id: str, rows: list[WalletTransaction],
     # In the order they happened: a wallet spends money a cancellation gave back, and the
     # ledger must see the cancellation before that charge (ties keep the report's order).
     ledger_rows = sorted((r for r in rows if r.type in ("charge", "cancel")), key=lambda r: r.timestamp)
+    run: list[WalletTransaction] = []  # charges not yet posted, in order
+
+    def post_run() -> None:
+        if not run:
+            return
+        done = payments.record_charges(
+            uow, backend=BACKEND, pilot_id=pilot_id, external_ids=[r.id for r in run],
+            clients=[r.client_ref for r in run], providers=[r.provider for r in run],
+            amounts=[r.amount for r in run], days=[r.day for r in run],
+            memos=[f"ePassi charge {r.id} by {r.provider} on {r.day.isoformat()}" for r in run])
+        counts["charges"] += done.posted
+        counts["replayed"] += done.unchanged
+        rejected.extend({"where": run[x.index].where, "reason": x.reason} for x in done.refused)
+        run.clear()
+
     for done_rows, r in enumerate(ledger_rows):
         if progress:
             progress(done_rows, len(ledger_rows))
         if r.client_ref not in mine:
             skipped.append({"where": r.where, "reason": f"{r.client_ref} is not a client of {pilot_id}"})
             continue
+        if r.type == "charge":
+            run.append(r)
+            continue
+        post_run()
         try:
             with uow.session.begin_nested():
-                if r.type == "charge":
-                    done = payments.record_charge(
-                        uow, backend=BACKEND, external_id=r.id, client_code=r.client_ref,
-                        provider_id=r.provider, amount=Money(r.amount), on_date=r.day,
-                        memo=f"ePassi charge {r.id} by {r.provider} on {r.day.isoformat()}")
-                else:
-                    done = payments.cancel_charge(uow, backend=BACKEND, external_id=r.cancels,
-                                                  reason=f"cancelled in ePassi on {r.day.isoformat()} ({r.id})")
+                done = payments.cancel_charge(uow, backend=BACKEND, external_id=r.cancels,
+                                              reason=f"cancelled in ePassi on {r.day.isoformat()} ({r.id})")
         except PermissionDenied:
             raise
         except AvainError as exc:
             rejected.append({"where": r.where, "reason": str(exc)})
             continue
-        if done["replayed"]:
-            counts["replayed"] += 1
-        else:
-            counts["charges" if r.type == "charge" else "cancellations"] += 1
+        counts["replayed" if done["replayed"] else "cancellations"] += 1
+    post_run()
     return {"source": source, "pilot": pilot_id, **counts, "ignored": len(rows) - len(ledger_rows),
             "skipped": skipped, "rejected": rejected}
 

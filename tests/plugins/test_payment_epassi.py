@@ -453,7 +453,7 @@ def test_a_report_file_with_bad_rows_posts_the_good_ones_and_names_the_bad(app, 
     assert done["charges"] == 2
     assert done["rejected"] == [
         {"where": f"{path}: line 6", "reason": "amount: '20,001' has fractions of a cent"},
-        {"where": f"{path}: line 7", "reason": f"provider: no provider {UNREGISTERED}; see `avain provider list`"},
+        {"where": f"{path}: line 7", "reason": f"no provider {UNREGISTERED} in avain"},
         {"where": f"{path}: line 8", "reason": "not enough budget: 280,00\xa0€ available, 999,00\xa0€ needed"}]
     assert [c[0] for c in ledger_charges(app)] == sorted(good)
     transfer_count(app)  # a refused row left nothing half-written: the books still balance

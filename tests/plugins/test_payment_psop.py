@@ -24,6 +24,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
 import avain.plugins.payment_psop as payment_psop
+from avain.core import ledger
 from avain.core.auth import Actor
 from avain.core.cli import cli
 from avain.core.cli import state as cli_state
@@ -404,7 +405,7 @@ def test_replays_are_found_whatever_other_transfers_lie_between_a_chunks_ids(pap
 def test_a_chunk_of_more_events_than_one_insert_takes_is_posted_whole(papp, sim, tmp_path):
     codes = populate(papp)
     pilot = papp.run(ADMIN, pilots.get, PILOT)
-    n = 2 * posting._ROWS_PER_INSERT + 3  # three INSERT statements, the last of 3 rows
+    n = 2 * ledger.ROWS_PER_INSERT + 3  # three INSERT statements, the last of 3 rows
     rows = [booked_row(f"m{i:04d}", codes[i % 2], units=1 + i % 3, price=10) for i in range(n)]
     rows[n - 2].update(units=1000, unit_price=100_000)  # 1 000 000 €: more than any budget
     path = tmp_path / "events.jsonl"
@@ -416,29 +417,6 @@ def test_a_chunk_of_more_events_than_one_insert_takes_is_posted_whole(papp, sim,
     assert (result["posted"], result["amount"], result["rejected_count"]) == (n - 1, sum(expected.values()), 1)
     assert result["rejected"][0]["where"] == f"line {n - 1}"
     assert charges(papp) == expected and verified(papp)
-
-
-def test_a_bulk_charge_is_the_row_record_charge_writes(papp, sim, tmp_path):
-    codes = populate(papp)
-    pilot = papp.run(ADMIN, pilots.get, PILOT)
-    path = tmp_path / "events.jsonl"
-    events.write_jsonl([booked_row("same1", codes[0], units=2)], path)
-    assert backend.import_file(papp, FINANCE, pilot, path)["posted"] == 1
-    papp.run(FINANCE, payments.record_charge, backend="psop", external_id="same2", client_code=codes[0],
-             provider_id=PROVIDERS[0], amount=Money(9000), on_date=dt.date(2018, 1, 10))
-
-    def rows(uow):
-        return {r.id: r for r in session(uow).execute(select(TransferRow).where(
-            TransferRow.id.in_(["psop:same1", "psop:same2"]))).scalars()}
-
-    found = papp.run(ADMIN, rows)
-    bulk, single = found["psop:same1"], found["psop:same2"]
-    columns = ("kind", "debit_account_id", "credit_account_id", "amount", "pending", "pending_id", "reverses",
-               "period", "request_hash")
-    assert [getattr(bulk, c) for c in columns] == [getattr(single, c) for c in columns]
-    assert (bulk.kind, bulk.pending, bulk.pending_id, bulk.reverses) == ("charge", False, None, None)
-    assert (bulk.memo, single.memo) == ("psop charge same1", "psop charge same2")
-    assert type(bulk.created_at) is type(single.created_at)
 
 
 def test_psop_going_down_mid_import_posts_nothing_and_says_so(papp, sim, monkeypatch):
