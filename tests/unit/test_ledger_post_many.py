@@ -5,6 +5,7 @@ leaves chains that ``ledger.verify`` finds clean."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
@@ -41,7 +42,7 @@ class Books:
                                 amount=amount, period=OPEN)
 
     def tx(self):
-        return _Tx(self.engine)
+        return _tx(self.engine)
 
     def balances(self) -> dict[str, tuple[int, int, int]]:
         with self.tx() as s:
@@ -63,20 +64,11 @@ class Books:
             return ledger.verify(s)
 
 
-class _Tx:
-    def __init__(self, engine):
-        self.s = Session(engine)
-
-    def __enter__(self):
-        self.s.begin()
-        return self.s
-
-    def __exit__(self, exc_type, *_):
-        if exc_type is None:
-            self.s.commit()
-        else:
-            self.s.rollback()
-        self.s.close()
+@contextlib.contextmanager
+def _tx(engine):
+    """One transaction: committed when the block ends, rolled back when it raises."""
+    with Session(engine) as s, s.begin():
+        yield s
 
 
 # One transfer of a batch: (id, client, provider, amount, period, day of January).
