@@ -130,14 +130,21 @@ def load(url: str) -> IntegrityKey | None:
     if env is not None and env.strip():
         return IntegrityKey(parse(env, where=KEY_ENV), "env")
     path = default_key_path(url)
-    if path is None:
+    st = private_key_file(path, "integrity key file") if path is not None else None
+    if st is None:
         return None
+    return _read_file(str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def private_key_file(path: Path, what: str) -> os.stat_result | None:
+    """The stat of the key file ``path`` (None when there is none), refused when others may
+    read or write it. Its inode, time and size key the cache of the parsed file."""
     try:
         st = path.stat()
     except FileNotFoundError:
         return None
-    refuse_if_shared(path, "integrity key file")
-    return _read_file(str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    refuse_if_shared(path, what)
+    return st
 
 
 @lru_cache(maxsize=16)

@@ -146,15 +146,11 @@ def load(url: str) -> Keyring | None:
         keys = tuple(MessageKey.parse(p, where=f"{KEY_ENV} (key {i})") for i, p in enumerate(parts, 1))
         return Keyring(keys, "env")
     path = default_key_path(url)
-    if path is None:
-        return None
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    from .integrity_key import refuse_if_shared
+    from .integrity_key import private_key_file
 
-    refuse_if_shared(path, "message key file")
+    stat = private_key_file(path, "message key file") if path is not None else None
+    if stat is None:
+        return None
     return _read_file(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
