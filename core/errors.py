@@ -3,18 +3,41 @@ messages and exit codes. Messages never carry names or henkilötunnus."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class AvainError(Exception):
-    """Base of every error a user can cause or fix. ``str(err)`` is the one-line message.
-    ``error_code`` is the stable name of the kind of error in the CLI's JSON error document."""
+    """Base of every error a user can cause or fix.
+
+    A face (the CLI, a web form, the HTTP API) presents an error from its data, not from
+    its words:
+
+    - ``error_code`` (class attribute): the stable kind of error — ``refused``,
+      ``not_found``, ``invalid``… — which decides the exit code or the HTTP status;
+    - ``code``: the stable name of this particular refusal, dotted
+      (``proposal.amount_over_budget``, ``worker.unknown``); the kind when the raiser
+      gave none;
+    - ``field``: the record field, file or key it is about (``amount``, ``pilot.toml``),
+      in the domain's words, never a command-line option;
+    - ``values``: what a face needs to explain it or to offer what would do
+      (``{"left": Money, "allowed": [...]}``);
+    - ``str(err)``: a one-line message in the reader's language that names no command,
+      no option and no page: the CLI adds those (see ``avain.core.cli.hints``).
+    """
 
     exit_code = 1
     error_code = "error"
 
-    def __init__(self, *args: object, field: str | None = None):
+    def __init__(self, *args: object, field: str | None = None, code: str | None = None,
+                 values: Mapping[str, Any] | None = None):
         super().__init__(*args)
-        #: The option, field or file the error is about, when the raiser knows it.
+        #: The record field, file or key the error is about, when the raiser knows it.
         self.field = field
+        #: The stable name of this refusal (defaults to the kind, ``error_code``).
+        self.code = code or self.error_code
+        #: The values that explain the refusal or would do instead.
+        self.values: dict[str, Any] = dict(values or {})
 
 
 class ValidationError(AvainError):
@@ -22,8 +45,9 @@ class ValidationError(AvainError):
 
     error_code = "invalid"
 
-    def __init__(self, message: str, errors: list[str] | None = None, *, field: str | None = None):
-        super().__init__(message, field=field)
+    def __init__(self, message: str, errors: list[str] | None = None, *, field: str | None = None,
+                 code: str | None = None, values: Mapping[str, Any] | None = None):
+        super().__init__(message, field=field, code=code, values=values)
         self.errors = errors or [message]
 
 
@@ -63,8 +87,9 @@ class Refused(AvainError):
 
     error_code = "refused"
 
-    def __init__(self, message: str, reasons: list[str] | None = None, *, field: str | None = None):
-        super().__init__(message, field=field)
+    def __init__(self, message: str, reasons: list[str] | None = None, *, field: str | None = None,
+                 code: str | None = None, values: Mapping[str, Any] | None = None):
+        super().__init__(message, field=field, code=code, values=values)
         self.reasons = reasons or []
 
 

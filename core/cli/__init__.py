@@ -14,6 +14,7 @@ import click
 from ..errors import AvainError, FileError, PluginError, ValidationError
 from ..i18n import LANGUAGES, _, set_language
 from ..text import for_terminal, redact_hetu
+from .hints import hint, present
 from .lazy import LazyCommand
 from .state import State
 
@@ -156,15 +157,35 @@ _FIELD = re.compile(r"^(--[\w-]+|[^\s:,]+)(?=[:,] )")
 
 
 def error_document(exc: AvainError) -> dict[str, Any]:
-    """The JSON error document of a refusal: a stable code from the error's class, the
-    field, file or option it names (or null), and every reason."""
+    """The JSON error document of a refusal: its kind (``type``, from the error's class)
+    and stable ``code``, the field, file or option it names (or null), the values that
+    explain it (money in cents, dates as ISO) and every reason."""
     message = redact_hetu(str(exc))
     field = getattr(exc, "field", None)
     if field is None:
         match = _FIELD.match(message)
         field = match.group(1) if match else None
     reasons = [redact_hetu(str(r)) for r in getattr(exc, "errors", None) or getattr(exc, "reasons", None) or [message]]
-    return {"error": {"code": exc.error_code, "field": field, "message": message, "reasons": reasons}}
+    return {"error": {"type": exc.error_code, "code": getattr(exc, "code", exc.error_code), "field": field,
+                      "option": getattr(exc, "option", None), "values": plain(getattr(exc, "values", {})),
+                      "message": message, "reasons": reasons}}
+
+
+def plain(value: Any) -> Any:
+    """``values`` as JSON holds them: money as integer cents, dates as ISO text."""
+    import datetime as dt
+
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    if hasattr(value, "cents") and not isinstance(value, (int, float, str)):
+        return value.cents
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return redact_hetu(str(value))
 
 
 def usage_document(exc: click.ClickException) -> dict[str, Any]:
@@ -180,7 +201,8 @@ def usage_document(exc: click.ClickException) -> dict[str, Any]:
     elif isinstance(exc, click.NoSuchOption):
         field = exc.option_name
     message = exc.format_message()
-    return {"error": {"code": "usage", "field": field, "message": message, "reasons": [message]}}
+    return {"error": {"type": "usage", "code": "usage", "field": field, "option": field, "values": {},
+                      "message": message, "reasons": [message]}}
 
 
 def report(exc: AvainError, *, as_json: bool = False) -> None:
@@ -191,8 +213,12 @@ def report(exc: AvainError, *, as_json: bool = False) -> None:
     if isinstance(exc, ValidationError) and len(exc.errors) > 1:
         for line in exc.errors:
             click.echo(for_terminal(redact_hetu(str(line))), err=True)
+        extra = hint(exc)
+        if extra:
+            click.echo(for_terminal(redact_hetu(extra)), err=True)
     else:
-        click.echo(for_terminal(redact_hetu(_("error: {message}").format(message=exc))), err=True)
+        message = present(exc, str(exc))
+        click.echo(for_terminal(redact_hetu(_("error: {message}").format(message=message))), err=True)
     if as_json:
         click.echo(_dumps(error_document(exc)))
 

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from ..errors import AvainError
 from ..plugins import AvainPluginManager, make_plugin_manager
+from .hints import remember_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..app import App
@@ -50,16 +52,30 @@ class State:
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a service as the acting user in its own transaction."""
-        return self.app().run(self.actor, fn, *args, **kwargs)
+        try:
+            return self.app().run(self.actor, fn, *args, **kwargs)
+        except AvainError as exc:
+            _name_option(exc)
+            raise
 
     def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a read-only service (one that writes no audit event)."""
-        return self.app().read(self.actor, fn, *args, **kwargs)
+        try:
+            return self.app().read(self.actor, fn, *args, **kwargs)
+        except AvainError as exc:
+            _name_option(exc)
+            raise
 
     def close(self) -> None:
         if self._app is not None:
             self._app.close()
             self._app = None
+
+
+def _name_option(exc: AvainError) -> None:
+    """A service names the field a refusal is about; the running command knows its option."""
+    ctx = click.get_current_context(silent=True)
+    remember_option(exc, ctx.command if ctx is not None else None)
 
 
 def state() -> State:

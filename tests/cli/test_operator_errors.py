@@ -80,7 +80,8 @@ def test_a_refusal_under_json_prints_one_error_document(db):
     result = avain(db, "client", "show", "EX-F-09-999", "--json")
     assert_clean(result, 1)
     assert json.loads(result.stdout) == {"error": {
-        "code": "not_found", "field": None, "message": "no client 'EX-F-09-999'; see `avain client list`",
+        "type": "not_found", "code": "not_found", "field": None, "option": None, "values": {},
+        "message": "no client 'EX-F-09-999'; see `avain client list`",
         "reasons": ["no client 'EX-F-09-999'; see `avain client list`"]}}
     assert result.stderr == "error: no client 'EX-F-09-999'; see `avain client list`\n"
 
@@ -111,7 +112,8 @@ def test_a_missing_database_under_json_names_the_db_option(tmp_path):
     result = avain(path, "pilot", "list", "--json")
     assert_clean(result, 1)
     assert json.loads(result.stdout)["error"] == {
-        "code": "database", "field": "--db", "message": f"no database at {path}: run `avain init` to create one",
+        "type": "database", "code": "database", "field": "--db", "option": None, "values": {},
+        "message": f"no database at {path}: run `avain init` to create one",
         "reasons": [f"no database at {path}: run `avain init` to create one"]}
 
 
@@ -135,5 +137,6 @@ def test_the_exit_codes_and_error_documents_are_the_same_on_each_engine(db_url):
     bad = avain(db_url, "catalogue", "search", "--min", "-1", "--json")
     assert_clean(bad, 2)
     assert json.loads(bad.stdout)["error"] == {
-        "code": "usage", "field": "--min", "message": "Invalid value for '--min': '-1' is less than zero",
+        "type": "usage", "code": "usage", "field": "--min", "option": "--min", "values": {},
+        "message": "Invalid value for '--min': '-1' is less than zero",
         "reasons": ["Invalid value for '--min': '-1' is less than zero"]}
